@@ -8,10 +8,17 @@ import pytest
 import torch
 
 import zoo
+from zoo.layers.position import POSITION_TYPES
 from zoo.models.base import Forecaster
 from zoo.registry import get_model_entry, register_model
 
 FORECASTERS = zoo.list_models(task="forecasting")
+# Every attention model once per position encoding, small enough to stay fast.
+ATTENTION_SIZES = {"d_model": 16, "n_heads": 2, "d_ff": 32}
+VARIANTS = [pytest.param(name, {}, id=name) for name in FORECASTERS] + [
+    pytest.param(name, {**ATTENTION_SIZES, "position": position}, id=f"{name}-{position}")
+    for name in FORECASTERS if "position" in get_model_entry(name).parameters() for position in POSITION_TYPES
+]
 DIMS = {"n_features": 3, "seq_len": 24, "pred_len": 7, "n_targets": 3, "label_len": 12, "n_time_features": 4}
 
 
@@ -24,7 +31,7 @@ def _batch(batch: int = 2) -> dict[str, torch.Tensor]:
 
 
 def test_expected_models_registered() -> None:
-    assert {"naive", "lstm", "gru"} <= set(zoo.list_models())
+    assert {"naive", "lstm", "gru", "tcn", "transformer"} <= set(zoo.list_models())
     assert zoo.list_models("l*") == ["lstm"]
 
 
@@ -35,9 +42,9 @@ def test_constructor_takes_the_linked_dims_and_no_kwargs(name: str) -> None:
     assert all(p.kind is not inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
-@pytest.mark.parametrize("name", FORECASTERS)
-def test_forward_shape_finite_and_gradients(name: str) -> None:
-    net = zoo.create_model(name, **DIMS)
+@pytest.mark.parametrize("name, extra", VARIANTS)
+def test_forward_shape_finite_and_gradients(name: str, extra: dict) -> None:
+    net = zoo.create_model(name, **DIMS, **extra)
     assert isinstance(net, Forecaster)
     batch = _batch()
     out = net(batch["x"], batch["x_mark"], batch["y_mark"])
@@ -51,12 +58,12 @@ def test_forward_shape_finite_and_gradients(name: str) -> None:
     assert not missing, f"{name}: parameters without a finite gradient: {missing}"
 
 
-@pytest.mark.parametrize("name", FORECASTERS)
-def test_state_dict_round_trip_and_rebuild(name: str) -> None:
+@pytest.mark.parametrize("name, extra", VARIANTS)
+def test_state_dict_round_trip_and_rebuild(name: str, extra: dict) -> None:
     torch.manual_seed(1)
-    net = zoo.create_model(name, **DIMS).eval()
+    net = zoo.create_model(name, **DIMS, **extra).eval()
     torch.manual_seed(2)
-    rebuilt = zoo.create_model(name, **DIMS).eval()
+    rebuilt = zoo.create_model(name, **DIMS, **extra).eval()
     rebuilt.load_state_dict(net.state_dict())
     batch = _batch()
     torch.testing.assert_close(rebuilt(**batch), net(**batch))

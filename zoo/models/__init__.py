@@ -4,5 +4,6 @@ from zoo.models.base import Forecaster
 from zoo.models.naive import NaiveForecaster
 from zoo.models.rnn import RNNForecaster
 from zoo.models.tcn import TCNForecaster
+from zoo.models.transformer import TransformerForecaster
 
-__all__ = ["Forecaster", "NaiveForecaster", "RNNForecaster", "TCNForecaster"]
+__all__ = ["Forecaster", "NaiveForecaster", "RNNForecaster", "TCNForecaster", "TransformerForecaster"]

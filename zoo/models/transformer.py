@@ -1,0 +1,147 @@
+"""Transformer forecaster: the Vaswani encoder-decoder as the Informer / Time-Series-Library benchmarks use it.
+
+Vaswani et al., "Attention Is All You Need" (NeurIPS 2017), applied to long-horizon forecasting as in
+Zhou et al., Informer (AAAI 2021) and Time-Series-Library's ``models/Transformer.py`` (thuml), the
+"vanilla Transformer" rows of their tables:
+
+- the encoder embeds the lookback window x (B, L, C_in) with a value (token-convolution) embedding, a
+  temporal embedding of its time features x_mark and the chosen position encoding
+  (``zoo.layers.embedding.DataEmbedding``), then runs ``e_layers`` self-attention layers;
+- the decoder input is the "start token", the last ``label_len`` steps of x, followed by P zeros, embedded
+  the same way with the time features of those steps (the last ``label_len`` rows of x_mark, then y_mark);
+  ``d_layers`` layers of causal self-attention and cross-attention to the encoder output; a linear map
+  from d_model to the C_out targets; the last P steps are the forecast (one shot, no autoregression).
+
+Positions are time steps on one axis: the encoder's are 0..L-1 and the decoder's L-label_len..L+P-1, so
+the start token shares positions with the encoder steps it copies and cross-attention with RoPE/ALiBi
+sees true time distances. (The references restart the decoder's sinusoidal positions at 0.) With
+``position`` "rope", "alibi" or "sinusoidal" the model runs at lookbacks longer than it was built for;
+"learned" holds ``max_len`` rows (default L + P) and raises a clear error beyond them.
+
+``architecture="encoder_only"`` drops the decoder: the encoder output (B, L, d_model) is mapped per step
+to the C_out targets and then by one linear layer over time from L to P steps (a linear horizon head,
+which fixes the lookback length at ``seq_len``).
+
+Defaults are the references' (d_model 512, 8 heads, 2 encoder and 1 decoder layers, d_ff 2048,
+dropout 0.1, GELU, post-norm); ``norm_first=True`` gives pre-norm layers.
+
+Shapes: x (B, L, C_in), x_mark (B, L, F), y_mark (B, P, F) -> (B, P, C_out).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import nn
+
+from zoo.layers.embedding import DataEmbedding
+from zoo.layers.position import PositionType, check_position_type
+from zoo.layers.transformer import Activation, DecoderLayer, EncoderLayer
+from zoo.models.base import Forecaster
+from zoo.registry import register_model
+
+Architecture = Literal["encoder_decoder", "encoder_only"]
+
+
+@register_model("transformer", description="Vaswani encoder-decoder forecaster (Informer/TSLib benchmark form)")
+class TransformerForecaster(Forecaster):
+    """Transformer forecaster; see the module docstring.
+
+    Args (after the six data dimensions of ``Forecaster``):
+        d_model: model width. n_heads: attention heads. e_layers / d_layers: encoder / decoder layers.
+        d_ff: feed-forward width. dropout: on embeddings, attention weights and residual branches.
+        activation: of the feed-forward ("gelu" or "relu").
+        position: "sinusoidal", "learned", "rope", "alibi" or "none".
+        rope_base: RoPE's theta base. max_len: rows of the learned position table (default L + P).
+        norm_first: pre-norm instead of post-norm layers.
+        architecture: "encoder_decoder" or "encoder_only" (linear horizon head).
+        use_time_features: embed x_mark / y_mark (ignored when the data has none, n_time_features = 0).
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        seq_len: int,
+        pred_len: int,
+        n_targets: int | None = None,
+        label_len: int = 0,
+        n_time_features: int = 0,
+        d_model: int = 512,
+        n_heads: int = 8,
+        e_layers: int = 2,
+        d_layers: int = 1,
+        d_ff: int = 2048,
+        dropout: float = 0.1,
+        activation: Activation = "gelu",
+        position: PositionType = "sinusoidal",
+        rope_base: float = 10000.0,
+        max_len: int | None = None,
+        norm_first: bool = False,
+        architecture: Architecture = "encoder_decoder",
+        use_time_features: bool = True,
+    ) -> None:
+        super().__init__(n_features, seq_len, pred_len, n_targets, label_len, n_time_features)
+        check_position_type(position)
+        if architecture not in ("encoder_decoder", "encoder_only"):
+            raise ValueError(f"architecture must be 'encoder_decoder' or 'encoder_only', got {architecture!r}")
+        if e_layers < 1 or (architecture == "encoder_decoder" and d_layers < 1):
+            raise ValueError(f"need e_layers >= 1 and d_layers >= 1, got {e_layers} and {d_layers}")
+        self.position, self.architecture = position, architecture
+        marks = n_time_features if use_time_features else 0
+        max_len = seq_len + pred_len if max_len is None else max_len
+
+        def embedding() -> DataEmbedding:
+            return DataEmbedding(n_features, d_model, marks, position, max_len, dropout)
+
+        layer_args = (d_model, n_heads, d_ff, dropout, activation, norm_first, position, rope_base)
+        self.enc_embedding = embedding()
+        self.encoder = nn.ModuleList(EncoderLayer(*layer_args) for _ in range(e_layers))
+        self.encoder_norm = nn.LayerNorm(d_model)
+        if architecture == "encoder_decoder":
+            self.dec_embedding = embedding()
+            self.decoder = nn.ModuleList(DecoderLayer(*layer_args) for _ in range(d_layers))
+            self.decoder_norm = nn.LayerNorm(d_model)
+            self.projection = nn.Linear(d_model, self.n_targets)
+        else:
+            self.projection = nn.Linear(d_model, self.n_targets)
+            self.horizon = nn.Linear(seq_len, pred_len)
+        self.uses_marks = marks > 0
+
+    def encode(self, x: torch.Tensor, x_mark: torch.Tensor | None) -> torch.Tensor:
+        """x (B, L, C_in) -> encoder output (B, L, d_model) at positions 0..L-1."""
+        positions = torch.arange(x.shape[1], device=x.device)
+        h = self.enc_embedding(x, x_mark, positions)
+        for layer in self.encoder:
+            h = layer(h, positions)
+        return self.encoder_norm(h)
+
+    def forward(self, x: torch.Tensor, x_mark: torch.Tensor | None = None,
+                y_mark: torch.Tensor | None = None) -> torch.Tensor:
+        self.check_input(x)
+        batch, length, _ = x.shape
+        if self.uses_marks:
+            if x_mark is None or y_mark is None:
+                raise ValueError("TransformerForecaster uses time features: pass x_mark and y_mark")
+            self.check_marks(x_mark, "x_mark", length)
+            self.check_marks(y_mark, "y_mark", self.pred_len)
+        else:
+            x_mark = y_mark = None
+        if self.architecture == "encoder_only":
+            if length != self.seq_len:
+                raise ValueError(f"the encoder-only Transformer's horizon head maps exactly seq_len={self.seq_len} "
+                                 f"steps, got x with L={length}; use architecture='encoder_decoder' to vary L")
+            h = self.projection(self.encode(x, x_mark))  # (B, L, C_out)
+            return self.horizon(h.transpose(1, 2)).transpose(1, 2)  # (B, P, C_out)
+        if length < self.label_len:
+            raise ValueError(f"x has L={length} steps, fewer than the decoder's label_len={self.label_len}")
+        memory = self.encode(x, x_mark)
+        memory_positions = torch.arange(length, device=x.device)
+        start = length - self.label_len
+        dec_in = torch.cat([x[:, start:], x.new_zeros(batch, self.pred_len, x.shape[-1])], dim=1)  # (B, S+P, C)
+        dec_mark = None if x_mark is None else torch.cat([x_mark[:, start:], y_mark], dim=1)
+        positions = torch.arange(start, length + self.pred_len, device=x.device)
+        h = self.dec_embedding(dec_in, dec_mark, positions)
+        for layer in self.decoder:
+            h = layer(h, memory, positions, memory_positions)
+        return self.projection(self.decoder_norm(h))[:, -self.pred_len:]  # (B, P, C_out)
