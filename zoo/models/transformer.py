@@ -44,8 +44,56 @@ from zoo.registry import register_model
 Architecture = Literal["encoder_decoder", "encoder_only"]
 
 
+class StartTokenForecaster(Forecaster):
+    """The forward shared by the start-token encoder-decoder forecasters (Transformer, Informer).
+
+    Subclasses build ``enc_embedding``, ``dec_embedding``, ``decoder`` (a list of
+    ``zoo.layers.transformer.DecoderLayer``), ``decoder_norm`` and ``projection``, set ``uses_marks``, and
+    implement :meth:`encode`; the decoder input, its positions and marks are built here once.
+    """
+
+    uses_marks: bool
+
+    def encode(self, x: torch.Tensor, x_mark: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, L, C_in) -> encoder output (B, L_enc, d_model) and the time positions (L_enc,) of its steps."""
+        raise NotImplementedError
+
+    def checked_marks(self, x: torch.Tensor, x_mark: torch.Tensor | None,
+                      y_mark: torch.Tensor | None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Validate x and the marks; None marks when the model does not use time features."""
+        self.check_input(x)
+        if not self.uses_marks:
+            return None, None
+        if x_mark is None or y_mark is None:
+            raise ValueError(f"{type(self).__name__} uses time features: pass x_mark and y_mark")
+        self.check_marks(x_mark, "x_mark", x.shape[1])
+        self.check_marks(y_mark, "y_mark", self.pred_len)
+        return x_mark, y_mark
+
+    def decode(self, x: torch.Tensor, x_mark: torch.Tensor | None, y_mark: torch.Tensor | None,
+               memory: torch.Tensor, memory_positions: torch.Tensor) -> torch.Tensor:
+        """Start token (last label_len steps of x) + P zeros through the decoder -> forecast (B, P, C_out)."""
+        batch, length, _ = x.shape
+        if length < self.label_len:
+            raise ValueError(f"x has L={length} steps, fewer than the decoder's label_len={self.label_len}")
+        start = length - self.label_len
+        dec_in = torch.cat([x[:, start:], x.new_zeros(batch, self.pred_len, x.shape[-1])], dim=1)  # (B, S+P, C)
+        dec_mark = None if x_mark is None or y_mark is None else torch.cat([x_mark[:, start:], y_mark], dim=1)
+        positions = torch.arange(start, length + self.pred_len, device=x.device)
+        h = self.dec_embedding(dec_in, dec_mark, positions)
+        for layer in self.decoder:
+            h = layer(h, memory, positions, memory_positions)
+        return self.projection(self.decoder_norm(h))[:, -self.pred_len:]  # (B, P, C_out)
+
+    def forward(self, x: torch.Tensor, x_mark: torch.Tensor | None = None,
+                y_mark: torch.Tensor | None = None) -> torch.Tensor:
+        x_mark, y_mark = self.checked_marks(x, x_mark, y_mark)
+        memory, memory_positions = self.encode(x, x_mark)
+        return self.decode(x, x_mark, y_mark, memory, memory_positions)
+
+
 @register_model("transformer", description="Vaswani encoder-decoder forecaster (Informer/TSLib benchmark form)")
-class TransformerForecaster(Forecaster):
+class TransformerForecaster(StartTokenForecaster):
     """Transformer forecaster; see the module docstring.
 
     Args (after the six data dimensions of ``Forecaster``):
@@ -108,40 +156,21 @@ class TransformerForecaster(Forecaster):
             self.horizon = nn.Linear(seq_len, pred_len)
         self.uses_marks = marks > 0
 
-    def encode(self, x: torch.Tensor, x_mark: torch.Tensor | None) -> torch.Tensor:
+    def encode(self, x: torch.Tensor, x_mark: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, L, C_in) -> encoder output (B, L, d_model) at positions 0..L-1."""
         positions = torch.arange(x.shape[1], device=x.device)
         h = self.enc_embedding(x, x_mark, positions)
         for layer in self.encoder:
             h = layer(h, positions)
-        return self.encoder_norm(h)
+        return self.encoder_norm(h), positions
 
     def forward(self, x: torch.Tensor, x_mark: torch.Tensor | None = None,
                 y_mark: torch.Tensor | None = None) -> torch.Tensor:
-        self.check_input(x)
-        batch, length, _ = x.shape
-        if self.uses_marks:
-            if x_mark is None or y_mark is None:
-                raise ValueError("TransformerForecaster uses time features: pass x_mark and y_mark")
-            self.check_marks(x_mark, "x_mark", length)
-            self.check_marks(y_mark, "y_mark", self.pred_len)
-        else:
-            x_mark = y_mark = None
-        if self.architecture == "encoder_only":
-            if length != self.seq_len:
-                raise ValueError(f"the encoder-only Transformer's horizon head maps exactly seq_len={self.seq_len} "
-                                 f"steps, got x with L={length}; use architecture='encoder_decoder' to vary L")
-            h = self.projection(self.encode(x, x_mark))  # (B, L, C_out)
-            return self.horizon(h.transpose(1, 2)).transpose(1, 2)  # (B, P, C_out)
-        if length < self.label_len:
-            raise ValueError(f"x has L={length} steps, fewer than the decoder's label_len={self.label_len}")
-        memory = self.encode(x, x_mark)
-        memory_positions = torch.arange(length, device=x.device)
-        start = length - self.label_len
-        dec_in = torch.cat([x[:, start:], x.new_zeros(batch, self.pred_len, x.shape[-1])], dim=1)  # (B, S+P, C)
-        dec_mark = None if x_mark is None else torch.cat([x_mark[:, start:], y_mark], dim=1)
-        positions = torch.arange(start, length + self.pred_len, device=x.device)
-        h = self.dec_embedding(dec_in, dec_mark, positions)
-        for layer in self.decoder:
-            h = layer(h, memory, positions, memory_positions)
-        return self.projection(self.decoder_norm(h))[:, -self.pred_len:]  # (B, P, C_out)
+        if self.architecture == "encoder_decoder":
+            return super().forward(x, x_mark, y_mark)
+        x_mark, _ = self.checked_marks(x, x_mark, y_mark)
+        if x.shape[1] != self.seq_len:
+            raise ValueError(f"the encoder-only Transformer's horizon head maps exactly seq_len={self.seq_len} "
+                             f"steps, got x with L={x.shape[1]}; use architecture='encoder_decoder' to vary L")
+        h = self.projection(self.encode(x, x_mark)[0])  # (B, L, C_out)
+        return self.horizon(h.transpose(1, 2)).transpose(1, 2)  # (B, P, C_out)
