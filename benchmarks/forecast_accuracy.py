@@ -9,6 +9,7 @@ Each (config, horizon, seed) is one ``train.py fit`` in its own process (``--job
 followed by a test of the checkpoint with the best ``val/mse``; metrics are on every test window
 unless the config sets ``data.eval_drop_last``. A ``name=path`` config may carry CLI overrides after
 a ``::`` separator, e.g. ``lstm_revin=configs/forecasting/lstm_etth1.yaml::--model.revin=true``.
+``--resume`` keeps the runs an interrupted sweep recorded in ``<out>.partial.jsonl``.
 The markdown table gives mean ± std over seeds beside the published figure in ``published.py``.
 """
 
@@ -158,6 +159,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--dataset", default="ETTh1", help="label for the table and published lookup")
     parser.add_argument("--out", required=True, help="output stem: writes <out>.md and <out>.json")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the runs recorded in <out>.partial.jsonl by an interrupted sweep (same name, "
+                             "horizon and seed) instead of running them again")
     args = parser.parse_args()
 
     import lightning
@@ -172,11 +176,21 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_suffix(".partial.jsonl")
-    partial.unlink(missing_ok=True)
+    done: dict[tuple[str, int, int], dict[str, Any]] = {}
+    if args.resume and partial.exists():
+        for line in partial.read_text().splitlines():
+            record = json.loads(line)
+            done[(record["name"], record["horizon"], record["seed"])] = record
+    else:
+        partial.unlink(missing_ok=True)
+    wanted = {(name, h, s) for name, _, _, h, s in jobs}
+    partial.write_text("".join(json.dumps(r) + "\n" for key, r in done.items() if key in wanted))
     with tempfile.TemporaryDirectory(prefix="zoo_bench_") as tmp_dir:
         with cf.ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            futures = [pool.submit(_launch, *job, Path(tmp_dir), partial) for job in jobs]
-            results = [f.result() for f in futures]
+            futures = {i: pool.submit(_launch, *job, Path(tmp_dir), partial)
+                       for i, job in enumerate(jobs) if (job[0], job[3], job[4]) not in done}
+            results = [futures[i].result() if i in futures else done[(job[0], job[3], job[4])]
+                       for i, job in enumerate(jobs)]
     meta = {
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "device": results[0]["device"], "torch": torch.__version__, "lightning": lightning.__version__,

@@ -97,3 +97,15 @@ def test_reference_defaults() -> None:
     assert net.enc_embedding.value.conv.out_channels == 512 and len(net.encoder) == 2 and len(net.decoder) == 1
     attn = net.encoder[0].self_attn
     assert attn.n_heads == 8 and net.encoder[0].ffn.fc1.out_features == 2048
+
+
+def test_highway_adds_the_linear_map_of_the_targets() -> None:
+    torch.manual_seed(0)
+    net = zoo.create_model("transformer", **{**DIMS, "n_targets": 2}, **SMALL, highway=True).eval()
+    x, x_mark, y_mark = _inputs(96)
+    out = net(x, x_mark, y_mark)
+    highway = net.highway
+    net.highway = None
+    expected = net(x, x_mark, y_mark) + torch.nn.functional.linear(x[..., 1:].transpose(1, 2), highway.weight,
+                                                                   highway.bias).transpose(1, 2)
+    torch.testing.assert_close(out, expected)

@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from zoo.layers.embedding import DataEmbedding
+from zoo.layers.highway import LinearHighway
 from zoo.layers.position import PositionType, check_position_type
 from zoo.layers.transformer import Activation, DecoderLayer, EncoderLayer
 from zoo.models.base import Forecaster
@@ -105,6 +106,8 @@ class TransformerForecaster(StartTokenForecaster):
         norm_first: pre-norm instead of post-norm layers.
         architecture: "encoder_decoder" or "encoder_only" (linear horizon head).
         use_time_features: embed x_mark / y_mark (ignored when the data has none, n_time_features = 0).
+        highway: add LSTNet's linear map from the L past values to the P future values of each target
+            (``zoo.layers.LinearHighway``, as the RNN and TCN forecasters offer).
     """
 
     def __init__(
@@ -128,6 +131,7 @@ class TransformerForecaster(StartTokenForecaster):
         norm_first: bool = False,
         architecture: Architecture = "encoder_decoder",
         use_time_features: bool = True,
+        highway: bool = False,
     ) -> None:
         super().__init__(n_features, seq_len, pred_len, n_targets, label_len, n_time_features)
         check_position_type(position)
@@ -155,6 +159,7 @@ class TransformerForecaster(StartTokenForecaster):
             self.projection = nn.Linear(d_model, self.n_targets)
             self.horizon = nn.Linear(seq_len, pred_len)
         self.uses_marks = marks > 0
+        self.highway = LinearHighway(seq_len, pred_len, n_features, self.n_targets) if highway else None
 
     def encode(self, x: torch.Tensor, x_mark: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, L, C_in) -> encoder output (B, L, d_model) at positions 0..L-1."""
@@ -167,10 +172,13 @@ class TransformerForecaster(StartTokenForecaster):
     def forward(self, x: torch.Tensor, x_mark: torch.Tensor | None = None,
                 y_mark: torch.Tensor | None = None) -> torch.Tensor:
         if self.architecture == "encoder_decoder":
-            return super().forward(x, x_mark, y_mark)
-        x_mark, _ = self.checked_marks(x, x_mark, y_mark)
-        if x.shape[1] != self.seq_len:
-            raise ValueError(f"the encoder-only Transformer's horizon head maps exactly seq_len={self.seq_len} "
-                             f"steps, got x with L={x.shape[1]}; use architecture='encoder_decoder' to vary L")
-        h = self.projection(self.encode(x, x_mark)[0])  # (B, L, C_out)
-        return self.horizon(h.transpose(1, 2)).transpose(1, 2)  # (B, P, C_out)
+            out = super().forward(x, x_mark, y_mark)
+        else:
+            x_mark, _ = self.checked_marks(x, x_mark, y_mark)
+            if x.shape[1] != self.seq_len:
+                raise ValueError(f"the encoder-only Transformer's horizon head maps exactly seq_len={self.seq_len} "
+                                 f"steps, got x with L={x.shape[1]}; use architecture='encoder_decoder' to vary L")
+            h = self.projection(self.encode(x, x_mark)[0])  # (B, L, C_out)
+            out = self.horizon(h.transpose(1, 2)).transpose(1, 2)  # (B, P, C_out)
+        # The highway maps exactly seq_len steps (one weight per lookback step), like the encoder-only head.
+        return out if self.highway is None else out + self.highway(x)
