@@ -5,6 +5,9 @@ machines without it, and :mod:`kernels.triton_support` is the one place that imp
 """
 
 from kernels.causal_conv1d import causal_conv1d
+from kernels.probsparse_attention import probsparse_attention
 from kernels.triton_support import interpreter_enabled, require_triton, triton_available
 
-__all__ = ["causal_conv1d", "interpreter_enabled", "require_triton", "triton_available"]
+__all__ = [
+    "causal_conv1d", "interpreter_enabled", "probsparse_attention", "require_triton", "triton_available",
+]

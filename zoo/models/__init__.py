@@ -1,9 +1,10 @@
 """Model families; importing this package registers every model with ``zoo.registry``."""
 
 from zoo.models.base import Forecaster
+from zoo.models.informer import InformerForecaster
 from zoo.models.naive import NaiveForecaster
 from zoo.models.rnn import RNNForecaster
 from zoo.models.tcn import TCNForecaster
 from zoo.models.transformer import TransformerForecaster
 
-__all__ = ["Forecaster", "NaiveForecaster", "RNNForecaster", "TCNForecaster", "TransformerForecaster"]
+__all__ = ["Forecaster", "InformerForecaster", "NaiveForecaster", "RNNForecaster", "TCNForecaster", "TransformerForecaster"]
