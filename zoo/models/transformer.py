@@ -16,7 +16,8 @@ Positions are time steps on one axis: the encoder's are 0..L-1 and the decoder's
 the start token shares positions with the encoder steps it copies and cross-attention with RoPE/ALiBi
 sees true time distances. (The references restart the decoder's sinusoidal positions at 0.) With
 ``position`` "rope", "alibi" or "sinusoidal" the model runs at lookbacks longer than it was built for;
-"learned" holds ``max_len`` rows (default L + P) and raises a clear error beyond them.
+"learned" holds ``max_len`` rows (default L + P) and raises a clear error beyond them. (The optional
+``highway`` and the encoder-only head below have one weight per lookback step, so they fix L.)
 
 ``architecture="encoder_only"`` drops the decoder: the encoder output (B, L, d_model) is mapped per step
 to the C_out targets and then by one linear layer over time from L to P steps (a linear horizon head,
