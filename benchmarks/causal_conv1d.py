@@ -8,7 +8,7 @@ sides inside ``F.conv1d``, sliced to ``[..., :L]``) against the locuslab TCN for
 ``nn.Conv1d(C, C, K, padding=(K-1)d, dilation=d)`` then the chomp ``y[..., :-pad]``) and against an
 explicit left pad ``F.conv1d(F.pad(x, (pad, 0)), w, dilation=d)``. The variants run interleaved, round
 after round, so that drift of a shared machine hits them alike; each figure is a median over the
-repetitions that no other process competed with (see ``_others_running``), the minimum is kept too.
+repetitions that no other process competed with (see ``benchmarks.environment.others_running``), the minimum is kept too.
 
 CUDA: the measured HBM bandwidth (device-to-device copy) and bf16 matmul peak (8192^3) first, then the
 Triton backend against the same two cuDNN forms, each next to its roofline: max(bytes moved / bandwidth,
@@ -41,6 +41,7 @@ import torch.nn.functional as F
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.environment import device_name, others_running, triton_version  # noqa: E402
 from kernels import causal_conv1d  # noqa: E402
 
 Fn = Callable[[], Any]
@@ -108,25 +109,11 @@ def _rel_err(got: torch.Tensor, want: torch.Tensor) -> float:
 # ---------------------------------------------------------------- CPU
 
 
-def _others_running(threads: int) -> int | None:
-    """Runnable tasks beyond this process's threads, beyond the idle cores (None where unknown).
-
-    The 4th field of /proc/loadavg counts runnable tasks, the reader and OpenMP workers still spinning
-    after an op included. A shared 2-core box under someone else's job stalls an OpenMP team for whole
-    scheduler slices, which inflates conv timings 5-40x (seen here), so such repetitions are set aside.
-    """
-    try:
-        running = int(Path("/proc/loadavg").read_text().split()[3].split("/")[0])
-    except (OSError, ValueError, IndexError):
-        return None
-    return max(0, running - threads - max(0, (os.cpu_count() or 1) - threads))
-
-
 def _wait_for_quiet(threads: int, max_wait_s: float) -> float:
     """Wait (up to ``max_wait_s``) until 5 samples in a row see no competitor; returns seconds waited."""
     start, quiet = time.perf_counter(), 0
     while quiet < 5 and time.perf_counter() - start < max_wait_s:
-        others = _others_running(threads)
+        others = others_running(threads)
         if others is None:
             return 0.0
         quiet = quiet + 1 if others == 0 else 0
@@ -154,7 +141,7 @@ def _interleaved_ms(fns: dict[str, Fn], budget_s: float, min_reps: int, max_reps
             fns[name]()
             elapsed_ms = (time.perf_counter() - t0) * 1e3
             times[name].append(elapsed_ms)
-            if not _others_running(threads):
+            if not others_running(threads):
                 clean[name].append(elapsed_ms)
         elapsed = time.perf_counter() - start
         enough_clean = min(len(ts) for ts in clean.values()) >= min_reps
@@ -452,26 +439,6 @@ def _cuda_markdown(rows: list[dict[str, Any]], peaks: dict[str, float]) -> list[
 # ---------------------------------------------------------------- main
 
 
-def _device_name(device: str) -> str:
-    if device == "cuda":
-        return torch.cuda.get_device_name()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _triton_version() -> str | None:
-    try:
-        import triton
-    except ImportError:
-        return None
-    return triton.__version__
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", choices=("cpu", "cuda"), required=True)
@@ -491,7 +458,7 @@ def main() -> None:
     start = time.perf_counter()
     meta: dict[str, Any] = {
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "device": _device_name(args.device), "torch": torch.__version__, "triton": _triton_version(),
+        "device": device_name(args.device), "torch": torch.__version__, "triton": triton_version(),
         "python": platform.python_version(), "command": "python " + " ".join(sys.argv),
     }
     if args.device == "cpu":

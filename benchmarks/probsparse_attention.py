@@ -50,6 +50,7 @@ import torch.nn.functional as F
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.environment import device_name, others_running, triton_version  # noqa: E402
 from kernels import probsparse_attention  # noqa: E402
 from kernels.probsparse_attention import probsparse_sizes, sample_index  # noqa: E402
 
@@ -171,19 +172,6 @@ def _peak_mib(spec: dict[str, Any]) -> float | str:
     return float(json.loads(out.stdout.strip().splitlines()[-1])["peak_mib"])
 
 
-def _others_running(threads: int) -> int | None:
-    """Runnable tasks beyond our threads and the idle cores (from /proc/loadavg; None where unknown).
-
-    On a shared 2-core machine another job stalls an OpenMP team for whole scheduler slices, which
-    costs every parallel op several milliseconds; such repetitions are set aside (as in
-    benchmarks/causal_conv1d.py)."""
-    try:
-        running = int(Path("/proc/loadavg").read_text().split()[3].split("/")[0])
-    except (OSError, ValueError, IndexError):
-        return None
-    return max(0, running - threads - max(0, (os.cpu_count() or 1) - threads))
-
-
 def _interleaved_ms(fns: dict[str, Fn], repeats: int) -> dict[str, dict[str, float]]:
     """Median and minimum (ms) per function over ``repeats`` rounds alternating the order, taken over
     the repetitions no other process competed with when there are at least half of them, else all."""
@@ -197,7 +185,7 @@ def _interleaved_ms(fns: dict[str, Fn], repeats: int) -> dict[str, dict[str, flo
             t0 = time.perf_counter()
             fns[name]()
             times[name].append((time.perf_counter() - t0) * 1e3)
-            if not _others_running(threads):
+            if not others_running(threads):
                 clean[name].append(times[name][-1])
     out = {}
     for name, all_ts in times.items():
@@ -408,26 +396,6 @@ def _fmt(value: Any, spec: str = ".3f") -> str:
     return format(value, spec)
 
 
-def _device_name(device: str) -> str:
-    if device == "cuda":
-        return torch.cuda.get_device_name()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _triton_version() -> str | None:
-    try:
-        import triton
-    except ImportError:
-        return None
-    return triton.__version__
-
-
 def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] == "--rss-child":
         _rss_child(json.loads(sys.argv[2]))
@@ -457,7 +425,7 @@ def main() -> None:
     start = time.perf_counter()
     meta: dict[str, Any] = {
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "device": _device_name(args.device), "torch": torch.__version__, "triton": _triton_version(),
+        "device": device_name(args.device), "torch": torch.__version__, "triton": triton_version(),
         "python": platform.python_version(), "command": "python " + " ".join(sys.argv),
     }
     if args.device == "cpu":

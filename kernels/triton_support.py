@@ -3,7 +3,8 @@
 ``triton_available()`` says whether ``import triton`` works; ``require_triton(op)`` returns the module
 or raises an error that names the op and the ways out (install Triton, or ``backend="torch"``).
 ``interpreter_enabled()`` tells whether ``TRITON_INTERPRET=1`` was set, which must happen before Triton
-is first imported for kernels to run on CPU tensors.
+is first imported for kernels to run on CPU tensors. ``use_triton(op, x, backend, unsupported)`` is the
+backend decision every op shares, and ``cdiv`` the launch-grid ceiling division.
 """
 
 from __future__ import annotations
@@ -44,3 +45,33 @@ def require_triton(op: str) -> ModuleType:
             "use backend='torch' for the PyTorch reference"
         )
     return module
+
+
+def cdiv(a: int, b: int) -> int:
+    """ceil(a / b) for positive ints (launch grids)."""
+    return -(-a // b)
+
+
+def use_triton(op: str, x: torch.Tensor, backend: str, unsupported: str | None) -> bool:
+    """Whether ``op`` runs its Triton kernels on ``x`` for ``backend`` ("auto", "triton" or "torch").
+
+    ``unsupported`` is None when the kernels cover the call, else the reason they do not (ending with the
+    way out). "auto" picks Triton only on CUDA, for covered calls, below fp64 and with Triton installed;
+    "triton" raises a clear error for every case it cannot run: an uncovered call, no Triton, CPU tensors
+    without the interpreter, and bf16 under the interpreter.
+    """
+    if backend == "torch":
+        return False
+    if backend == "auto":
+        return x.is_cuda and unsupported is None and x.dtype != torch.float64 and triton_available()
+    if unsupported is not None:
+        raise ValueError(f"{op}: {unsupported}")
+    if not triton_available():
+        require_triton(op)  # raises the ImportError that says what to do
+    if not x.is_cuda:
+        if not interpreter_enabled():
+            raise RuntimeError(f"{op}: backend='triton' on CPU tensors needs the Triton interpreter: set "
+                               "TRITON_INTERPRET=1 before triton is first imported, or use backend='torch'")
+        if x.dtype == torch.bfloat16:
+            raise ValueError(f"{op}: the Triton interpreter cannot run bf16; use fp16/fp32 or a GPU")
+    return True

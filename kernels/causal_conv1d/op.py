@@ -15,7 +15,7 @@ from typing import Literal
 import torch
 
 from kernels.causal_conv1d.reference import ACTIVATIONS, Activation, causal_conv1d_reference
-from kernels.triton_support import interpreter_enabled, require_triton, triton_available
+from kernels.triton_support import cdiv, use_triton
 
 Backend = Literal["auto", "triton", "torch"]
 _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -59,31 +59,15 @@ def _is_depthwise(x: torch.Tensor, weight: torch.Tensor, groups: int) -> bool:
     return groups > 1 and groups == x.shape[1] == weight.shape[0]
 
 
-def _use_triton(x: torch.Tensor, weight: torch.Tensor, groups: int, backend: str) -> bool:
-    supported = groups == 1 or _is_depthwise(x, weight, groups)
-    if backend == "torch":
-        return False
-    if backend == "auto":
-        return x.is_cuda and supported and x.dtype != torch.float64 and triton_available()
-    if not supported:
-        raise ValueError(f"causal_conv1d: the Triton kernels cover groups=1 and depthwise (groups = C_in = C_out), "
-                         f"got groups={groups} with C_in={x.shape[1]}, C_out={weight.shape[0]}; use backend='torch'")
-    if not triton_available():
-        require_triton("causal_conv1d")  # raises the ImportError that says what to do
-    if not x.is_cuda:
-        if not interpreter_enabled():
-            raise RuntimeError("causal_conv1d: backend='triton' on CPU tensors needs the Triton interpreter: set "
-                               "TRITON_INTERPRET=1 before triton is first imported, or use backend='torch'")
-        if x.dtype == torch.bfloat16:
-            raise ValueError("causal_conv1d: the Triton interpreter cannot run bf16; use fp16/fp32 or a GPU")
-    return True
+def _unsupported(x: torch.Tensor, weight: torch.Tensor, groups: int) -> str | None:
+    """Why the Triton kernels do not cover this call, or None (they cover dense and depthwise)."""
+    if groups == 1 or _is_depthwise(x, weight, groups):
+        return None
+    return (f"the Triton kernels cover groups=1 and depthwise (groups = C_in = C_out), got groups={groups} "
+            f"with C_in={x.shape[1]}, C_out={weight.shape[0]}; use backend='torch'")
 
 
 # ----------------------------------------------------------------------------- launchers
-def _cdiv(a: int, b: int) -> int:
-    return -(-a // b)
-
-
 def _pow2(n: int) -> int:
     return 1 << max(n - 1, 0).bit_length()
 
@@ -117,13 +101,13 @@ def _launch_fwd(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     flags = {"HAS_BIAS": bias is not None, "ACT": act, "SAVE_Z": save_z, "ACC_DTYPE": _acc_dtype(x)}
     if depthwise:
         tk._causal_conv1d_fwd_depthwise_kernel[
-            lambda meta: (_cdiv(length, meta["BLOCK_T"]), _cdiv(c_out, meta["BLOCK_C"]), batch)
+            lambda meta: (cdiv(length, meta["BLOCK_T"]), cdiv(c_out, meta["BLOCK_C"]), batch)
         ](x, weight, bias_arg, y, z_arg, c_out, length, taps, dilation,
           x.stride(0), x.stride(1), weight.stride(0), y.stride(0), y.stride(1), **flags)
     else:
         wt = _tap_major(weight)
         tk._causal_conv1d_fwd_kernel[
-            lambda meta: (_cdiv(length, meta["BLOCK_T"]), _cdiv(c_out, meta["BLOCK_O"]), batch)
+            lambda meta: (cdiv(length, meta["BLOCK_T"]), cdiv(c_out, meta["BLOCK_O"]), batch)
         ](x, wt, bias_arg, y, z_arg, c_in, c_out, length, taps, dilation,
           x.stride(0), x.stride(1), wt.stride(0), wt.stride(1), y.stride(0), y.stride(1),
           PRECISION=_precision(x), **flags)
@@ -140,7 +124,7 @@ def _n_splits(programs: int, chunks: int, x: torch.Tensor) -> int:
     if not x.is_cuda:
         return min(2, chunks)
     target = 4 * _sm_count(x.device.index if x.device.index is not None else torch.cuda.current_device())
-    return max(1, min(chunks, _cdiv(target, max(programs, 1))))
+    return max(1, min(chunks, cdiv(target, max(programs, 1))))
 
 
 def _launch_bwd(dy: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, z: torch.Tensor, dilation: int,
@@ -153,23 +137,23 @@ def _launch_bwd(dy: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, z: torc
     if act:
         dz = torch.empty_like(dy)
         block = 1024 if x.is_cuda else 256
-        tk._causal_conv1d_bwd_act_kernel[(_cdiv(dz.numel(), block),)](dy, z, dz, dz.numel(), ACT=act, ACC_DTYPE=acc,
+        tk._causal_conv1d_bwd_act_kernel[(cdiv(dz.numel(), block),)](dy, z, dz, dz.numel(), ACT=act, ACC_DTYPE=acc,
                                                                       BLOCK=block)
     else:
         dz = dy
     part_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
     dx = torch.empty_like(x)
     # the partial-sum count depends on the shape only (nominal 64-wide tiles), never on the tuned config
-    chunks = batch * _cdiv(length, 64)
+    chunks = batch * cdiv(length, 64)
     if depthwise:
         tk._causal_conv1d_bwd_dx_depthwise_kernel[
-            lambda meta: (_cdiv(length, meta["BLOCK_T"]), _cdiv(c_in, meta["BLOCK_C"]), batch)
+            lambda meta: (cdiv(length, meta["BLOCK_T"]), cdiv(c_in, meta["BLOCK_C"]), batch)
         ](dz, weight, dx, c_in, length, taps, dilation,
           dz.stride(0), dz.stride(1), weight.stride(0), dx.stride(0), dx.stride(1), ACC_DTYPE=acc)
-        n_splits = _n_splits(_cdiv(c_out, 8), chunks, x)
+        n_splits = _n_splits(cdiv(c_out, 8), chunks, x)
         dw_part = torch.empty(n_splits, c_out, taps, device=x.device, dtype=part_dtype)
         db_part = torch.empty(n_splits, c_out, device=x.device, dtype=part_dtype)
-        tk._causal_conv1d_bwd_dw_depthwise_kernel[lambda meta: (_cdiv(c_out, meta["BLOCK_C"]), n_splits)](
+        tk._causal_conv1d_bwd_dw_depthwise_kernel[lambda meta: (cdiv(c_out, meta["BLOCK_C"]), n_splits)](
             x, dz, dw_part, db_part, batch, c_out, length, taps, dilation, n_splits,
             x.stride(0), x.stride(1), dz.stride(0), dz.stride(1), ACC_DTYPE=acc, BLOCK_K=_pow2(taps),
         )
@@ -177,15 +161,15 @@ def _launch_bwd(dy: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, z: torc
     else:
         wt = _tap_major(weight)
         tk._causal_conv1d_bwd_dx_kernel[
-            lambda meta: (_cdiv(length, meta["BLOCK_T"]), _cdiv(c_in, meta["BLOCK_O"]), batch)
+            lambda meta: (cdiv(length, meta["BLOCK_T"]), cdiv(c_in, meta["BLOCK_O"]), batch)
         ](dz, wt, dx, c_in, c_out, length, taps, dilation,
           dz.stride(0), dz.stride(1), wt.stride(0), wt.stride(1), dx.stride(0), dx.stride(1),
           ACC_DTYPE=acc, PRECISION=_precision(x))
-        n_splits = _n_splits(_cdiv(c_out, 64) * _cdiv(c_in, 64) * taps, chunks, x)
+        n_splits = _n_splits(cdiv(c_out, 64) * cdiv(c_in, 64) * taps, chunks, x)
         dw_part = torch.empty(n_splits, taps, c_out, c_in, device=x.device, dtype=part_dtype)
         db_part = torch.empty(n_splits, c_out, device=x.device, dtype=part_dtype)
         tk._causal_conv1d_bwd_dw_kernel[
-            lambda meta: (_cdiv(c_out, meta["BLOCK_CO"]), _cdiv(c_in, meta["BLOCK_CI"]), taps * n_splits)
+            lambda meta: (cdiv(c_out, meta["BLOCK_CO"]), cdiv(c_in, meta["BLOCK_CI"]), taps * n_splits)
         ](x, dz, dw_part, db_part, batch, c_in, c_out, length, taps, dilation, n_splits,
           x.stride(0), x.stride(1), dz.stride(0), dz.stride(1), ACC_DTYPE=acc, PRECISION=_precision(x))
         dw = dw_part.sum(0).permute(1, 2, 0)  # (K, C_out, C_in) -> (C_out, C_in, K)
@@ -250,7 +234,7 @@ def causal_conv1d(
     copied to contiguous memory first.
     """
     _check(x, weight, bias, dilation, groups, activation, backend)
-    if not _use_triton(x, weight, groups, backend):
+    if not use_triton("causal_conv1d", x, backend, _unsupported(x, weight, groups)):
         return causal_conv1d_reference(x, weight, bias, dilation, groups, activation)
     act = _ACT_CODES[activation]
     needs_grad = torch.is_grad_enabled() and any(

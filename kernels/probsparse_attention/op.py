@@ -27,7 +27,7 @@ from kernels.probsparse_attention.reference import (
     sample_index,
     select_active,
 )
-from kernels.triton_support import interpreter_enabled, require_triton, triton_available
+from kernels.triton_support import cdiv, use_triton
 
 Backend = Literal["auto", "triton", "torch"]
 _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -121,33 +121,14 @@ def _check_index(index_sample: torch.Tensor, generator: torch.Generator | None, 
                              f"[0, {l_k}), got values in [{low}, {high}]")
 
 
-def _use_triton(q: torch.Tensor, backend: str) -> bool:
-    supported = q.shape[-1] <= _TRITON_MAX_D
-    if backend == "torch":
-        return False
-    if backend == "auto":
-        return q.is_cuda and supported and q.dtype != torch.float64 and triton_available()
-    if not supported:
-        raise ValueError(f"probsparse_attention: the Triton kernels cover head dims D <= {_TRITON_MAX_D}, "
-                         f"got D={q.shape[-1]}; use backend='torch'")
-    if not triton_available():
-        require_triton("probsparse_attention")  # raises the ImportError that says what to do
-    if not q.is_cuda:
-        if not interpreter_enabled():
-            raise RuntimeError("probsparse_attention: backend='triton' on CPU tensors needs the Triton "
-                               "interpreter: set TRITON_INTERPRET=1 before triton is first imported, or use "
-                               "backend='torch'")
-        if q.dtype == torch.bfloat16:
-            raise ValueError("probsparse_attention: the Triton interpreter cannot run bf16; use fp16/fp32 or "
-                             "a GPU")
-    return True
+def _unsupported(q: torch.Tensor) -> str | None:
+    """Why the Triton kernels do not cover this call, or None."""
+    if q.shape[-1] <= _TRITON_MAX_D:
+        return None
+    return f"the Triton kernels cover head dims D <= {_TRITON_MAX_D}, got D={q.shape[-1]}; use backend='torch'"
 
 
 # ----------------------------------------------------------------------------- launchers
-def _cdiv(a: int, b: int) -> int:
-    return -(-a // b)
-
-
 def _block_d(dim: int) -> int:
     return max(16, 1 << max(dim - 1, 0).bit_length())
 
@@ -204,22 +185,22 @@ def _launch_fwd(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, index_sample:
     index_sample = index_sample.contiguous()
     m = torch.empty(batch, heads, l_q, device=q.device, dtype=acc_torch)
     slopes_arg = slopes if slopes is not None else m
-    tk._probsparse_score_kernel[lambda meta: (_cdiv(l_q, meta["BLOCK_Q"]), bh)](
+    tk._probsparse_score_kernel[lambda meta: (cdiv(l_q, meta["BLOCK_Q"]), bh)](
         q, k, index_sample, slopes_arg, m, heads, l_q, l_k, n_sample, scale, 1.0 / l_k,
         *_strides(q), *_strides(k), D=dim, HAS_ALIBI=slopes is not None, ACC_DTYPE=acc, BLOCK_D=block_d)
     top = select_active(m, n_top).contiguous()  # (B, H, u) int64, sorted
     o = torch.empty(batch, heads, l_q, dim, device=q.device, dtype=q.dtype)
     chunk = _chunk(q)
-    n_chunks = _cdiv(l_k, chunk)
+    n_chunks = cdiv(l_k, chunk)
     part = torch.empty(bh, n_chunks, block_d, device=q.device, dtype=acc_torch)
     tk._probsparse_chunk_sum_kernel[(n_chunks, bh)](v, part, heads, l_k, n_chunks, *_strides(v), D=dim,
                                                     ACC_DTYPE=acc, BLOCK_D=block_d, CHUNK=chunk)
     carry, n_carry = _carry(part, causal, reverse=False)
-    tk._probsparse_lazy_kernel[(_cdiv(l_q, chunk), bh)](
+    tk._probsparse_lazy_kernel[(cdiv(l_q, chunk), bh)](
         v, carry, o, heads, l_q, n_carry, 1.0 / l_k, *_strides(v), *_strides(o), D=dim, CAUSAL=causal,
         ACC_DTYPE=acc, BLOCK_D=block_d, CHUNK=chunk)
     lse = torch.empty(batch, heads, n_top, device=q.device, dtype=acc_torch)
-    tk._probsparse_attn_fwd_kernel[lambda meta: (_cdiv(n_top, meta["BLOCK_M"]), bh)](
+    tk._probsparse_attn_fwd_kernel[lambda meta: (cdiv(n_top, meta["BLOCK_M"]), bh)](
         q, k, v, top, slopes_arg, o, lse, heads, l_k, n_top, scale * _LOG2E,
         *_strides(q), *_strides(k), *_strides(v), *_strides(o),
         D=dim, CAUSAL=causal, HAS_ALIBI=slopes is not None, ACC_DTYPE=acc, PRECISION=_precision(q),
@@ -242,18 +223,18 @@ def _launch_bwd(do: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Ten
              "PRECISION": _precision(q), "BLOCK_D": block_d}
     dq = torch.zeros(batch, heads, l_q, dim, device=q.device, dtype=q.dtype)  # lazy rows: no gradient
     delta = torch.empty_like(lse)
-    tk._probsparse_bwd_dq_kernel[lambda meta: (_cdiv(n_top, meta["BLOCK_M"]), bh)](
+    tk._probsparse_bwd_dq_kernel[lambda meta: (cdiv(n_top, meta["BLOCK_M"]), bh)](
         q, k, v, o, do, top, slopes_arg, lse, delta, dq, heads, l_k, n_top, scale * _LOG2E, scale,
         *_strides(q), *_strides(k), *_strides(v), *_strides(o), *_strides(do), *_strides(dq), **flags)
     block_n = _chunk(q)
-    n_chunks = _cdiv(l_q, block_n)
+    n_chunks = cdiv(l_q, block_n)
     part = torch.empty(bh, n_chunks, block_d, device=q.device, dtype=acc_torch)
     tk._probsparse_chunk_sum_kernel[(n_chunks, bh)](do, part, heads, l_q, n_chunks, *_strides(do), D=dim,
                                                     ACC_DTYPE=acc, BLOCK_D=block_d, CHUNK=block_n)
     carry, n_carry = _carry(part, causal, reverse=True)
     dk = torch.empty(batch, heads, l_k, dim, device=q.device, dtype=q.dtype)
     dv = torch.empty_like(dk)
-    tk._probsparse_bwd_dkdv_kernel[(_cdiv(l_k, block_n), bh)](
+    tk._probsparse_bwd_dkdv_kernel[(cdiv(l_k, block_n), bh)](
         q, k, v, do, top, slopes_arg, lse, delta, carry, dk, dv, heads, l_q, l_k, n_top, n_carry,
         scale * _LOG2E, scale, 1.0 / l_k, *_strides(q), *_strides(k), *_strides(v), *_strides(do),
         *_strides(dk), BLOCK_N=block_n, **flags)
@@ -339,7 +320,7 @@ def probsparse_attention(
     if index_sample is None:
         index_sample = sample_index(q.shape[2], k.shape[2], factor, generator=generator, device=q.device)
     scale = q.shape[-1] ** -0.5 if scale is None else float(scale)
-    if not _use_triton(q, backend):
+    if not use_triton("probsparse_attention", q, backend, _unsupported(q)):
         return probsparse_attention_reference(q, k, v, index_sample, factor=factor, causal=causal,
                                               scale=scale, alibi_slopes=alibi_slopes)
     slopes = alibi_slopes.detach().contiguous() if alibi_slopes is not None else None

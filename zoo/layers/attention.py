@@ -33,6 +33,14 @@ from torch import nn
 from zoo.layers.position import RotaryEmbedding, alibi_bias, alibi_slopes, check_position_type
 
 
+def same_positions(q_positions: torch.Tensor, k_positions: torch.Tensor) -> bool:
+    """Whether queries and keys sit at the same positions (self-attention). The layer passes one tensor for
+    both there, which answers without comparing values (a device sync on GPU)."""
+    if q_positions is k_positions:
+        return True
+    return q_positions.shape == k_positions.shape and bool(torch.equal(q_positions, k_positions))
+
+
 class AttentionKernel(nn.Module):
     """The slot for the attention computation itself: heads in, heads out.
 
@@ -59,8 +67,7 @@ class FullAttention(AttentionKernel):
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, scale: float, causal: bool,
                 mask: torch.Tensor | None, alibi_slopes: torch.Tensor | None, q_positions: torch.Tensor,
                 k_positions: torch.Tensor, dropout_p: float) -> torch.Tensor:
-        aligned = q_positions.shape == k_positions.shape and bool(torch.equal(q_positions, k_positions))
-        if mask is None and alibi_slopes is None and (not causal or aligned):
+        if mask is None and alibi_slopes is None and (not causal or same_positions(q_positions, k_positions)):
             return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=causal, scale=scale)
         bias = torch.zeros((), dtype=q.dtype, device=q.device)
         if alibi_slopes is not None:
@@ -159,6 +166,8 @@ class MultiHeadAttention(nn.Module):
             raise ValueError(f"MultiHeadAttention: expected key and value of shape ({query.shape[0]}, L_K, "
                              f"{self.d_model}), got {tuple(key.shape)} and {tuple(value.shape)}")
         batch, l_q, l_k = query.shape[0], query.shape[1], key.shape[1]
+        if q_positions is None and k_positions is None and l_q == l_k:
+            q_positions = k_positions = torch.arange(l_q, device=query.device)  # one tensor: self-attention
         if q_positions is None:
             q_positions = torch.arange(l_q, device=query.device)
         if k_positions is None:

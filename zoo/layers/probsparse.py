@@ -24,7 +24,7 @@ from typing import Literal
 import torch
 
 from kernels import probsparse_attention
-from zoo.layers.attention import AttentionKernel
+from zoo.layers.attention import AttentionKernel, same_positions
 
 Backend = Literal["auto", "triton", "torch"]
 
@@ -53,8 +53,7 @@ class ProbSparseAttention(AttentionKernel):
         if mask is not None:
             raise ValueError("ProbSparse attention does not support padding or attention masks; "
                              "use attention='full' for masked inputs")
-        aligned = q_positions.shape == k_positions.shape and bool(torch.equal(q_positions, k_positions))
-        if (alibi_slopes is not None or causal) and not aligned:
+        if (alibi_slopes is not None or causal) and not same_positions(q_positions, k_positions):
             raise ValueError("ProbSparse attention with ALiBi or a causal mask needs the same query and key "
                              "positions (self-attention)")
         if alibi_slopes is not None and q_positions.numel() > 1:
