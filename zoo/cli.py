@@ -1,13 +1,18 @@
 """The command line: ``python train.py {fit,validate,test,predict,list} ...`` on LightningCLI.
 
+- Two task families share the CLI. The family follows from the network: a ``model.net`` that is a
+  latent-variable model (``zoo.models.latent.LatentVariableModel``, e.g. ``configs/generative/*.yaml``)
+  selects ``GenerativeTask`` + ``ImageDataModule``; anything else ``ForecastingTask`` +
+  ``TimeSeriesDataModule`` (:func:`detect_family` reads ``--config`` files and ``--model.net``).
 - ``--config configs/....yaml`` (repeatable), ``--print_config``; every key is checked against the typed
   constructor signatures, so a misspelt key is an error naming it.
-- Values the data fixes are linked from ``data`` to ``model.net`` (``n_features``, ``n_targets``,
-  ``seq_len``, ``label_len``, ``pred_len``, ``n_time_features``): never typed twice. Giving one of them
-  under ``model.net.init_args`` anyway is allowed only when it agrees with the data; otherwise a clear error.
-- Default callbacks: ``ModelCheckpoint`` (configurable under ``checkpoint.*``; monitors ``val/mse``,
-  keeps ``last.ckpt``; Lightning writes checkpoints atomically), ``LearningRateMonitor`` when a logger is
-  active, and a rich progress bar when the progress bar is enabled.
+- Values the data fixes are linked from ``data`` to ``model.net``: ``n_features``, ``n_targets``,
+  ``seq_len``, ``label_len``, ``pred_len``, ``n_time_features`` for forecasters, ``image_shape`` for
+  generative models; never typed twice. Giving one of them under ``model.net.init_args`` anyway is
+  allowed only when it agrees with the data; otherwise a clear error.
+- Default callbacks: ``ModelCheckpoint`` (configurable under ``checkpoint.*``; monitors ``val/mse`` or
+  ``val/neg_elbo``, keeps ``last.ckpt``; Lightning writes checkpoints atomically), ``LearningRateMonitor``
+  when a logger is active, and a rich progress bar when the progress bar is enabled.
 - Loggers by class path, ``CSVLogger`` in ``runs/`` by default. ``--trainer.logger WandbLogger`` runs
   offline when no W&B API key is configured, so it never prompts or waits on the network.
 - ``fit --ckpt_path last`` resumes from the newest ``last.ckpt`` of earlier runs of the same logger
@@ -24,19 +29,87 @@ import logging
 import netrc
 import os
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import yaml
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
+from zoo.data.images import ImageDataModule
 from zoo.data.timeseries import TimeSeriesDataModule
+from zoo.models.latent import LatentVariableModel
 from zoo.tasks.forecasting import ForecastingTask
+from zoo.tasks.generative import GenerativeTask
 
 log = logging.getLogger(__name__)
 
-LINKED_DIMS = ("n_features", "n_targets", "seq_len", "label_len", "pred_len", "n_time_features")
+FamilyName = Literal["forecasting", "generative"]
+
+
+@dataclass(frozen=True)
+class TaskFamily:
+    """What the CLI builds for one kind of model: the task, the data module, the linked dims, the monitor."""
+
+    task_class: type
+    data_class: type
+    linked_dims: tuple[str, ...]
+    monitor: str
+
+
+FAMILIES: dict[str, TaskFamily] = {
+    "forecasting": TaskFamily(ForecastingTask, TimeSeriesDataModule,
+                              ("n_features", "n_targets", "seq_len", "label_len", "pred_len", "n_time_features"),
+                              "val/mse"),
+    "generative": TaskFamily(GenerativeTask, ImageDataModule, ("image_shape",), "val/neg_elbo"),
+}
+LINKED_DIMS = FAMILIES["forecasting"].linked_dims
+
+
+def _net_class_paths(argv: Sequence[str]) -> list[str]:
+    """``model.net`` class paths named by ``--config`` files and ``--model.net[.class_path]``, in order."""
+    found: list[str] = []
+    args = list(argv)
+    for i, arg in enumerate(args):
+        key, eq, value = arg.partition("=")
+        if not eq:
+            value = args[i + 1] if i + 1 < len(args) else ""
+        if key in ("--config", "-c"):
+            try:
+                config = yaml.safe_load(Path(value).read_text()) if Path(value).is_file() else None
+            except (OSError, yaml.YAMLError):
+                config = None  # the parser reports unreadable configs with its own message
+            net = (config or {}).get("model", {}) if isinstance(config, dict) else {}
+            net = net.get("net") if isinstance(net, dict) else None
+            path = net.get("class_path") if isinstance(net, dict) else net
+            if isinstance(path, str):
+                found.append(path)
+        elif key in ("--model.net", "--model.net.class_path") and value and not value.startswith("-"):
+            found.append(value)
+    return found
+
+
+def _resolve_class(path: str) -> type | None:
+    module_name, _, class_name = path.rpartition(".")
+    if module_name:
+        try:
+            return getattr(importlib.import_module(module_name), class_name, None)
+        except ImportError:
+            return None
+    from zoo.registry import get_model_entry, list_models
+
+    builders = (get_model_entry(name).builder for name in list_models())
+    return next((b for b in builders if isinstance(b, type) and b.__name__ == class_name), None)
+
+
+def detect_family(argv: Sequence[str]) -> FamilyName:
+    """"generative" when the last ``model.net`` named is a latent-variable model, else "forecasting"."""
+    paths = _net_class_paths(argv)
+    cls = _resolve_class(paths[-1]) if paths else None
+    return "generative" if isinstance(cls, type) and issubclass(cls, LatentVariableModel) else "forecasting"
 
 
 def wandb_api_key_available() -> bool:
@@ -56,7 +129,7 @@ def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else [value]
 
 
-def _typed_dims(net_spec: Any) -> dict[str, Any]:
+def _typed_dims(net_spec: Any, linked_dims: Sequence[str]) -> dict[str, Any]:
     """Linked dims given under ``model.net.init_args`` with a value other than the signature default.
 
     The parsed config holds defaults too, so a value equal to the constructor default cannot be told
@@ -67,12 +140,16 @@ def _typed_dims(net_spec: Any) -> dict[str, Any]:
     module_name, _, class_name = str(net_spec.class_path).rpartition(".")
     params = inspect.signature(getattr(importlib.import_module(module_name), class_name)).parameters
     typed = {}
-    for dim in LINKED_DIMS:
-        value = net_spec.init_args.get(dim)
-        default = params[dim].default if dim in params else inspect.Parameter.empty
+    for dim in linked_dims:
+        value = _normalise(net_spec.init_args.get(dim))
+        default = _normalise(params[dim].default) if dim in params else inspect.Parameter.empty
         if value is not None and value != default:
             typed[dim] = value
     return typed
+
+
+def _normalise(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
 
 
 def _newest_last_checkpoint(root: Path) -> Path | None:
@@ -81,27 +158,31 @@ def _newest_last_checkpoint(root: Path) -> Path | None:
 
 
 class ZooCLI(LightningCLI):
-    """LightningCLI for ``ForecastingTask`` + ``TimeSeriesDataModule`` (see the module docstring)."""
+    """LightningCLI for one :class:`TaskFamily` (see the module docstring)."""
+
+    def __init__(self, *args: Any, family: TaskFamily = FAMILIES["forecasting"], **kwargs: Any) -> None:
+        self.family = family  # read by add_arguments_to_parser, which LightningCLI.__init__ calls
+        super().__init__(*args, **kwargs)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument("--test_after_fit", type=bool, default=False,
                             help="after fit, test the best checkpoint (the last weights without a val set)")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults({
-            "checkpoint.monitor": "val/mse",
+            "checkpoint.monitor": self.family.monitor,
             "checkpoint.mode": "min",
             "checkpoint.save_last": True,
             "checkpoint.save_top_k": 1,
             "checkpoint.filename": "epoch{epoch:03d}-step{step}",
             "checkpoint.auto_insert_metric_name": False,
         })
-        for dim in LINKED_DIMS:
+        for dim in self.family.linked_dims:
             parser.link_arguments(f"data.{dim}", f"model.net.init_args.{dim}", apply_on="instantiate")
 
     # ----------------------------------------------------------------- config checks before building
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
-        self._typed_dims = _typed_dims(config.model.net)
+        self._typed_dims = _typed_dims(config.model.net, self.family.linked_dims)
         loggers = _as_list(config.trainer.logger)
         for spec in loggers:
             class_path = str(getattr(spec, "class_path", ""))
@@ -115,7 +196,7 @@ class ZooCLI(LightningCLI):
         super().instantiate_classes()
         data = self.datamodule
         for dim, typed in self._typed_dims.items():
-            actual = getattr(data, dim)
+            actual = _normalise(getattr(data, dim))
             if typed != actual:
                 raise ValueError(
                     f"model.net.init_args.{dim}={typed} contradicts the data, which fixes {dim}={actual} "
@@ -191,9 +272,12 @@ def main(args: list[str] | None = None) -> ZooCLI | None:
 
 def build_cli(args: list[str] | None = None, run: bool = True) -> ZooCLI:
     """The configured ZooCLI; ``run=False`` only parses and instantiates (for scripts and benchmarks)."""
+    argv = sys.argv[1:] if args is None else list(args)
+    family = FAMILIES[detect_family(argv)]
     return ZooCLI(
-        ForecastingTask,
-        TimeSeriesDataModule,
+        family.task_class,
+        family.data_class,
+        family=family,
         args=args,
         run=run,
         save_config_kwargs={"overwrite": True},

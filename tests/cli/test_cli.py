@@ -78,3 +78,28 @@ def test_wandb_logger_goes_offline_without_a_key(tmp_path: Path, monkeypatch: py
                 f"--trainer.logger.init_args.save_dir={tmp_path}", "--test_after_fit=false"])
     assert cli.trainer.logger._offline is True
     assert list(tmp_path.glob("wandb/offline-run-*")), "no offline run directory written"
+
+
+def test_family_follows_the_network(tmp_path: Path) -> None:
+    from zoo.cli import detect_family
+
+    vae_config = str(REPO / "configs" / "generative" / "vae_mnist.yaml")
+    assert detect_family(["fit", "--config", QUICKSTART]) == "forecasting"
+    assert detect_family(["fit", "--config", vae_config]) == "generative"
+    assert detect_family(["fit", f"--config={vae_config}"]) == "generative"
+    assert detect_family(["fit", "--model.net", "zoo.models.gumbel.GumbelVAE"]) == "generative"
+    assert detect_family(["fit", "--model.net=VAE"]) == "generative"
+    assert detect_family(["fit", "--config", vae_config, "--model.net", "zoo.models.TCNForecaster"]) == "forecasting"
+    assert detect_family(["fit"]) == "forecasting"
+
+
+def test_generative_cli_links_the_image_shape_and_monitors_the_elbo(tmp_path: Path, data_dir: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    vae_config = str(REPO / "configs" / "generative" / "vae_mnist.yaml")
+    with pytest.raises(SystemExit):
+        main(["fit", "--config", vae_config, "--print_config"])
+    out = capsys.readouterr().out
+    assert "monitor: val/neg_elbo" in out and "class_path: zoo.models.vae.VAE" in out
+    with pytest.raises(ValueError, match=r"model.net.init_args.image_shape=\(1, 32, 32\) contradicts the data"):
+        main(["fit", "--config", vae_config, "--model.net.init_args.image_shape=[1, 32, 32]",
+              f"--trainer.logger.init_args.save_dir={tmp_path}"])

@@ -1,11 +1,12 @@
 """Tests for zoo.data.sources: catalog lookup, resolution order, atomic downloads.
 
-Downloads go to a real HTTP server on 127.0.0.1 serving a temporary directory; nothing else is
-reached. The real catalog is checked against ``$ZOO_DATA_DIR`` when the environment sets it (CI does).
+Downloads go to a real HTTP server on 127.0.0.1 serving a temporary directory, or to ``file://`` URLs;
+nothing else is reached. The real catalog is checked against ``$ZOO_DATA_DIR`` when the environment sets it (CI does).
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import logging
@@ -15,7 +16,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 
@@ -27,6 +28,7 @@ from zoo.data.sources import (
     DataSource,
     DataSourceError,
     cache_dir,
+    content_sha256,
     data_dir,
     download,
     get_source,
@@ -40,6 +42,11 @@ from zoo.data.sources import (
 # Read before the autouse fixture below clears it for every test.
 _ENV_DATA_DIR = os.environ.get("ZOO_DATA_DIR")
 _TIME_SERIES = ["ETTh1", "ETTh2", "ETTm1", "ETTm2", "exchange_rate", "illness", "weather"]
+_IMAGE_PREFIXES = ("mnist-", "fashion_mnist-", "binarized_mnist-")
+_IDX_PARTS = ["train-images", "train-labels", "test-images", "test-labels"]
+_IMAGES = [f"{d}-{p}" for d in ("mnist", "fashion_mnist") for p in _IDX_PARTS] + [
+    f"binarized_mnist-{split}" for split in ("train", "valid", "test")
+]
 PAYLOAD = b"date,a,OT\n2020-01-01 00:00:00,1.0,2.0\n2020-01-01 01:00:00,3.0,4.0\n"
 
 
@@ -378,7 +385,7 @@ def test_cache_dir_default_and_override(monkeypatch: pytest.MonkeyPatch, tmp_pat
 
 
 def test_catalog_time_series_metadata() -> None:
-    assert [n for n in list_sources() if not n.startswith("M4-")] == sorted(_TIME_SERIES)
+    assert [n for n in list_sources() if not n.startswith(("M4-", *_IMAGE_PREFIXES))] == sorted(_TIME_SERIES)
     for name in _TIME_SERIES:
         entry = CATALOG[name]
         assert entry.target == "OT" and entry.url.startswith("https://")
@@ -398,3 +405,148 @@ def test_real_catalog_resolves_from_data_dir(name: str, monkeypatch: pytest.Monk
     path = resolve(name)  # verifies the sha256
     assert path == data_dir() / entry.relpath
     assert path.stat().st_size == entry.size
+
+
+# -- content_encoding="gzip": kept gzipped locally, plain upstream, sha256 of the content ----------------
+
+
+def _register_gz(url: str, sha256: str = _sha(PAYLOAD)) -> DataSource:
+    source = DataSource("tiny_gz", "tiny/data.csv.gz", url, sha256, len(PAYLOAD), content_encoding="gzip")
+    register_source(source, overwrite=True)
+    return source
+
+
+def _local_gz(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: bytes) -> Path:
+    root = tmp_path / "shared"
+    local = root / "tiny" / "data.csv.gz"
+    local.parent.mkdir(parents=True)
+    local.write_bytes(data)
+    monkeypatch.setenv("ZOO_DATA_DIR", str(root))
+    monkeypatch.setenv("ZOO_OFFLINE", "1")
+    return local
+
+
+def test_gzip_local_copy_is_verified_by_content_hash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sources, "_CHUNK", 7)  # hash the decompressed stream in many pieces
+    _register_gz("http://127.0.0.1:9/unused.csv")
+    local = _local_gz(tmp_path, monkeypatch, gzip.compress(PAYLOAD, mtime=0))
+    assert sha256sum(local) != _sha(PAYLOAD)  # the catalog hash is not the file's own
+    assert content_sha256(local, "gzip") == _sha(PAYLOAD)
+    assert resolve("tiny_gz") == local
+
+    local.write_bytes(gzip.compress(PAYLOAD + b"x"))  # a valid gzip of other content
+    with pytest.raises(ChecksumError, match="decompressed") as info:
+        resolve("tiny_gz")
+    assert str(local) in str(info.value) and _sha(PAYLOAD + b"x") in str(info.value)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "flipped", "not_gzip"])
+def test_corrupt_local_gzip_is_a_checksum_error_naming_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str
+) -> None:
+    good = gzip.compress(PAYLOAD * 50, mtime=0)
+    data = {
+        "truncated": good[: len(good) // 2],
+        "flipped": good[:20] + bytes(b ^ 0xFF for b in good[20:40]) + good[40:],
+        "not_gzip": PAYLOAD,
+    }[damage]
+    _register_gz("http://127.0.0.1:9/unused.csv", sha256=_sha(PAYLOAD * 50))
+    local = _local_gz(tmp_path, monkeypatch, data)
+    with pytest.raises(ChecksumError, match="not a readable gzip file") as info:
+        resolve("tiny_gz")
+    assert str(local) in str(info.value)
+    assert local.read_bytes() == data  # never replaced
+
+
+@pytest.mark.parametrize("via", ["http", "file"])
+def test_gzip_download_fetches_plain_and_stores_gzip(
+    server: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, via: str
+) -> None:
+    monkeypatch.setattr(sources, "_CHUNK", 7)
+    url = _serve_file(server)
+    if via == "file":
+        url = (server.root / "data.csv").as_uri()
+    _register_gz(url)
+    path = resolve("tiny_gz")
+    assert path == cache_dir() / "tiny" / "data.csv.gz"
+    assert path.read_bytes()[:2] == b"\x1f\x8b"  # gzip magic
+    assert gzip.decompress(path.read_bytes()) == PAYLOAD
+    assert _files(cache_dir()) == ["tiny/data.csv.gz"]  # no *.part left over
+    monkeypatch.setenv("ZOO_OFFLINE", "1")
+    assert resolve("tiny_gz") == path  # the cached copy verifies by its content hash
+    assert server.hits == ([] if via == "file" else ["/data.csv"])
+
+
+def test_gzip_download_checksum_mismatch_leaves_nothing(server: Served) -> None:
+    _register_gz(_serve_file(server), sha256="0" * 64)
+    with pytest.raises(ChecksumError, match=_sha(PAYLOAD)):
+        resolve("tiny_gz")
+    assert _files(cache_dir()) == []
+
+
+def test_gzip_download_interrupted_leaves_nothing(
+    server: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sources.os, "replace", interrupted)
+    dest = tmp_path / "out" / "data.csv.gz"
+    with pytest.raises(KeyboardInterrupt):
+        download(_serve_file(server), dest, sha256=_sha(PAYLOAD), content_encoding="gzip")
+    assert _files(dest.parent) == []
+
+
+def test_gzip_download_via_monkeypatched_fetch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    class Response(io.BytesIO):
+        headers = {"Content-Length": str(len(PAYLOAD))}
+
+    def fake_urlopen(request: object, timeout: float) -> Response:
+        return Response(PAYLOAD)
+
+    monkeypatch.setattr(sources.urllib.request, "urlopen", fake_urlopen)
+    dest = tmp_path / "out" / "data.csv.gz"
+    download("https://example.invalid/data.csv", dest, sha256=_sha(PAYLOAD), content_encoding="gzip")
+    with gzip.open(dest) as f:
+        assert f.read() == PAYLOAD
+    assert _files(dest.parent) == ["data.csv.gz"]
+
+
+def test_content_encoding_validation() -> None:
+    with pytest.raises(ValueError, match="content_encoding"):
+        DataSource("bad", "ok/data.csv", "", "", content_encoding="zstd")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="cannot be combined"):
+        DataSource("bad", "ok/data.csv", "", "", archive_member="a.csv", content_encoding="gzip")
+    with pytest.raises(ValueError, match="cannot be combined"):
+        download("http://127.0.0.1:9/x.zip", Path("unused"), archive_member="a.csv", content_encoding="gzip")
+
+
+def test_catalog_image_entries() -> None:
+    assert [n for n in list_sources() if n.startswith(_IMAGE_PREFIXES)] == sorted(_IMAGES)
+    for name in _IMAGES:
+        entry = CATALOG[name]
+        binarized = name.startswith("binarized_mnist-")
+        assert entry.content_encoding == ("gzip" if binarized else None)
+        assert entry.relpath.endswith(".gz") and entry.size and len(entry.sha256) == 64
+        upstream = PurePosixPath(entry.url).name
+        assert PurePosixPath(entry.relpath).name == (f"{upstream}.gz" if binarized else upstream)
+    assert CATALOG["mnist-train-images"].url == "https://ossci-datasets.s3.amazonaws.com/mnist/train-images-idx3-ubyte.gz"
+    assert CATALOG["binarized_mnist-valid"].url.endswith("/binarized_mnist/binarized_mnist_valid.amat")
+
+
+@pytest.mark.parametrize("name", _IMAGES)
+def test_real_image_catalog_resolves_from_data_dir(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not _ENV_DATA_DIR:
+        pytest.skip("ZOO_DATA_DIR is not set (CI sets it to ../shared/data)")
+    monkeypatch.setenv("ZOO_DATA_DIR", _ENV_DATA_DIR)
+    monkeypatch.setenv("ZOO_OFFLINE", "1")
+    entry = get_source(name)
+    path = resolve(name)  # verifies the sha256 (of the decompressed content for binarized_mnist)
+    assert path == data_dir() / entry.relpath
+    if entry.content_encoding == "gzip":
+        with gzip.open(path) as f:
+            assert sum(len(chunk) for chunk in iter(lambda: f.read(1 << 22), b"")) == entry.size
+    else:
+        assert path.stat().st_size == entry.size

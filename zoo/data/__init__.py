@@ -1,5 +1,6 @@
-"""The data layer shared by every task: dataset catalog, time-series windows, M4 panels, synthetic series."""
+"""The data layer shared by every task: dataset catalog, time-series windows, M4 panels, images, synthetic series."""
 
+from zoo.data.images import ImageDataModule, read_amat, read_idx
 from zoo.data.m4 import M4_FREQUENCIES, M4Frequency, load_m4
 from zoo.data.panel import SeriesPanel, seasonal_mae
 from zoo.data.scaling import StandardScaler
@@ -10,11 +11,14 @@ from zoo.data.timeseries import TimeSeriesDataModule
 __all__ = [
     "M4_FREQUENCIES",
     "DataValidationError",
+    "ImageDataModule",
     "M4Frequency",
     "SeriesPanel",
     "StandardScaler",
     "TimeSeriesDataModule",
     "load_m4",
+    "read_amat",
+    "read_idx",
     "seasonal_mae",
     "synthetic_series",
 ]

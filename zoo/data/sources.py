@@ -2,8 +2,8 @@
 
 The catalog (``CATALOG``) maps a dataset name such as ``"ETTh1"`` to a :class:`DataSource`: the file's
 path relative to a data root, its upstream URL, its sha256 and the time-series metadata (frequency,
-split protocol, target column) that :mod:`zoo.data.timeseries` needs. Provenance of every file is in
-``../shared/data/<dir>/SOURCE.md``.
+split protocol, target column) that :mod:`zoo.data.timeseries` needs, and the image files that
+:mod:`zoo.data.images` reads. Provenance of every file is in ``../shared/data/<dir>/SOURCE.md``.
 
 :func:`resolve` turns a name into a local, verified file, trying in order:
 
@@ -15,11 +15,19 @@ A file found locally whose sha256 differs from the catalog raises :class:`Checks
 silently re-downloaded over. Downloads are atomic: bytes stream into a ``<name>.*.part`` file next to
 the destination, are hashed, fsync'ed and only then ``os.replace``'d into place, so an interrupted or
 corrupt download never leaves a file at the destination. Only the standard library is used.
+
+``content_encoding="gzip"`` marks a file kept gzip-compressed locally although upstream serves it plain
+(the binarized MNIST ``.amat`` files: 110 MB plain, 3 MB gzipped). Its ``sha256`` and ``size`` are those
+of the *decompressed* content, so they match upstream's file and its published checksums; local copies
+are verified by hashing the decompressed stream, and a download is hashed as it arrives and written
+gzip-compressed (same ``.part`` / fsync / rename discipline). A local gzip that cannot be decompressed
+is a :class:`ChecksumError` naming the file.
 """
 
 from __future__ import annotations
 
 import difflib
+import gzip
 import hashlib
 import http.client
 import logging
@@ -28,14 +36,17 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import IO, Literal
 
 logger = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
 _TRUE = {"1", "true", "yes"}
+
+ContentEncoding = Literal["gzip"]
 
 
 class DataSourceError(Exception):
@@ -52,7 +63,11 @@ class ChecksumError(DataSourceError, ValueError):
 
 @dataclass(frozen=True)
 class DataSource:
-    """One catalog entry: where a dataset file lives locally and upstream, and how to check it."""
+    """One catalog entry: where a dataset file lives locally and upstream, and how to check it.
+
+    ``sha256`` and ``size`` describe the file's content: with ``content_encoding="gzip"`` the local file
+    is gzip-compressed, upstream serves it plain, and both values are of the decompressed bytes.
+    """
 
     name: str
     relpath: str
@@ -64,6 +79,7 @@ class DataSource:
     freq: str | None = None
     split: str | None = None
     target: str | None = None
+    content_encoding: ContentEncoding | None = None
 
     def __post_init__(self) -> None:
         rel = PurePosixPath(self.relpath)
@@ -73,6 +89,12 @@ class DataSource:
         if self.sha256 and (len(self.sha256) != 64 or set(self.sha256) - set("0123456789abcdef")):
             msg = f"sha256 must be 64 lowercase hex digits (or empty), got {self.sha256!r}"
             raise ValueError(f"DataSource {self.name!r}: {msg}")
+        if self.content_encoding not in (None, "gzip"):
+            msg = f"content_encoding must be 'gzip' or None, got {self.content_encoding!r}"
+            raise ValueError(f"DataSource {self.name!r}: {msg}")
+        if self.content_encoding is not None and self.archive_member is not None:
+            msg = "archive_member and content_encoding cannot be combined"
+            raise ValueError(f"DataSource {self.name!r}: {msg}")
 
 
 # Upstream files pinned to the commits named in SOURCE.md, so the sha256 below stays valid.
@@ -80,6 +102,11 @@ _GH = "https://raw.githubusercontent.com"
 _ETT = f"{_GH}/zhouhaoyi/ETDataset/1d16c8f4f943005d613b5bc962e9eeb06058cf07/ETT-small"
 _LTF = f"{_GH}/aspire-zero/long_term_forecast_data/e9ac8b3ea5521219ece2b5d1baa7c09d4b6fd24a"
 _M4 = f"{_GH}/Mcompetitions/M4-methods/6c1067e5a57161249b17289a565178dc7a3fb3ca/Dataset"
+# The MNIST mirror torchvision downloads from (not yann.lecun.com), Fashion-MNIST's own bucket,
+# and Larochelle's binarized MNIST (served as plain .amat, kept gzipped: content_encoding="gzip").
+_MNIST = "https://ossci-datasets.s3.amazonaws.com/mnist"
+_FASHION = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com"
+_BMNIST = "http://www.cs.toronto.edu/~larocheh/public/datasets/binarized_mnist"
 
 # The paths inside the aspire-zero zips could not be read from here, so archive_member is the bare file
 # name; _find_member also accepts a single member with that base name (e.g. "illness/national_illness.csv").
@@ -137,6 +164,52 @@ _ENTRIES: tuple[DataSource, ...] = (
     DataSource("M4-Naive2-HWY", "m4/submission-Naive2-HWY.csv", "",
                "3889d87e604c4190a3acc442f1c4add4be960fc9559e22964925e0feb2f3167e", 4_362_170,
                description="M4 official Naive2 forecasts for the Hourly, Weekly and Yearly series (M4, IJF 2020)"),
+    # MNIST (LeCun et al. 1998), idx files read by zoo.data.images; sizes are of the .gz files.
+    DataSource("mnist-train-images", "mnist/train-images-idx3-ubyte.gz", f"{_MNIST}/train-images-idx3-ubyte.gz",
+               "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", 9_912_422,
+               description="MNIST training images, 60000 x 28x28 uint8 (idx3, gzip)"),
+    DataSource("mnist-train-labels", "mnist/train-labels-idx1-ubyte.gz", f"{_MNIST}/train-labels-idx1-ubyte.gz",
+               "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", 28_881,
+               description="MNIST training labels, 60000 digits 0-9 (idx1, gzip)"),
+    DataSource("mnist-test-images", "mnist/t10k-images-idx3-ubyte.gz", f"{_MNIST}/t10k-images-idx3-ubyte.gz",
+               "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", 1_648_877,
+               description="MNIST test images, 10000 x 28x28 uint8 (idx3, gzip)"),
+    DataSource("mnist-test-labels", "mnist/t10k-labels-idx1-ubyte.gz", f"{_MNIST}/t10k-labels-idx1-ubyte.gz",
+               "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 4_542,
+               description="MNIST test labels, 10000 digits 0-9 (idx1, gzip)"),
+    # Fashion-MNIST (Xiao, Rasul, Vollgraf 2017), same idx layout as MNIST.
+    DataSource("fashion_mnist-train-images", "fashion-mnist/train-images-idx3-ubyte.gz",
+               f"{_FASHION}/train-images-idx3-ubyte.gz",
+               "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84", 26_421_880,
+               description="Fashion-MNIST training images, 60000 x 28x28 uint8 (idx3, gzip)"),
+    DataSource("fashion_mnist-train-labels", "fashion-mnist/train-labels-idx1-ubyte.gz",
+               f"{_FASHION}/train-labels-idx1-ubyte.gz",
+               "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845", 29_515,
+               description="Fashion-MNIST training labels, 60000 classes 0-9 (idx1, gzip)"),
+    DataSource("fashion_mnist-test-images", "fashion-mnist/t10k-images-idx3-ubyte.gz",
+               f"{_FASHION}/t10k-images-idx3-ubyte.gz",
+               "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073", 4_422_102,
+               description="Fashion-MNIST test images, 10000 x 28x28 uint8 (idx3, gzip)"),
+    DataSource("fashion_mnist-test-labels", "fashion-mnist/t10k-labels-idx1-ubyte.gz",
+               f"{_FASHION}/t10k-labels-idx1-ubyte.gz",
+               "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5", 5_148,
+               description="Fashion-MNIST test labels, 10000 classes 0-9 (idx1, gzip)"),
+    # Statically binarized MNIST (Larochelle & Murray 2011): sha256 and size of the plain .amat content.
+    DataSource("binarized_mnist-train", "binarized-mnist/binarized_mnist_train.amat.gz",
+               f"{_BMNIST}/binarized_mnist_train.amat",
+               "ad693b29f94c14277b095f5238ddefbbdaaae0939789dd2f4f0205278cee3e4d", 78_400_000,
+               description="Binarized MNIST training images, 50000 x 784 values 0/1 (amat text)",
+               content_encoding="gzip"),
+    DataSource("binarized_mnist-valid", "binarized-mnist/binarized_mnist_valid.amat.gz",
+               f"{_BMNIST}/binarized_mnist_valid.amat",
+               "1de3d397c40fe8eeb33dafd4099a1f665ec01e96d9be234aaeeac8a34930e2e2", 15_680_000,
+               description="Binarized MNIST validation images, 10000 x 784 values 0/1 (amat text)",
+               content_encoding="gzip"),
+    DataSource("binarized_mnist-test", "binarized-mnist/binarized_mnist_test.amat.gz",
+               f"{_BMNIST}/binarized_mnist_test.amat",
+               "e6687bfea3f820c174f33b7865140b2a2dd2930ef786f35d45795fc193b5ab2c", 15_680_000,
+               description="Binarized MNIST test images, 10000 x 784 values 0/1 (amat text)",
+               content_encoding="gzip"),
 )
 # fmt: on
 
@@ -194,6 +267,25 @@ def sha256sum(path: Path, chunk_size: int = _CHUNK) -> str:
     return digest.hexdigest()
 
 
+def content_sha256(path: Path, content_encoding: ContentEncoding | None = None) -> str:
+    """Hex sha256 of the file's content: its bytes, or with ``"gzip"`` its decompressed stream.
+
+    A gzip file that cannot be decompressed (truncated, corrupt, not gzip) raises :class:`ChecksumError`.
+    """
+    if content_encoding is None:
+        return sha256sum(path)
+    digest = hashlib.sha256()
+    try:
+        with gzip.open(path, "rb") as f:
+            while chunk := f.read(_CHUNK):
+                digest.update(chunk)
+    except (OSError, EOFError, zlib.error) as e:
+        if isinstance(e, FileNotFoundError):
+            raise
+        raise ChecksumError(f"{path} is not a readable gzip file (truncated or corrupt?): {e}") from e
+    return digest.hexdigest()
+
+
 def _copy_hashed(src: IO[bytes], dst: IO[bytes]) -> tuple[str, int]:
     """Stream ``src`` into ``dst``; return (sha256 hex, byte count)."""
     digest, n = hashlib.sha256(), 0
@@ -222,16 +314,30 @@ def _find_member(zf: zipfile.ZipFile, member: str, url: str) -> zipfile.ZipInfo:
 
 
 def _write_atomic(
-    dest: Path, src: IO[bytes], sha256: str | None, origin: str, expected_len: int | None = None
+    dest: Path,
+    src: IO[bytes],
+    sha256: str | None,
+    origin: str,
+    expected_len: int | None = None,
+    content_encoding: ContentEncoding | None = None,
 ) -> None:
-    """Stream ``src`` into a ``.part`` file beside ``dest``, verify, fsync, then rename onto ``dest``."""
+    """Stream ``src`` into a ``.part`` file beside ``dest``, verify, fsync, then rename onto ``dest``.
+
+    With ``content_encoding="gzip"`` the bytes of ``src`` are hashed and counted as they are read and
+    written gzip-compressed (mtime 0, so the same content gives the same file).
+    """
     part: Path | None = None
     try:
         with tempfile.NamedTemporaryFile(
             dir=dest.parent, prefix=f"{dest.name}.", suffix=".part", delete=False
         ) as tmp:
             part = Path(tmp.name)
-            actual, n = _copy_hashed(src, tmp)
+            if content_encoding == "gzip":
+                stored_name = dest.name.removesuffix(".gz")
+                with gzip.GzipFile(stored_name, "wb", compresslevel=6, fileobj=tmp, mtime=0) as gz:
+                    actual, n = _copy_hashed(src, gz)  # closing gz writes the trailer, not closing tmp
+            else:
+                actual, n = _copy_hashed(src, tmp)
             tmp.flush()
             os.fsync(tmp.fileno())
         if expected_len is not None and n != expected_len:
@@ -244,14 +350,16 @@ def _write_atomic(
         raise
 
 
-def _fetch(url: str, dest: Path, sha256: str | None, timeout: float) -> None:
+def _fetch(
+    url: str, dest: Path, sha256: str | None, timeout: float, content_encoding: ContentEncoding | None = None
+) -> None:
     """HTTP(S) GET ``url`` into ``dest`` atomically, as a DataSourceError on network failure."""
     request = urllib.request.Request(url, headers={"User-Agent": "zoo-data/1"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             length = response.headers.get("Content-Length")
             expected_len = int(length) if length and length.isdigit() else None
-            _write_atomic(dest, response, sha256, url, expected_len)
+            _write_atomic(dest, response, sha256, url, expected_len, content_encoding)
     except urllib.error.HTTPError as e:
         e.close()  # an HTTPError holds the open response; don't leak its socket
         raise DataSourceError(f"download of {url} failed: HTTP {e.code} {e.reason}") from e
@@ -266,18 +374,22 @@ def download(
     *,
     sha256: str | None = None,
     archive_member: str | None = None,
+    content_encoding: ContentEncoding | None = None,
     timeout: float = 60.0,
 ) -> Path:
     """Download ``url`` to ``dest`` atomically and return ``dest``.
 
     With ``archive_member``, ``url`` is a zip: only that member is extracted to ``dest`` (the zip is
-    removed afterwards) and ``sha256`` applies to the member. On any failure nothing is left behind
-    and an existing ``dest`` is untouched.
+    removed afterwards) and ``sha256`` applies to the member. With ``content_encoding="gzip"``, the
+    plain file at ``url`` is stored gzip-compressed and ``sha256`` applies to the plain bytes. On any
+    failure nothing is left behind and an existing ``dest`` is untouched.
     """
+    if archive_member is not None and content_encoding is not None:
+        raise ValueError("download: archive_member and content_encoding cannot be combined")
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     if archive_member is None:
-        _fetch(url, dest, sha256, timeout)
+        _fetch(url, dest, sha256, timeout, content_encoding)
         return dest
     fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f"{dest.name}.", suffix=".zip.part")
     os.close(fd)
@@ -304,7 +416,8 @@ def resolve(source: str | DataSource, *, verify: bool = True) -> Path:
     for path, origin in candidates:
         if path.is_file():
             if verify:
-                _check(path, src.sha256, sha256sum(path))
+                note = " (sha256 of the gzip-decompressed content)" if src.content_encoding else ""
+                _check(path, src.sha256, content_sha256(path, src.content_encoding), note)
             logger.info("dataset %s: using %s (%s)", src.name, path, origin)
             return path
     if offline() or not src.url:
@@ -322,5 +435,6 @@ def resolve(source: str | DataSource, *, verify: bool = True) -> Path:
         )
     dest = candidates[-1][0]
     logger.info("dataset %s: downloading %s -> %s", src.name, src.url, dest)
-    download(src.url, dest, sha256=src.sha256 if verify else None, archive_member=src.archive_member)
+    download(src.url, dest, sha256=src.sha256 if verify else None, archive_member=src.archive_member,
+             content_encoding=src.content_encoding)
     return dest

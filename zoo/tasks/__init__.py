@@ -1,5 +1,6 @@
 """LightningModules: the only training-loop code in the zoo."""
 
 from zoo.tasks.forecasting import ForecastingTask
+from zoo.tasks.generative import GenerativeTask
 
-__all__ = ["ForecastingTask"]
+__all__ = ["ForecastingTask", "GenerativeTask"]

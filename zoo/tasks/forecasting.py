@@ -17,10 +17,7 @@ it), ``mase_scale`` (B,) is the MASE denominator (needed by ``loss="mase"``; wit
 ``val/mase``, ``test/smape`` and ``test/mase`` are logged, in original units: panels are not scaled),
 and ``naive2`` (B, P, 1), the official Naive2 forecasts, adds ``test/owa`` (``zoo.metrics``).
 
-Learning-rate schedules are functions of the step (``cosine``: linear warm-up then cosine decay) or of
-the epoch (``step``: ``gamma ** (epoch // step_epochs)``; ``type1``: TSLib's ``adjust_learning_rate``
-halving, ``0.5 ** epoch``); ``constant`` honours the warm-up only. They live in LambdaLR schedulers,
-so Lightning restores them from checkpoints and LearningRateMonitor logs them.
+Learning-rate schedules (``constant``, ``cosine``, ``step``, ``type1``) are those of :mod:`zoo.tasks.optim`.
 
 Exact resumption: under ``seed_everything`` the global torch RNG is re-seeded before every training
 step from (seed, global step, rank), so dropout masks depend on the step, not on the process history
@@ -32,9 +29,6 @@ same weights as an uninterrupted one.
 from __future__ import annotations
 
 import inspect
-import math
-import os
-from collections.abc import Callable
 from typing import Any, Literal, get_args
 
 import lightning.pytorch as pl
@@ -45,10 +39,10 @@ from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
 
 from zoo.layers.revin import RevIN
 from zoo.metrics import M4Scores, mape, mase, smape
+from zoo.tasks.optim import LRSchedule, configure_adam, lr_lambda, reseed_global_rng
 
 LossName = Literal["mse", "mae", "huber", "smape", "mase", "mape"]
 LOSSES: tuple[str, ...] = get_args(LossName)
-Schedule = Literal["constant", "cosine", "step", "type1"]
 
 
 def _metric_pair(prefix: str, suffix: str = "") -> MetricCollection:
@@ -78,7 +72,7 @@ class ForecastingTask(pl.LightningModule):
         optimizer: Literal["adam", "adamw"] = "adam",
         lr: float = 1e-3,
         weight_decay: float = 0.0,
-        lr_schedule: Schedule = "constant",
+        lr_schedule: LRSchedule = "constant",
         warmup_steps: int = 0,
         min_lr_ratio: float = 0.0,
         step_epochs: int = 1,
@@ -91,8 +85,7 @@ class ForecastingTask(pl.LightningModule):
                             "subclass zoo.models.Forecaster")
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {loss!r}")
-        if lr_schedule not in ("constant", "cosine", "step", "type1"):
-            raise ValueError(f"lr_schedule must be one of constant/cosine/step/type1, got {lr_schedule!r}")
+        lr_lambda(lr_schedule, 1)  # validates the name
         self.save_hyperparameters(ignore=["net"])
         self.net = net
         self.revin = RevIN(net.n_features, affine=revin_affine) if revin else None
@@ -124,9 +117,7 @@ class ForecastingTask(pl.LightningModule):
         return values * self.target_std.to(values.dtype) + self.target_mean.to(values.dtype)
 
     def on_train_batch_start(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        seed = os.environ.get("PL_GLOBAL_SEED")
-        if seed is not None:
-            torch.manual_seed((int(seed) * 1_000_003 + self.global_step) * 1_009 + self.global_rank)
+        reseed_global_rng(self.global_step, self.global_rank)
 
     # ----------------------------------------------------------------- forward and loss
     def forward(
@@ -222,36 +213,8 @@ class ForecastingTask(pl.LightningModule):
         return self.to_original_scale(self._forecast(batch))
 
     # ----------------------------------------------------------------- optimisation
-    def _lr_lambda(self) -> tuple[Callable[[int], float], Literal["step", "epoch"]]:
-        hp = self.hparams
-        warmup = max(int(hp.warmup_steps), 0)
-
-        def warm(step: int) -> float:
-            return min(1.0, (step + 1) / warmup) if warmup else 1.0
-
-        if hp.lr_schedule == "constant":
-            return warm, "step"
-        if hp.lr_schedule == "cosine":
-            total = max(int(self.trainer.estimated_stepping_batches), 1)
-
-            def cosine(step: int) -> float:
-                if step < warmup:
-                    return warm(step)
-                progress = min((step - warmup) / max(total - warmup, 1), 1.0)
-                return hp.min_lr_ratio + (1 - hp.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-
-            return cosine, "step"
-        if hp.lr_schedule == "step":
-            return (lambda epoch: hp.step_gamma ** (epoch // max(hp.step_epochs, 1))), "epoch"
-        return (lambda epoch: 0.5**epoch), "epoch"
-
     def configure_optimizers(self) -> dict[str, Any] | None:
-        params = [p for p in self.parameters() if p.requires_grad]
-        if not params:
-            return None
         hp = self.hparams
-        opt_cls = torch.optim.AdamW if hp.optimizer == "adamw" else torch.optim.Adam
-        optimizer = opt_cls(params, lr=hp.lr, weight_decay=hp.weight_decay)
-        fn, interval = self._lr_lambda()
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, fn)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": interval}}
+        total = self.trainer.estimated_stepping_batches if hp.lr_schedule == "cosine" else 1
+        schedule = lr_lambda(hp.lr_schedule, total, hp.warmup_steps, hp.min_lr_ratio, hp.step_epochs, hp.step_gamma)
+        return configure_adam(self.parameters(), hp.optimizer, hp.lr, hp.weight_decay, schedule)
