@@ -19,8 +19,21 @@ import torch.nn.functional as F
 from torch.distributions import RelaxedBernoulli, RelaxedOneHotCategorical
 
 
-def _fp32(logits: torch.Tensor) -> tuple[torch.Tensor, torch.autocast]:
-    return logits.float(), torch.autocast(device_type=logits.device.type, enabled=False)
+def _relaxed_sample(
+    family: type[RelaxedOneHotCategorical] | type[RelaxedBernoulli],
+    logits: torch.Tensor,
+    temperature: float | torch.Tensor,
+    sample_shape: torch.Size | tuple[int, ...],
+) -> torch.Tensor:
+    """``family(temperature, logits).rsample(sample_shape)`` in float32 with autocast off."""
+    with torch.autocast(device_type=logits.device.type, enabled=False):
+        temp = torch.as_tensor(temperature, dtype=torch.float32, device=logits.device)
+        return family(temp, logits=logits.float(), validate_args=False).rsample(torch.Size(sample_shape))
+
+
+def _straight_through(hard: torch.Tensor, soft: torch.Tensor) -> torch.Tensor:
+    # hard + (soft - soft.detach()): exactly ``hard`` forward (parenthesised, so no rounding), soft's gradient.
+    return hard.to(soft.dtype) + (soft - soft.detach())
 
 
 def gumbel_softmax_sample(
@@ -30,16 +43,10 @@ def gumbel_softmax_sample(
     """A relaxed one-hot sample (*sample_shape, ..., K) on the simplex from unnormalised ``logits`` (..., K).
 
     ``hard=True`` returns the one-hot arg-max in the forward pass with the gradient of the soft sample
-    (straight-through Gumbel-Softmax, Jang et al. section 2.2): ``one_hot + (soft - soft.detach())``.
+    (straight-through Gumbel-Softmax, Jang et al. section 2.2).
     """
-    logits32, no_autocast = _fp32(logits)
-    with no_autocast:
-        temp = torch.as_tensor(temperature, dtype=torch.float32, device=logits.device)
-        soft = RelaxedOneHotCategorical(temp, logits=logits32).rsample(torch.Size(sample_shape))
-        if not hard:
-            return soft
-        one_hot = F.one_hot(soft.argmax(-1), soft.shape[-1]).to(soft.dtype)
-        return one_hot + (soft - soft.detach())  # exactly one-hot forward; parenthesised so no rounding
+    soft = _relaxed_sample(RelaxedOneHotCategorical, logits, temperature, sample_shape)
+    return _straight_through(F.one_hot(soft.argmax(-1), soft.shape[-1]), soft) if hard else soft
 
 
 def binary_concrete_sample(
@@ -50,13 +57,8 @@ def binary_concrete_sample(
 
     ``hard=True`` rounds to {0, 1} in the forward pass with the soft sample's gradient (straight-through).
     """
-    logits32, no_autocast = _fp32(logits)
-    with no_autocast:
-        temp = torch.as_tensor(temperature, dtype=torch.float32, device=logits.device)
-        soft = RelaxedBernoulli(temp, logits=logits32).rsample(torch.Size(sample_shape))
-        if not hard:
-            return soft
-        return (soft > 0.5).to(soft.dtype) + (soft - soft.detach())
+    soft = _relaxed_sample(RelaxedBernoulli, logits, temperature, sample_shape)
+    return _straight_through(soft > 0.5, soft) if hard else soft
 
 
 @dataclass(frozen=True)

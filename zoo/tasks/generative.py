@@ -25,6 +25,7 @@ the step and the terms. ``predict_step`` returns reconstructions (B, C, H, W).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -107,7 +108,7 @@ class GenerativeTask(pl.LightningModule):
             stage: nn.ModuleDict({term: MeanMetric() for term in _EVAL_TERMS}) for stage in ("val", "test")
         })
         self.active_units = nn.ModuleDict({stage: ActiveUnits(active_unit_threshold) for stage in ("val", "test")})
-        self._grid_inputs: dict[str, torch.Tensor] = {}
+        self._grid_inputs: dict[str, list[torch.Tensor]] = {}
 
     # ----------------------------------------------------------------- training
     def on_train_batch_start(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
@@ -162,15 +163,27 @@ class GenerativeTask(pl.LightningModule):
             metrics[term].update(value)
             self.log(f"{stage}/{term}", metrics[term], batch_size=len(x), prog_bar=term == "neg_elbo")
         self.active_units[stage].update(self.net.unit_means(posterior))
-        if batch_idx == 0 and self.hparams.num_images:
-            self._grid_inputs[stage] = x[: self.hparams.num_images].detach()
+        self._collect_grid_inputs(stage, x)
+
+    def _collect_grid_inputs(self, stage: str, x: torch.Tensor) -> None:
+        """Keep a few images of every batch for the grid, so it spans the split (test files may be sorted by class)."""
+        wanted = self.hparams.num_images
+        kept = self._grid_inputs.setdefault(stage, [])
+        have = sum(len(k) for k in kept)
+        if have >= wanted:
+            return
+        batches = self.trainer.num_val_batches if stage == "val" else self.trainer.num_test_batches
+        total = int(batches[0]) if batches and math.isfinite(batches[0]) else 1
+        per_batch = max(1, math.ceil(wanted / max(total, 1)))
+        kept.append(x[: min(per_batch, wanted - have)].detach())
 
     def _end_of_eval(self, stage: str) -> None:
         units = self.active_units[stage]
         if units.update_called:
             self.log(f"{stage}/active_units", units.compute())
             units.reset()
-        inputs = self._grid_inputs.pop(stage, None)
+        kept = self._grid_inputs.pop(stage, None)
+        inputs = torch.cat(kept) if kept else None
         due = stage == "test" or self.current_epoch % self.hparams.image_every_n_epochs == 0
         if inputs is None or not due or self.trainer.sanity_checking or not self.loggers:
             return
