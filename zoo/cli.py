@@ -66,7 +66,6 @@ FAMILIES: dict[str, TaskFamily] = {
                               "val/mse"),
     "generative": TaskFamily(GenerativeTask, ImageDataModule, ("image_shape",), "val/neg_elbo"),
 }
-LINKED_DIMS = FAMILIES["forecasting"].linked_dims
 
 
 def _net_class_paths(argv: Sequence[str]) -> list[str]:
