@@ -156,6 +156,10 @@ def write_tables(rows: list[dict[str, Any]], out: Path, meta: dict[str, Any]) ->
         f"{meta['date']}; {meta['device']}; torch {meta['torch']}, lightning {meta['lightning']}; git {meta['git']}.",
         f"Command: `{meta['command']}`",
         "",
+        "Each run: `python train.py fit --config <config> --trainer.logger CSVLogger --trainer.logger.save_dir "
+        "runs/generative --trainer.logger.name <name>` (one process, OMP_NUM_THREADS=1), testing the best-val",
+        "checkpoint; `--retest` runs `train.py test --ckpt_path <best>` again in a fresh process.",
+        "",
         "Nats per image (sum over 784 pixels, mean over the 10 000 test images). neg ELBO decodes one exact",
         "posterior sample; NLL is -L_k, the importance-weighted bound with k samples (Burda et al. 2016).",
         "'relaxed' (Gumbel-Softmax models) decodes a relaxed sample at the final temperature with the exact KL:",

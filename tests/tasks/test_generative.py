@@ -206,6 +206,7 @@ def test_image_grids_go_to_wandb_offline(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     monkeypatch.setenv("WANDB_SILENT", "true")
+    wandb.finish()  # a run left open by an earlier test would otherwise be reused
     torch.manual_seed(0)
     net = GumbelVAE(image_shape=SMALL, num_variables=2, num_classes=3, hidden_dims=(8,))
     task = GenerativeTask(net, test_iwae_samples=0, num_images=8)
