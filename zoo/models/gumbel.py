@@ -124,6 +124,7 @@ class GumbelVAE(LatentVariableModel):
     def decode(self, z: torch.Tensor) -> Distribution:
         """p(x|z) for z (..., N, K) or (..., N); event shape (C, H, W)."""
         flat = z.flatten(-2) if self.latent == "categorical" else z
+        # The samplers return float32 (zoo.layers.gumbel); the buffer carries the module's dtype (e.g. float64).
         return self.pixel_distribution(self.decoder(flat.to(self.temperature.dtype)))
 
     def update_schedule(self, step: int) -> dict[str, float]:

@@ -222,8 +222,8 @@ class LatentVariableModel(nn.Module):
     def unit_means(self, posterior: Distribution) -> torch.Tensor:
         """E_q[z] per unit, (B, U, d): d = 1 for scalar units, K for a categorical's class probabilities."""
         mean = posterior.mean
-        event = len(posterior.event_shape)
-        return mean.reshape(mean.shape[0], -1, 1) if event == 0 else mean.reshape(mean.shape[0], -1, mean.shape[-1])
+        per_unit = mean.shape[-1] if posterior.event_shape else 1
+        return mean.reshape(mean.shape[0], -1, per_unit)
 
     def log_prior_ratio(self, z: torch.Tensor, posterior: Distribution) -> torch.Tensor:
         """log p(z) - log q(z|x), summed over latent units: (S, B) for z of shape (S, B, ...)."""
@@ -233,6 +233,11 @@ class LatentVariableModel(nn.Module):
     def update_schedule(self, step: int) -> dict[str, float]:
         """Set step-dependent state (none by default); return what to log."""
         return {}
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """The likelihood's mean at the posterior mode, (B, C, H, W)."""
+        return self.decode(self.encode(x).mode).mean
 
     @torch.no_grad()
     def generate(self, num_samples: int) -> torch.Tensor:

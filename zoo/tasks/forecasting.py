@@ -39,7 +39,7 @@ from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
 
 from zoo.layers.revin import RevIN
 from zoo.metrics import M4Scores, mape, mase, smape
-from zoo.tasks.optim import LRSchedule, configure_adam, lr_lambda, reseed_global_rng
+from zoo.tasks.optim import LRSchedule, configure_from_hparams, lr_lambda, reseed_global_rng
 
 LossName = Literal["mse", "mae", "huber", "smape", "mase", "mape"]
 LOSSES: tuple[str, ...] = get_args(LossName)
@@ -214,7 +214,4 @@ class ForecastingTask(pl.LightningModule):
 
     # ----------------------------------------------------------------- optimisation
     def configure_optimizers(self) -> dict[str, Any] | None:
-        hp = self.hparams
-        total = self.trainer.estimated_stepping_batches if hp.lr_schedule == "cosine" else 1
-        schedule = lr_lambda(hp.lr_schedule, total, hp.warmup_steps, hp.min_lr_ratio, hp.step_epochs, hp.step_gamma)
-        return configure_adam(self.parameters(), hp.optimizer, hp.lr, hp.weight_decay, schedule)
+        return configure_from_hparams(self)

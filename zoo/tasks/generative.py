@@ -38,7 +38,7 @@ from zoo.models.latent import LatentVariableModel
 from zoo.tasks.kl_schedule import KLSchedule, KLScheduleKind
 from zoo.tasks.latent_metrics import ActiveUnits, iwae_log_likelihood
 from zoo.tasks.media import log_image_grid, make_grid
-from zoo.tasks.optim import LRSchedule, configure_adam, lr_lambda, reseed_global_rng
+from zoo.tasks.optim import LRSchedule, configure_from_hparams, lr_lambda, reseed_global_rng
 
 _EVAL_TERMS = ("neg_elbo", "recon", "kl", "nll_iwae", "neg_elbo_relaxed")
 
@@ -192,7 +192,7 @@ class GenerativeTask(pl.LightningModule):
 
     @torch.no_grad()
     def _log_grids(self, stage: str, inputs: torch.Tensor) -> None:
-        recon = self.net.decode(self.net.encode(inputs).mode).mean.clamp(0, 1)
+        recon = self.net.reconstruct(inputs).clamp(0, 1)
         # Rows of 8 inputs, each followed by the row of their reconstructions.
         n = (len(inputs) // 8) * 8 or len(inputs)
         per_row = min(8, n)
@@ -217,11 +217,8 @@ class GenerativeTask(pl.LightningModule):
 
     def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
         """Reconstructions (the likelihood's mean at the posterior mode), (B, C, H, W)."""
-        return self.net.decode(self.net.encode(batch["x"]).mode).mean
+        return self.net.reconstruct(batch["x"])
 
     # ----------------------------------------------------------------- optimisation
     def configure_optimizers(self) -> dict[str, Any] | None:
-        hp = self.hparams
-        total = self.trainer.estimated_stepping_batches if hp.lr_schedule == "cosine" else 1
-        schedule = lr_lambda(hp.lr_schedule, total, hp.warmup_steps, hp.min_lr_ratio, hp.step_epochs, hp.step_gamma)
-        return configure_adam(self.parameters(), hp.optimizer, hp.lr, hp.weight_decay, schedule)
+        return configure_from_hparams(self)

@@ -11,12 +11,12 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Iterable
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import torch
 
 LRSchedule = Literal["constant", "cosine", "step", "type1"]
-LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine", "step", "type1")
+LR_SCHEDULES: tuple[str, ...] = get_args(LRSchedule)
 
 
 def lr_lambda(
@@ -68,6 +68,15 @@ def configure_adam(
     fn, interval = schedule
     scheduler = torch.optim.lr_scheduler.LambdaLR(opt, fn)
     return {"optimizer": opt, "lr_scheduler": {"scheduler": scheduler, "interval": interval}}
+
+
+def configure_from_hparams(module: Any) -> dict[str, Any] | None:
+    """``configure_optimizers`` of a task whose hyperparameters hold ``optimizer``, ``lr``, ``weight_decay``,
+    ``lr_schedule``, ``warmup_steps``, ``min_lr_ratio``, ``step_epochs`` and ``step_gamma``."""
+    hp = module.hparams
+    total = module.trainer.estimated_stepping_batches if hp.lr_schedule == "cosine" else 1
+    schedule = lr_lambda(hp.lr_schedule, total, hp.warmup_steps, hp.min_lr_ratio, hp.step_epochs, hp.step_gamma)
+    return configure_adam(module.parameters(), hp.optimizer, hp.lr, hp.weight_decay, schedule)
 
 
 def reseed_global_rng(global_step: int, global_rank: int) -> None:
