@@ -37,7 +37,7 @@ from typing import Any, Literal
 import yaml
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint, RichProgressBar
-from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from zoo.data.images import ImageDataModule
 from zoo.data.timeseries import TimeSeriesDataModule
@@ -111,6 +111,60 @@ def detect_family(argv: Sequence[str]) -> FamilyName:
     return "generative" if isinstance(cls, type) and issubclass(cls, LatentVariableModel) else "forecasting"
 
 
+PRETRAINED_OPTIONS = ("--model.pretrained", "--model.init_from")
+
+
+def _take_option(argv: list[str], option: str) -> tuple[list[str], str | None]:
+    """``argv`` without ``option VALUE`` / ``option=VALUE`` (the last one wins), and that value."""
+    rest, value, i = [], None, 0
+    while i < len(argv):
+        key, eq, inline = argv[i].partition("=")
+        if key == option:
+            if eq:
+                value = inline
+            elif i + 1 < len(argv):
+                value, i = argv[i + 1], i + 1
+            else:
+                raise SystemExit(f"error: {option} needs a pretrained name or directory")
+        else:
+            rest.append(argv[i])
+        i += 1
+    return rest, value
+
+
+def expand_pretrained(argv: Sequence[str]) -> tuple[list[str], FamilyName | None]:
+    """Rewrite ``--model.pretrained X`` / ``--model.init_from X`` into a config placed before the user's.
+
+    Both start the task from the weights of X (``model.init_from``) and fill in ``model.net`` and RevIN
+    from X's ``config.json``; ``pretrained`` also fills in the data X was trained and tested on, so
+    ``test --model.pretrained tcn.etth1`` alone evaluates it. Options and configs given by the user
+    come later on the command line and win. Returns the new argv and the family X belongs to.
+    """
+    from zoo import pretrained as hub
+
+    args = list(argv)
+    args, evaluate = _take_option(args, "--model.pretrained")
+    args, init_from = _take_option(args, "--model.init_from")
+    source = init_from or evaluate
+    if source is None:
+        return args, None
+    config = hub.PretrainedConfig.from_file(hub.resolve(source) / hub.CONFIG_NAME)
+    family = FAMILIES[config.task]
+    entry_class = hub.get_model_entry(config.architecture).builder
+    init_args = {k: v for k, v in config.model_args.items() if k not in family.linked_dims}
+    model: dict[str, Any] = {"net": {"class_path": f"{entry_class.__module__}.{entry_class.__qualname__}",
+                                     "init_args": init_args},
+                             "init_from": str(source)}
+    if config.task == "forecasting":
+        model["revin"] = config.instance_norm is not None
+        model["revin_affine"] = bool((config.instance_norm or {}).get("affine", True))
+    generated: dict[str, Any] = {"model": model}
+    if evaluate is not None and init_from is None:
+        generated["data"] = dict(config.preprocessing.get("datamodule", {}))
+    position = 1 if args and not args[0].startswith("-") else 0  # right after the subcommand
+    return args[:position] + ["--config", yaml.safe_dump(generated)] + args[position:], config.task
+
+
 def wandb_api_key_available() -> bool:
     """True when W&B could log online: ``WANDB_API_KEY`` or a ``wandb login`` entry in ~/.netrc."""
     if os.environ.get("WANDB_API_KEY"):
@@ -156,6 +210,17 @@ def _newest_last_checkpoint(root: Path) -> Path | None:
     return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
 
+class ZooSaveConfig(SaveConfigCallback):
+    """Write ``config.yaml`` to the log dir (Lightning's default) and send the full resolved config to
+    W&B, whose run config otherwise holds only the task's hyperparameters."""
+
+    def save_config(self, trainer: Trainer, pl_module: Any, stage: str) -> None:
+        config = yaml.safe_load(self.parser.dump(self.config, skip_none=False))
+        for logger in trainer.loggers:
+            if type(logger).__name__ == "WandbLogger":
+                logger.experiment.config.update({"cli": config}, allow_val_change=True)
+
+
 class ZooCLI(LightningCLI):
     """LightningCLI for one :class:`TaskFamily` (see the module docstring)."""
 
@@ -166,6 +231,9 @@ class ZooCLI(LightningCLI):
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument("--test_after_fit", type=bool, default=False,
                             help="after fit, test the best checkpoint (the last weights without a val set)")
+        parser.add_argument("--export_pretrained", type=str | None, default=None,
+                            help="after fit, write the best checkpoint as a pretrained directory here "
+                                 "(with the test metrics when --test_after_fit) and log it to W&B as an artifact")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults({
             "checkpoint.monitor": self.family.monitor,
@@ -216,7 +284,23 @@ class ZooCLI(LightningCLI):
         return super().instantiate_trainer(**kwargs)
 
     # ----------------------------------------------------------------- subcommand hooks
+    def _checkpoints_weights_only(self) -> None:
+        """Resume and evaluate from ``.ckpt`` files with ``weights_only=True``: tensors and plain types only."""
+        kwargs = self.config_init[self.subcommand]
+        if "weights_only" in kwargs and kwargs["weights_only"] is None:
+            kwargs["weights_only"] = True
+
+    def before_validate(self) -> None:
+        self._checkpoints_weights_only()
+
+    def before_test(self) -> None:
+        self._checkpoints_weights_only()
+
+    def before_predict(self) -> None:
+        self._checkpoints_weights_only()
+
     def before_fit(self) -> None:
+        self._checkpoints_weights_only()
         fit_config = self.config_init["fit"]
         if fit_config.get("ckpt_path") != "last":
             return
@@ -236,16 +320,43 @@ class ZooCLI(LightningCLI):
         fit_config["ckpt_path"] = None
 
     def after_fit(self) -> None:
-        if not self.config["fit"].get("test_after_fit"):
-            return
         best = self.trainer.checkpoint_callback.best_model_path if self.trainer.checkpoint_callback else ""
-        self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None)
+        metrics: dict[str, float] = {}
+        if self.config["fit"].get("test_after_fit"):
+            results = self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None, weights_only=True)
+            metrics = {k: float(v) for k, v in (results[0] if results else {}).items()}
+        export = self.config["fit"].get("export_pretrained")
+        if export and self.trainer.is_global_zero:
+            self._export_pretrained(Path(export), best, metrics)
+
+    def _export_pretrained(self, directory: Path, best: str, metrics: dict[str, float]) -> None:
+        """The best checkpoint (else the final weights) as a pretrained directory, and a W&B model artifact."""
+        from zoo.pretrained import save_pretrained, sha256_files
+        from zoo.tasks.checkpoints import convert_checkpoint, preprocessing_of
+
+        command = "python train.py " + " ".join(sys.argv[1:])
+        if best:
+            convert_checkpoint(best, directory, name=directory.name, metrics=metrics, training_command=command)
+        else:
+            save_pretrained(self.model, directory, name=directory.name, metrics=metrics, training_command=command,
+                            preprocessing=preprocessing_of(self.datamodule), training=dict(self.model.hparams))
+        log.info("pretrained directory written to %s", directory)
+        for logger in self.trainer.loggers:
+            if type(logger).__name__ == "WandbLogger":
+                import wandb
+
+                files = sha256_files(directory)
+                artifact = wandb.Artifact(directory.name.replace("/", "-"), type="model",
+                                          metadata={"metrics": metrics, "sha256": {k: v["sha256"] for k, v in files.items()}})
+                artifact.add_dir(str(directory))
+                logger.experiment.log_artifact(artifact)
 
 
 def _list_command(argv: list[str]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from zoo import pretrained as hub
     from zoo.registry import get_model_entry, list_models
 
     pattern = argv[0] if argv else "*"
@@ -256,28 +367,94 @@ def _list_command(argv: list[str]) -> None:
         entry = get_model_entry(name)
         builder = f"{entry.builder.__module__}.{entry.builder.__qualname__}"
         table.add_row(name, entry.task, builder, entry.description)
-    Console().print(table)
+    console = Console(width=max(Console().width, 120))
+    console.print(table)
+    shipped = hub.list_pretrained(pattern if "." in pattern or pattern == "*" else f"{pattern}.*")
+    table = Table(title="pretrained models (create_model('<name>', pretrained=True); test: --model.pretrained <name>)")
+    for column in ("name", "params", "data", "test metric"):
+        table.add_column(column)
+    for name in shipped:
+        directory = hub.shipped_dir() / name
+        if not (directory / hub.CONFIG_NAME).is_file():
+            table.add_row(name, "?", "(download on first use)", "")
+            continue
+        config = hub.PretrainedConfig.from_file(directory / hub.CONFIG_NAME)
+        table.add_row(name, f"{config.num_parameters / 1e6:.2f} M", describe_data(config.preprocessing),
+                      headline_metric(config.metrics))
+    console.print(table)
+
+
+def describe_data(preprocessing: dict[str, Any]) -> str:
+    """One line about the data of a pretrained model, e.g. ``ETTh1 M 96->96``."""
+    arguments = preprocessing.get("datamodule", {})
+    if preprocessing.get("kind") == "timeseries":
+        return (f"{preprocessing.get('dataset')} {arguments.get('features', '')} "
+                f"{arguments.get('seq_len')}->{arguments.get('pred_len')}")
+    return f"{preprocessing.get('dataset')} ({preprocessing.get('binarize') or 'grey'})"
+
+
+def headline_metric(metrics: dict[str, float]) -> str:
+    """The test metric a card leads with: MSE, sMAPE or the negative ELBO."""
+    for key in ("test/mse", "test/smape", "test/neg_elbo"):
+        if key in metrics:
+            return f"{key.split('/')[1]} {metrics[key]:.4f}"
+    return ""
+
+
+def _convert_command(argv: list[str]) -> None:
+    import argparse
+
+    from zoo.tasks.checkpoints import convert_checkpoint, evaluate_pretrained
+
+    parser = argparse.ArgumentParser(prog="train.py convert",
+                                     description="Convert a Lightning .ckpt (read with weights_only=True) into a "
+                                                 "pretrained directory: config.json + model.safetensors.")
+    parser.add_argument("checkpoint", help="the .ckpt file")
+    parser.add_argument("directory", help="the pretrained directory to write, e.g. my_models/tcn.mydata")
+    parser.add_argument("--run_config", default=None,
+                        help="the run's config.yaml, for checkpoints written before zoo recorded the model "
+                             "in them (default: <checkpoint dir>/../config.yaml)")
+    parser.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], default="float32")
+    parser.add_argument("--data_license", default="")
+    parser.add_argument("--evaluate", action="store_true", help="test it and record the test metrics")
+    options = parser.parse_args(argv)
+    directory = convert_checkpoint(options.checkpoint, options.directory, run_config=options.run_config,
+                                   data_license=options.data_license, weights_dtype=options.dtype)
+    if options.evaluate:
+        from zoo import pretrained as hub
+
+        metrics = evaluate_pretrained(directory)
+        config = hub.PretrainedConfig.from_file(directory / hub.CONFIG_NAME)
+        config.metrics = metrics
+        (directory / hub.CONFIG_NAME).write_text(config.to_json())
+    print(f"wrote {directory}")
+
+
+VERBS = {"list": _list_command, "convert": _convert_command}
 
 
 def main(args: list[str] | None = None) -> ZooCLI | None:
     """Entry point of ``train.py`` and the ``zoo-train`` console script."""
     argv = sys.argv[1:] if args is None else list(args)
-    if argv and argv[0] == "list":
-        _list_command(argv[1:])
+    if argv and argv[0] in VERBS:
+        VERBS[argv[0]](argv[1:])
         return None
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return build_cli(args)
+    return build_cli(argv)
 
 
 def build_cli(args: list[str] | None = None, run: bool = True) -> ZooCLI:
     """The configured ZooCLI; ``run=False`` only parses and instantiates (for scripts and benchmarks)."""
-    argv = sys.argv[1:] if args is None else list(args)
-    family = FAMILIES[detect_family(argv)]
+    argv, pretrained_family = expand_pretrained(sys.argv[1:] if args is None else list(args))
+    if args is None:
+        sys.argv[1:] = argv  # LightningCLI reads sys.argv itself (and warns when given both)
+    family = FAMILIES[pretrained_family or detect_family(argv)]
     return ZooCLI(
         family.task_class,
         family.data_class,
         family=family,
-        args=args,
+        args=None if args is None else argv,
+        save_config_callback=ZooSaveConfig,
         run=run,
         save_config_kwargs={"overwrite": True},
         trainer_defaults={

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import inspect
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -94,16 +95,29 @@ def list_models(pattern: str = "*", task: TaskKind | None = None) -> list[str]:
     )
 
 
-def create_model(name: str, pretrained: bool = False, **kwargs: Any) -> nn.Module:
+def create_model(
+    name: str,
+    pretrained: bool = False,
+    checkpoint_path: str | os.PathLike[str] | None = None,
+    **kwargs: Any,
+) -> nn.Module:
     """Build the registered model ``name`` with the variant's defaults overridden by ``kwargs``.
 
-    ``create_model("lstm", n_features=7, seq_len=96, pred_len=96)`` returns a plain ``nn.Module``.
+    ``create_model("lstm", n_features=7, seq_len=96, pretrained=...)`` returns a plain ``nn.Module``.
+    A pretrained name ``"<family>.<tag>"`` (``zoo.list_pretrained()``) builds the architecture its
+    ``config.json`` records; with ``pretrained=True`` the shipped weights are loaded (sha256-checked,
+    see :mod:`zoo.pretrained`), with ``checkpoint_path`` a directory or ``.safetensors`` file instead.
+    ``kwargs`` that change a pretrained model's shapes make loading its weights fail with a clear error.
     """
+    if "." in name and name not in _REGISTRY:
+        return _create_from_pretrained(name, pretrained, checkpoint_path, kwargs)
     entry = get_model_entry(name)
-    if pretrained:
-        raise ValueError(
-            f"no pretrained weights are published for {name!r}; build it with pretrained=False and train it"
-        )
+    if pretrained or checkpoint_path is not None:
+        from zoo.pretrained import list_pretrained
+
+        tags = list_pretrained(f"{name}.*")
+        hint = f"; pretrained variants: {', '.join(tags)}" if tags else "; no pretrained weights are published for it"
+        raise ValueError(f"{name!r} names an architecture, not a pretrained model: use '<name>.<tag>'{hint}")
     accepted = entry.parameters()
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:
@@ -112,3 +126,12 @@ def create_model(name: str, pretrained: bool = False, **kwargs: Any) -> nn.Modul
             f"accepted: {', '.join(accepted)}"
         )
     return entry.builder(**{**entry.defaults, **kwargs})
+
+
+def _create_from_pretrained(
+    name: str, pretrained: bool, checkpoint_path: str | os.PathLike[str] | None, kwargs: dict[str, Any]
+) -> nn.Module:
+    from zoo.pretrained import from_pretrained
+
+    load = pretrained or checkpoint_path is not None
+    return from_pretrained(name, checkpoint_path=checkpoint_path, load_weights=load, model_args=kwargs)

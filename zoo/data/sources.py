@@ -247,10 +247,15 @@ def data_dir() -> Path | None:
     return Path(value).expanduser().absolute() if value else None
 
 
+def zoo_home() -> Path:
+    """``$ZOO_HOME``, by default ``~/.cache/zoo``: the cache of downloaded data and pretrained weights."""
+    home = os.environ.get("ZOO_HOME", "").strip()
+    return Path(home).expanduser() if home else Path.home() / ".cache" / "zoo"
+
+
 def cache_dir() -> Path:
     """Download cache: ``$ZOO_HOME/data``, by default ``~/.cache/zoo/data``."""
-    home = os.environ.get("ZOO_HOME", "").strip()
-    return (Path(home).expanduser() if home else Path.home() / ".cache" / "zoo") / "data"
+    return zoo_home() / "data"
 
 
 def offline() -> bool:

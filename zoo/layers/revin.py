@@ -10,6 +10,7 @@ target channels, the last ``C_out`` channels of the input (the data layer puts t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -51,3 +52,8 @@ class RevIN(nn.Module):
         if self.affine:
             y = (y - self.bias[-channels:]) / (self.weight[-channels:] + self.eps * self.eps)
         return y * stats.std[..., -channels:] + stats.mean[..., -channels:]
+
+    def around(self, forecaster: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        """``forecaster`` applied to the normalised x (B, L, C_in), its (B, P, C_out) output mapped back."""
+        normed, stats = self.normalize(x)
+        return self.denormalize(forecaster(normed), stats)

@@ -13,11 +13,40 @@ naive forecaster rely on.
 
 from __future__ import annotations
 
+import inspect
+from typing import Any
+
 import torch
 from torch import nn
 
 
-class Forecaster(nn.Module):
+class RecordsConstructorArgs:
+    """Mixin that remembers the arguments a model was built with, defaults filled in.
+
+    ``zoo.pretrained.save_pretrained`` writes them to ``config.json`` for any net, however it was built:
+    ``zoo.create_model``, a ``class_path`` in a YAML config, or a direct call. They are recorded in
+    ``__new__``, before ``__init__`` runs, so subclasses need no code of their own.
+    """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        obj = super().__new__(cls)
+        try:
+            bound = inspect.signature(cls.__init__).bind(obj, *args, **kwargs)
+        except TypeError:
+            return obj  # copy/deepcopy call __new__ bare and restore __dict__; __init__ reports bad calls
+        bound.apply_defaults()
+        recorded = dict(bound.arguments)
+        recorded.pop(next(iter(recorded)))  # self
+        obj.__dict__["_constructor_args"] = recorded
+        return obj
+
+    @property
+    def constructor_args(self) -> dict[str, Any]:
+        """The keyword arguments that rebuild this model (a copy); empty if it was built unusually."""
+        return dict(self.__dict__.get("_constructor_args", {}))
+
+
+class Forecaster(RecordsConstructorArgs, nn.Module):
     """Base class holding and validating the data dimensions (see the module docstring)."""
 
     def __init__(

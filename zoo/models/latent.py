@@ -34,6 +34,8 @@ import torch
 from torch import nn
 from torch.distributions import Bernoulli, Distribution, Independent, Normal, kl_divergence
 
+from zoo.models.base import RecordsConstructorArgs
+
 Architecture = Literal["mlp", "conv"]
 Activation = Literal["tanh", "relu", "elu", "softplus"]
 Likelihood = Literal["bernoulli", "gaussian"]
@@ -150,7 +152,7 @@ def _check_conv_shape(image_shape: tuple[int, int, int], conv_channels: Sequence
         raise ValueError(f"conv architecture needs H and W divisible by 4, got image_shape {image_shape}")
 
 
-class LatentVariableModel(nn.Module):
+class LatentVariableModel(RecordsConstructorArgs, nn.Module):
     """Base class: the image shape, the likelihood head and the generic pieces of the contract above.
 
     Args:

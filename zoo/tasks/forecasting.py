@@ -7,7 +7,9 @@ original scale (``*_orig``, via the train-row scaler copied from the datamodule 
 checkpoint can predict in original units on its own).
 
 Logged names: ``train/loss``, ``val/loss``, ``val/mse``, ``val/mae``, ``test/mse``, ``test/mae``,
-``test/mse_orig``, ``test/mae_orig``, ``test/windows``. ``predict_step`` returns forecasts in original
+``test/mse_orig``, ``test/mae_orig``, ``test/windows``, and a ``test/forecasts`` figure of a few test
+windows (``plot_windows``). A model from ``zoo.create_model("<name>.<tag>", pretrained=True)`` brings its
+scaler statistics, and ``init_from`` loads them with the weights. ``predict_step`` returns forecasts in original
 units, (B, P, C_out).
 
 Panels of univariate series (M4, ``zoo.data.m4``) add keys to the batch, and the task uses them when
@@ -29,6 +31,7 @@ same weights as an uninterrupted one.
 from __future__ import annotations
 
 import inspect
+import math
 from typing import Any, Literal, get_args
 
 import lightning.pytorch as pl
@@ -39,6 +42,9 @@ from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
 
 from zoo.layers.revin import RevIN
 from zoo.metrics import M4Scores, mape, mase, smape
+from zoo.tasks.checkpoints import PretrainedTaskMixin
+from zoo.tasks.forecast_plots import plot_forecast_windows
+from zoo.tasks.media import log_figure
 from zoo.tasks.optim import LRSchedule, configure_from_hparams, lr_lambda, reseed_global_rng
 
 LossName = Literal["mse", "mae", "huber", "smape", "mase", "mape"]
@@ -49,7 +55,7 @@ def _metric_pair(prefix: str, suffix: str = "") -> MetricCollection:
     return MetricCollection({"mse": MeanSquaredError(), "mae": MeanAbsoluteError()}, prefix=prefix, postfix=suffix)
 
 
-class ForecastingTask(pl.LightningModule):
+class ForecastingTask(PretrainedTaskMixin, pl.LightningModule):
     """Train, evaluate and predict with any forecaster ``net(x, x_mark, y_mark) -> (B, P, C_out)``.
 
     Args:
@@ -60,6 +66,10 @@ class ForecastingTask(pl.LightningModule):
         revin: wrap ``net`` in reversible instance normalisation; revin_affine: with learnable affine.
         optimizer, lr, weight_decay: Adam or AdamW (decoupled weight decay).
         lr_schedule, warmup_steps, min_lr_ratio, step_epochs, step_gamma: see the module docstring.
+        init_from: a pretrained name or directory (``zoo.pretrained``) whose weights (net, and RevIN when
+            ``revin``) and target scaler statistics the task starts from; for fine-tuning.
+        plot_windows: test windows (history, truth, forecast) plotted to the loggers at the end of testing
+            as ``test/forecasts`` (W&B image, TensorBoard image, or a PNG beside the CSV logs); 0: none.
     """
 
     def __init__(
@@ -77,6 +87,8 @@ class ForecastingTask(pl.LightningModule):
         min_lr_ratio: float = 0.0,
         step_epochs: int = 1,
         step_gamma: float = 0.5,
+        init_from: str | None = None,
+        plot_windows: int = 4,
     ) -> None:
         super().__init__()
         missing = [a for a in ("n_features", "n_targets", "seq_len", "pred_len") if not hasattr(net, a)]
@@ -92,11 +104,19 @@ class ForecastingTask(pl.LightningModule):
         # Train-row statistics of the target channels (original = scaled * std + mean); set in setup().
         self.register_buffer("target_mean", torch.zeros(net.n_targets))
         self.register_buffer("target_std", torch.ones(net.n_targets))
+        pretrained = self.init_from_pretrained(init_from) if init_from else getattr(net, "pretrained_config", None)
+        scaler = pretrained.scaler("target") if pretrained is not None else None
+        if scaler is not None and scaler.n_channels == net.n_targets:  # so predict needs no training data
+            self.target_mean.copy_(torch.as_tensor(scaler.mean, dtype=self.target_mean.dtype))
+            self.target_std.copy_(torch.as_tensor(scaler.std, dtype=self.target_std.dtype))
         self.val_metrics = _metric_pair("val/")
         self.test_metrics = _metric_pair("test/")
         self.test_metrics_orig = _metric_pair("test/", "_orig")
         self.val_scores, self.test_scores = M4Scores(), M4Scores()
         self._net_takes_mask = "x_mask" in inspect.signature(net.forward).parameters
+        if plot_windows < 0:
+            raise ValueError(f"plot_windows must be >= 0, got {plot_windows}")
+        self._plot_windows: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
 
     # ----------------------------------------------------------------- data coupling
     def setup(self, stage: str) -> None:
@@ -131,8 +151,7 @@ class ForecastingTask(pl.LightningModule):
         extra = {"x_mask": x_mask} if x_mask is not None and self._net_takes_mask else {}
         if self.revin is None:
             return self.net(x, x_mark, y_mark, **extra)
-        normed, stats = self.revin.normalize(x)
-        return self.revin.denormalize(self.net(normed, x_mark, y_mark, **extra), stats)
+        return self.revin.around(lambda normed: self.net(normed, x_mark, y_mark, **extra), x)
 
     def _forecast(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return self(batch["x"], batch.get("x_mark"), batch.get("y_mark"), batch.get("x_mask"))
@@ -196,9 +215,28 @@ class ForecastingTask(pl.LightningModule):
         self.log("test/windows", float(len(pred)), reduce_fx="sum", batch_size=1, sync_dist=True)
         if "mase_scale" in batch:
             self.test_scores.update(pred, batch["y"], batch["mase_scale"], batch.get("naive2"))
+        self._collect_plot_window(batch, pred, batch_idx)
 
     def on_test_epoch_end(self) -> None:
         self._log_scores(self.test_scores, "test/")
+        if self._plot_windows and self.trainer.is_global_zero and self.loggers:
+            history, truth, forecast = (torch.cat(parts) for parts in zip(*self._plot_windows, strict=True))
+            figure = plot_forecast_windows(history, truth, forecast, max_windows=self.hparams.plot_windows)
+            log_figure(self.loggers, "test/forecasts", figure, self.global_step)
+        self._plot_windows = []
+
+    def _collect_plot_window(self, batch: dict[str, torch.Tensor], pred: torch.Tensor, batch_idx: int) -> None:
+        """Keep the first window of batches spread over the test split, in original units, for the plot."""
+        wanted = self.hparams.plot_windows
+        if wanted == 0 or len(self._plot_windows) >= wanted:
+            return
+        batches = self.trainer.num_test_batches[0]
+        stride = max(1, int(batches) // wanted) if math.isfinite(batches) else 1
+        if batch_idx % stride:
+            return
+        targets = pred.shape[-1]
+        self._plot_windows.append(tuple(self.to_original_scale(t[:1].detach().float()).cpu()
+                                        for t in (batch["x"][..., -targets:], batch["y"], pred)))
 
     def _log_scores(self, scores: M4Scores, prefix: str) -> None:
         """Log sMAPE / MASE (/ OWA) of the panel windows seen this epoch, then reset."""

@@ -35,6 +35,7 @@ from torch import nn
 from torchmetrics import MeanMetric
 
 from zoo.models.latent import LatentVariableModel
+from zoo.tasks.checkpoints import PretrainedTaskMixin
 from zoo.tasks.kl_schedule import KLSchedule, KLScheduleKind
 from zoo.tasks.latent_metrics import ActiveUnits, iwae_log_likelihood
 from zoo.tasks.media import log_image_grid, make_grid
@@ -54,7 +55,7 @@ class ELBOTerms:
     kl_weight: float
 
 
-class GenerativeTask(pl.LightningModule):
+class GenerativeTask(PretrainedTaskMixin, pl.LightningModule):
     """Train and evaluate any :class:`zoo.models.latent.LatentVariableModel` on image batches ``{"x": (B, C, H, W)}``.
 
     Args:
@@ -67,6 +68,7 @@ class GenerativeTask(pl.LightningModule):
         iwae_max_rows: samples x images per decoder call while computing the bound (memory cap).
         active_unit_threshold: the variance threshold of an active unit (Burda et al.: 0.01).
         num_images: images per logged grid (0: no grids); image_every_n_epochs: how often at validation.
+        init_from: a pretrained name or directory (``zoo.pretrained``) whose weights the net starts from.
     """
 
     def __init__(
@@ -92,6 +94,7 @@ class GenerativeTask(pl.LightningModule):
         active_unit_threshold: float = 0.01,
         num_images: int = 64,
         image_every_n_epochs: int = 1,
+        init_from: str | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(net, LatentVariableModel):
@@ -109,6 +112,8 @@ class GenerativeTask(pl.LightningModule):
         })
         self.active_units = nn.ModuleDict({stage: ActiveUnits(active_unit_threshold) for stage in ("val", "test")})
         self._grid_inputs: dict[str, list[torch.Tensor]] = {}
+        if init_from:
+            self.init_from_pretrained(init_from)
 
     # ----------------------------------------------------------------- training
     def on_train_batch_start(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
