@@ -30,3 +30,37 @@ class SaveFinalWeights(Callback):
         directory.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().contiguous() for k, v in pl_module.state_dict().items()}
         save_file(state, str(directory / f"rank{trainer.global_rank}.safetensors"))
+
+
+def read_wandb_records(path: Path) -> list:
+    """The protobuf records of an offline W&B run file (``run-<id>.wandb``).
+
+    wandb >= 0.19 writes offline runs from its Go core and ships no Python reader, so this follows the
+    file format directly: a 7-byte header (":W&B", magic, version), then LevelDB-log records in 32 KiB
+    blocks, each a 7-byte header (crc32, length, kind: 1 full, 2 first, 3 middle, 4 last) and its bytes.
+    """
+    import struct
+
+    from wandb.proto import wandb_internal_pb2
+
+    data = Path(path).read_bytes()
+    if data[:4] != b":W&B":
+        raise ValueError(f"{path} is not a W&B run file")
+    position, block, records, pending = 7, 32768, [], b""
+    while position + 7 <= len(data):
+        left = block - position % block
+        if left < 7:  # a block ends in zero padding when no record header fits
+            position += left
+            continue
+        _, length, kind = struct.unpack("<IHB", data[position:position + 7])
+        chunk = data[position + 7:position + 7 + length]
+        position += 7 + length
+        if kind == 0:
+            continue
+        pending = chunk if kind in (1, 2) else pending + chunk
+        if kind in (1, 4):
+            record = wandb_internal_pb2.Record()
+            record.ParseFromString(pending)
+            records.append(record)
+            pending = b""
+    return records

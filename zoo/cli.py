@@ -137,8 +137,9 @@ def expand_pretrained(argv: Sequence[str]) -> tuple[list[str], FamilyName | None
 
     Both start the task from the weights of X (``model.init_from``) and fill in ``model.net`` and RevIN
     from X's ``config.json``; ``pretrained`` also fills in the data X was trained and tested on, so
-    ``test --model.pretrained tcn.etth1`` alone evaluates it. Options and configs given by the user
-    come later on the command line and win. Returns the new argv and the family X belongs to.
+    ``test --model.pretrained tcn.etth1`` alone evaluates it. The generated config goes after the user's
+    ``--config`` files (X fixes the architecture) and before the options typed one by one (which refine
+    it, e.g. ``--model.net.init_args.dropout=0``). Returns the new argv and the family X belongs to.
     """
     from zoo import pretrained as hub
 
@@ -161,7 +162,10 @@ def expand_pretrained(argv: Sequence[str]) -> tuple[list[str], FamilyName | None
     generated: dict[str, Any] = {"model": model}
     if evaluate is not None and init_from is None:
         generated["data"] = dict(config.preprocessing.get("datamodule", {}))
-    position = 1 if args and not args[0].startswith("-") else 0  # right after the subcommand
+    # After the subcommand and the user's config files, before the options typed one by one.
+    configs = [i + 2 for i, arg in enumerate(args) if arg in ("--config", "-c")]
+    configs += [i + 1 for i, arg in enumerate(args) if arg.startswith("--config=")]
+    position = max(configs, default=1 if args and not args[0].startswith("-") else 0)
     return args[:position] + ["--config", yaml.safe_dump(generated)] + args[position:], config.task
 
 
@@ -224,8 +228,10 @@ class ZooSaveConfig(SaveConfigCallback):
 class ZooCLI(LightningCLI):
     """LightningCLI for one :class:`TaskFamily` (see the module docstring)."""
 
-    def __init__(self, *args: Any, family: TaskFamily = FAMILIES["forecasting"], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, family: TaskFamily = FAMILIES["forecasting"], command: Sequence[str] = (),
+                 **kwargs: Any) -> None:
         self.family = family  # read by add_arguments_to_parser, which LightningCLI.__init__ calls
+        self.command = "python train.py " + " ".join(command)  # as typed, recorded in exported models
         super().__init__(*args, **kwargs)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -334,7 +340,7 @@ class ZooCLI(LightningCLI):
         from zoo.pretrained import save_pretrained, sha256_files
         from zoo.tasks.checkpoints import convert_checkpoint, preprocessing_of
 
-        command = "python train.py " + " ".join(sys.argv[1:])
+        command = self.command
         if best:
             convert_checkpoint(best, directory, name=directory.name, metrics=metrics, training_command=command)
         else:
@@ -426,7 +432,7 @@ def _convert_command(argv: list[str]) -> None:
         metrics = evaluate_pretrained(directory)
         config = hub.PretrainedConfig.from_file(directory / hub.CONFIG_NAME)
         config.metrics = metrics
-        (directory / hub.CONFIG_NAME).write_text(config.to_json())
+        config.save(directory)
     print(f"wrote {directory}")
 
 
@@ -445,7 +451,8 @@ def main(args: list[str] | None = None) -> ZooCLI | None:
 
 def build_cli(args: list[str] | None = None, run: bool = True) -> ZooCLI:
     """The configured ZooCLI; ``run=False`` only parses and instantiates (for scripts and benchmarks)."""
-    argv, pretrained_family = expand_pretrained(sys.argv[1:] if args is None else list(args))
+    typed = sys.argv[1:] if args is None else list(args)
+    argv, pretrained_family = expand_pretrained(typed)
     if args is None:
         sys.argv[1:] = argv  # LightningCLI reads sys.argv itself (and warns when given both)
     family = FAMILIES[pretrained_family or detect_family(argv)]
@@ -453,6 +460,7 @@ def build_cli(args: list[str] | None = None, run: bool = True) -> ZooCLI:
         family.task_class,
         family.data_class,
         family=family,
+        command=typed,
         args=None if args is None else argv,
         save_config_callback=ZooSaveConfig,
         run=run,

@@ -143,6 +143,12 @@ class PretrainedConfig:
     def to_json(self) -> str:
         return json.dumps(jsonable(dataclasses.asdict(self), CONFIG_NAME), indent=2) + "\n"
 
+    def save(self, directory: str | os.PathLike[str]) -> Path:
+        """(Re)write ``<directory>/config.json`` atomically, e.g. after measuring the test metrics."""
+        path = Path(directory) / CONFIG_NAME
+        _write_text_atomic(path, self.to_json())
+        return path
+
     def scaler(self, which: Literal["input", "target"] = "target") -> StandardScaler | None:
         """The train-row scaler of the inputs or targets, or None when the model was not trained on scaled series."""
         stats = self.preprocessing.get("scaler" if which == "input" else "target_scaler")
@@ -222,7 +228,7 @@ def resolve(name_or_dir: str | os.PathLike[str]) -> Path:
     name = str(name_or_dir)
     manifest = load_manifest()
     if name not in manifest:
-        if path.suffix or os.sep in name:
+        if os.sep in name or name.startswith((".", "~")):
             raise PretrainedNotFoundError(f"{path} is not a pretrained directory (with {CONFIG_NAME} and {WEIGHTS_NAME})")
         known = ", ".join(sorted(manifest)) or "(none)"
         raise PretrainedNotFoundError(f"no pretrained model named {name!r} in {shipped_dir() / MANIFEST_NAME}; "
@@ -407,6 +413,8 @@ def save_pretrained(
         for path in staging.iterdir():
             with open(path, "rb") as handle:
                 os.fsync(handle.fileno())
+            path.chmod(0o666 & ~_umask())
+        staging.chmod(0o777 & ~_umask())  # mkdtemp makes it private; a model directory is not
         _replace_dir(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -424,6 +432,12 @@ def _replace_dir(staging: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _write_text_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
@@ -431,6 +445,7 @@ def _write_text_atomic(path: Path, text: str) -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -95,6 +95,13 @@ def list_models(pattern: str = "*", task: TaskKind | None = None) -> list[str]:
     )
 
 
+def list_pretrained(pattern: str = "*") -> list[str]:
+    """Sorted names of the shipped pretrained models (``"<family>.<tag>"``) matching ``pattern``."""
+    from zoo.pretrained import list_pretrained as shipped
+
+    return shipped(pattern)
+
+
 def create_model(
     name: str,
     pretrained: bool = False,
