@@ -17,8 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -206,17 +208,46 @@ def ship(model: Shipped, out_root: Path, train: bool) -> dict:
                        env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})
         print(f"{model.name}: trained in {time.time() - started:.0f} s", flush=True)
         checkpoint = best_checkpoint(run_dir)
-    directory = out_root / model.name
-    convert_checkpoint(checkpoint, directory, name=model.name, data_license=model.data_license,
-                       training_command=command_line(model))
-    config = hub.PretrainedConfig.from_file(directory / hub.CONFIG_NAME)
-    config.training = {**config.training, "seed": 2021}
-    config.metrics = evaluate_pretrained(directory, seed=0)
-    config.save(directory)
-    (directory / hub.CARD_NAME).write_text(render_card(model, config, directory))
-    print(f"{model.name}: {checkpoint.relative_to(ROOT)} -> {directory}; {config.metrics}", flush=True)
+    # Built outside the manifest's reach (its entry describes the old files), then moved into place.
+    with tempfile.TemporaryDirectory(dir=out_root, prefix=".build-") as build:
+        directory = Path(build) / model.name
+        convert_checkpoint(checkpoint, directory, name=model.name, data_license=model.data_license,
+                           training_command=command_line(model))
+        config = hub.PretrainedConfig.from_file(directory / hub.CONFIG_NAME)
+        config.training = {**config.training, "seed": 2021}
+        config.metrics = evaluate_pretrained(directory, seed=0)
+        config.save(directory)
+        (directory / hub.CARD_NAME).write_text(render_card(model, config, directory))
+        shutil.rmtree(out_root / model.name, ignore_errors=True)
+        os.replace(directory, out_root / model.name)
+    print(f"{model.name}: {checkpoint.relative_to(ROOT)} -> {out_root / model.name}; {config.metrics}", flush=True)
     return {"name": model.name, "checkpoint": str(checkpoint.relative_to(ROOT)), "metrics": config.metrics,
             "parameters": config.num_parameters, "command": command_line(model)}
+
+
+def render_index(root: Path) -> str:
+    """``checkpoints/README.md``: one row per shipped model, from the configs on disk."""
+    from zoo.cli import headline_metric
+
+    rows = []
+    for name in hub.list_pretrained():
+        config = hub.PretrainedConfig.from_file(root / name / hub.CONFIG_NAME)
+        size = (root / name / hub.WEIGHTS_NAME).stat().st_size / 1e6
+        rows.append(f"| [`{name}`]({name}/README.md) | `{config.architecture}` | {config.num_parameters / 1e6:.2f} M | "
+                    f"{size:.1f} MB | {describe_data(config.preprocessing)} | {headline_metric(config.metrics)} |")
+    return "\n".join([
+        "# Shipped pretrained weights",
+        "",
+        "One directory per model (`config.json` + `model.safetensors` + model card `README.md`); `manifest.json`",
+        "lists the sha256 of every file, checked on every load. Built by `python benchmarks/ship_pretrained.py`;",
+        "`tests/test_shipped_pretrained.py` reproduces each card's test metrics. Load one with",
+        "`zoo.create_model(\"<name>\", pretrained=True)`; evaluate it with `python train.py test --model.pretrained <name>`.",
+        "",
+        "| name | architecture | parameters | weights | data | test metric |",
+        "|---|---|---|---|---|---|",
+        *rows,
+        "",
+    ])
 
 
 def main() -> None:
@@ -227,6 +258,7 @@ def main() -> None:
     options = parser.parse_args()
     rows = [ship(m, options.out, options.train) for m in MODELS if options.only is None or m.name in options.only]
     hub.write_manifest(options.out)
+    (options.out / "README.md").write_text(render_index(options.out))
     total = sum(p.stat().st_size for p in options.out.rglob("*.safetensors")) / 1e6
     print(f"manifest written; shipped weights total {total:.2f} MB")
     results = ROOT / "benchmarks" / "results" / "pretrained.json"

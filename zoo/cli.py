@@ -400,8 +400,8 @@ def describe_data(preprocessing: dict[str, Any]) -> str:
 
 
 def headline_metric(metrics: dict[str, float]) -> str:
-    """The test metric a card leads with: MSE, sMAPE or the negative ELBO."""
-    for key in ("test/mse", "test/smape", "test/neg_elbo"):
+    """The test metric a card leads with: sMAPE (M4), MSE (standardised scale) or the negative ELBO."""
+    for key in ("test/smape", "test/mse", "test/neg_elbo"):
         if key in metrics:
             return f"{key.split('/')[1]} {metrics[key]:.4f}"
     return ""
