@@ -160,8 +160,8 @@ def expand_pretrained(argv: Sequence[str]) -> tuple[list[str], FamilyName | None
         model["revin"] = config.instance_norm is not None
         model["revin_affine"] = bool((config.instance_norm or {}).get("affine", True))
     generated: dict[str, Any] = {"model": model}
-    if evaluate is not None and init_from is None:
-        generated["data"] = dict(config.preprocessing.get("datamodule", {}))
+    if evaluate is not None and init_from is None:  # as the card measured it (evaluate_pretrained, seed 0)
+        generated.update(data=dict(config.preprocessing.get("datamodule", {})), seed_everything=0)
     # After the subcommand and the user's config files, before the options typed one by one.
     configs = [i + 2 for i, arg in enumerate(args) if arg in ("--config", "-c")]
     configs += [i + 1 for i, arg in enumerate(args) if arg.startswith("--config=")]
@@ -446,7 +446,7 @@ def main(args: list[str] | None = None) -> ZooCLI | None:
         VERBS[argv[0]](argv[1:])
         return None
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return build_cli(argv)
+    return build_cli(args)
 
 
 def build_cli(args: list[str] | None = None, run: bool = True) -> ZooCLI:

@@ -25,7 +25,9 @@ Exact resumption: under ``seed_everything`` the global torch RNG is re-seeded be
 step from (seed, global step, rank), so dropout masks depend on the step, not on the process history
 (Lightning does not checkpoint RNG states, and data-loader set-up draws from them differently after a
 restart); with the data layer's ``EpochShuffleSampler`` a run resumed from a checkpoint ends with the
-same weights as an uninterrupted one.
+same weights as an uninterrupted one. Evaluation batches are re-seeded from (seed, batch index, rank)
+the same way (:class:`zoo.tasks.optim.StepSeededRNG`), so Informer's random key samples give the same
+test metrics in every process with the same seed.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from zoo.metrics import M4Scores, mape, mase, smape
 from zoo.tasks.checkpoints import PretrainedTaskMixin
 from zoo.tasks.forecast_plots import plot_forecast_windows
 from zoo.tasks.media import log_figure
-from zoo.tasks.optim import LRSchedule, configure_from_hparams, lr_lambda, reseed_global_rng
+from zoo.tasks.optim import LRSchedule, StepSeededRNG, configure_from_hparams, lr_lambda
 
 LossName = Literal["mse", "mae", "huber", "smape", "mase", "mape"]
 LOSSES: tuple[str, ...] = get_args(LossName)
@@ -55,7 +57,7 @@ def _metric_pair(prefix: str, suffix: str = "") -> MetricCollection:
     return MetricCollection({"mse": MeanSquaredError(), "mae": MeanAbsoluteError()}, prefix=prefix, postfix=suffix)
 
 
-class ForecastingTask(PretrainedTaskMixin, pl.LightningModule):
+class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
     """Train, evaluate and predict with any forecaster ``net(x, x_mark, y_mark) -> (B, P, C_out)``.
 
     Args:
@@ -135,9 +137,6 @@ class ForecastingTask(PretrainedTaskMixin, pl.LightningModule):
     def to_original_scale(self, values: torch.Tensor) -> torch.Tensor:
         """Map standardised targets (..., C_out) back to original units."""
         return values * self.target_std.to(values.dtype) + self.target_mean.to(values.dtype)
-
-    def on_train_batch_start(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        reseed_global_rng(self.global_step, self.global_rank)
 
     # ----------------------------------------------------------------- forward and loss
     def forward(

@@ -7,6 +7,10 @@ and the model's own schedules (the Gumbel temperature) both set from the global 
 so a resumed run continues them exactly (Lightning restores the step; the temperature is also a buffer
 in the checkpoint).
 
+Under ``seed_everything`` every validation and test batch draws its posterior samples from an RNG
+re-seeded from (seed, batch index, rank) (:class:`zoo.tasks.optim.StepSeededRNG`), so a bound measured
+in one process is reproduced exactly in another with the same seed.
+
 Validation and test report, per image and averaged over the whole split: ``neg_elbo`` (with the exact
 posterior sample and weight 1, no free bits: a true bound), ``recon`` (-log p(x|z)), ``kl``,
 ``active_units`` (Burda et al.'s criterion) and, when ``*_iwae_samples`` > 0, ``nll_iwae``: -L_k, the
@@ -39,7 +43,7 @@ from zoo.tasks.checkpoints import PretrainedTaskMixin
 from zoo.tasks.kl_schedule import KLSchedule, KLScheduleKind
 from zoo.tasks.latent_metrics import ActiveUnits, iwae_log_likelihood
 from zoo.tasks.media import log_image_grid, make_grid
-from zoo.tasks.optim import LRSchedule, configure_from_hparams, lr_lambda, reseed_global_rng
+from zoo.tasks.optim import LRSchedule, StepSeededRNG, configure_from_hparams, lr_lambda
 
 _EVAL_TERMS = ("neg_elbo", "recon", "kl", "nll_iwae", "neg_elbo_relaxed")
 
@@ -55,7 +59,7 @@ class ELBOTerms:
     kl_weight: float
 
 
-class GenerativeTask(PretrainedTaskMixin, pl.LightningModule):
+class GenerativeTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
     """Train and evaluate any :class:`zoo.models.latent.LatentVariableModel` on image batches ``{"x": (B, C, H, W)}``.
 
     Args:
@@ -117,7 +121,7 @@ class GenerativeTask(PretrainedTaskMixin, pl.LightningModule):
 
     # ----------------------------------------------------------------- training
     def on_train_batch_start(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        reseed_global_rng(self.global_step, self.global_rank)
+        super().on_train_batch_start(batch, batch_idx)  # StepSeededRNG
         self._schedule_values = self.net.update_schedule(self.global_step)
 
     def objective(self, x: torch.Tensor, step: int) -> ELBOTerms:

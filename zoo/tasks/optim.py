@@ -89,3 +89,28 @@ def reseed_global_rng(global_step: int, global_rank: int) -> None:
     seed = os.environ.get("PL_GLOBAL_SEED")
     if seed is not None:
         torch.manual_seed((int(seed) * 1_000_003 + global_step) * 1_009 + global_rank)
+
+
+class StepSeededRNG:
+    """LightningModule mixin: the global torch RNG depends on (seed, step or batch, rank) only.
+
+    Before every training step it is re-seeded from the global step (:func:`reseed_global_rng`); before
+    every validation, test and predict batch from the batch index, on a stream of its own (negative
+    steps), so sampled evaluation (a posterior sample, ProbSparse's key sample) gives the same numbers
+    in any process that sets the same seed, whatever it drew before (model construction, training).
+    """
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        reseed_global_rng(self.global_step, self.global_rank)  # type: ignore[attr-defined]
+
+    def _reseed_for_evaluation(self, batch_idx: int) -> None:
+        reseed_global_rng(-1 - batch_idx, self.global_rank)  # type: ignore[attr-defined]
+
+    def on_validation_batch_start(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._reseed_for_evaluation(batch_idx)
+
+    def on_test_batch_start(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._reseed_for_evaluation(batch_idx)
+
+    def on_predict_batch_start(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._reseed_for_evaluation(batch_idx)
