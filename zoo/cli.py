@@ -1,4 +1,4 @@
-"""The command line: ``python train.py {fit,validate,test,predict,list} ...`` on LightningCLI.
+"""The command line: ``python train.py {fit,validate,test,predict,list,convert} ...`` on LightningCLI.
 
 - Two task families share the CLI. The family follows from the network: a ``model.net`` that is a
   latent-variable model (``zoo.models.latent.LatentVariableModel``, e.g. ``configs/generative/*.yaml``)
@@ -18,7 +18,14 @@
 - ``fit --ckpt_path last`` resumes from the newest ``last.ckpt`` of earlier runs of the same logger
   name (Lightning alone only looks in the new run's own directory).
 - ``fit --test_after_fit true`` tests the best checkpoint when fitting ends (the quickstart uses it).
-- ``list [pattern]`` prints the registered models.
+- ``list [pattern]`` prints the registered models and the shipped pretrained ones (name, parameters,
+  data, test metric); ``convert CKPT DIR`` turns a Lightning checkpoint into a pretrained directory.
+- Pretrained models (:mod:`zoo.pretrained`): ``test --model.pretrained tcn.etth1`` evaluates one as its
+  card measured it; ``fit --model.init_from tcn.etth1`` fine-tunes from one (:func:`expand_pretrained`);
+  ``fit --export_pretrained DIR`` writes the best checkpoint as one, and logs it to W&B as an artifact.
+- Checkpoints given by ``--ckpt_path`` are read with ``weights_only=True`` (never unpickled objects).
+- With ``WandbLogger`` the whole resolved config goes to the run config under ``cli``
+  (:class:`ZooSaveConfig`).
 """
 
 from __future__ import annotations
@@ -111,9 +118,6 @@ def detect_family(argv: Sequence[str]) -> FamilyName:
     return "generative" if isinstance(cls, type) and issubclass(cls, LatentVariableModel) else "forecasting"
 
 
-PRETRAINED_OPTIONS = ("--model.pretrained", "--model.init_from")
-
-
 def _take_option(argv: list[str], option: str) -> tuple[list[str], str | None]:
     """``argv`` without ``option VALUE`` / ``option=VALUE`` (the last one wins), and that value."""
     rest, value, i = [], None, 0
@@ -133,7 +137,7 @@ def _take_option(argv: list[str], option: str) -> tuple[list[str], str | None]:
 
 
 def expand_pretrained(argv: Sequence[str]) -> tuple[list[str], FamilyName | None]:
-    """Rewrite ``--model.pretrained X`` / ``--model.init_from X`` into a config placed before the user's.
+    """Rewrite ``--model.pretrained X`` / ``--model.init_from X`` into a generated config on the command line.
 
     Both start the task from the weights of X (``model.init_from``) and fill in ``model.net`` and RevIN
     from X's ``config.json``; ``pretrained`` also fills in the data X was trained and tested on, so
@@ -352,7 +356,7 @@ class ZooCLI(LightningCLI):
                 import wandb
 
                 files = sha256_files(directory)
-                artifact = wandb.Artifact(directory.name.replace("/", "-"), type="model",
+                artifact = wandb.Artifact(directory.name, type="model",
                                           metadata={"metrics": metrics, "sha256": {k: v["sha256"] for k, v in files.items()}})
                 artifact.add_dir(str(directory))
                 logger.experiment.log_artifact(artifact)

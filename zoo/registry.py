@@ -110,7 +110,7 @@ def create_model(
 ) -> nn.Module:
     """Build the registered model ``name`` with the variant's defaults overridden by ``kwargs``.
 
-    ``create_model("lstm", n_features=7, seq_len=96, pretrained=...)`` returns a plain ``nn.Module``.
+    ``create_model("lstm", n_features=7, seq_len=96, pred_len=96)`` returns a plain ``nn.Module``.
     A pretrained name ``"<family>.<tag>"`` (``zoo.list_pretrained()``) builds the architecture its
     ``config.json`` records; with ``pretrained=True`` the shipped weights are loaded (sha256-checked,
     see :mod:`zoo.pretrained`), with ``checkpoint_path`` a directory or ``.safetensors`` file instead.

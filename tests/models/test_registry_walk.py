@@ -126,8 +126,10 @@ def test_registry_errors() -> None:
         zoo.create_model("lstmm", **DIMS)
     with pytest.raises(TypeError, match=r"unexpected argument\(s\) \['hiden_size'\]"):
         zoo.create_model("lstm", **DIMS, hiden_size=3)
-    with pytest.raises(ValueError, match="no pretrained weights"):
+    with pytest.raises(ValueError, match=r"'lstm' names an architecture.*pretrained variants: lstm.etth1"):
         zoo.create_model("lstm", pretrained=True, **DIMS)
+    with pytest.raises(ValueError, match=r"'naive' names an architecture.*no pretrained weights are published"):
+        zoo.create_model("naive", pretrained=True, **DIMS)
 
     def builder(n: int, **kwargs: int) -> torch.nn.Module:
         return torch.nn.Linear(n, n)
