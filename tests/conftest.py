@@ -51,3 +51,19 @@ def data_dir() -> Path:
 @pytest.fixture
 def etth1_csv(data_dir: Path) -> Path:
     return data_dir / "ett" / "ETTh1.csv"
+
+
+@pytest.fixture
+def wandb_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The real ``wandb`` library in offline mode, writing runs (and staged artifacts) under ``tmp_path``;
+    skips when wandb is not installed. Any run an earlier test left open is finished first, since
+    ``WandbLogger`` would otherwise reuse it."""
+    wandb = pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_DATA_DIR", str(tmp_path / "wandb-data"))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    wandb.finish()
+    yield wandb
+    wandb.finish()

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import zoo
+from tests.helpers import PickleExploit
 from zoo import pretrained as hub
 from zoo.models.normalized import InstanceNormalized
 from zoo.registry import get_model_entry
@@ -200,24 +201,16 @@ def test_a_wrong_architecture_config_is_a_clear_error_naming_the_file(tmp_path: 
         hub.from_pretrained(directory)
 
 
-class _Exploit:
-    """Unpickling this creates ``marker``: proof that a loader ran code from the file."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self) -> tuple:
-        return (Path.touch, (self.marker,))
 
 
 def test_a_malicious_pickle_is_refused_not_executed(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     directory = hub.save_pretrained(zoo.create_model("lstm", **SMALL_FORECAST), tmp_path / "lstm.x")
-    (directory / "model.safetensors").write_bytes(pickle.dumps({"state_dict": _Exploit(marker)}))
+    (directory / "model.safetensors").write_bytes(pickle.dumps({"state_dict": PickleExploit(marker)}))
     with pytest.raises(hub.IntegrityError, match=r"model.safetensors is not a valid safetensors file.*never unpickled"):
         hub.from_pretrained(directory)
     ckpt = tmp_path / "evil.ckpt"
-    torch.save({"state_dict": {}, "payload": _Exploit(marker)}, ckpt)
+    torch.save({"state_dict": {}, "payload": PickleExploit(marker)}, ckpt)
     with pytest.raises(hub.IntegrityError, match=r"refusing to load .*evil.ckpt: it is not a plain-weights checkpoint"):
         load_checkpoint(ckpt)
     with pytest.raises(hub.IntegrityError, match="refusing to load"):
@@ -319,3 +312,25 @@ def test_saved_files_are_world_readable(tmp_path: Path) -> None:
     os.umask(mask)
     assert directory.stat().st_mode & 0o777 == 0o777 & ~mask
     assert (directory / "model.safetensors").stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_checkpoints_of_unregistered_nets_still_save_without_the_record(tmp_path: Path) -> None:
+    from zoo.models.base import Forecaster
+
+    class Custom(Forecaster):
+        def __init__(self) -> None:
+            super().__init__(n_features=2, seq_len=4, pred_len=2)
+            self.linear = torch.nn.Linear(4, 2)
+
+        def forward(self, x: torch.Tensor, x_mark: object = None, y_mark: object = None) -> torch.Tensor:
+            return self.linear(x.transpose(1, 2)).transpose(1, 2)
+
+    task = ForecastingTask(Custom())
+    data = torch.utils.data.DataLoader([{"x": torch.randn(4, 2), "y": torch.randn(2, 2)} for _ in range(4)], batch_size=2)
+    trainer = pl.Trainer(max_steps=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                         default_root_dir=tmp_path)
+    trainer.fit(task, data)
+    path = tmp_path / "custom.ckpt"
+    trainer.save_checkpoint(path)
+    checkpoint = load_checkpoint(path)
+    assert CHECKPOINT_KEY not in checkpoint and "net.linear.weight" in checkpoint["state_dict"]

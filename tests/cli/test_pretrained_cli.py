@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tests.conftest import REPO
-from tests.helpers import read_wandb_records
+from tests.helpers import PickleExploit, read_wandb_records
 from zoo import pretrained as hub
 from zoo.cli import build_cli, main
 
@@ -81,40 +81,25 @@ def test_convert_verb_and_list_verb(exported: Path, tmp_path: Path, capsys: pyte
     assert "pretrained models" in out and "lstm.converted" in out and "synthetic" in out and "mse" in out
 
 
-class _Exploit:
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self) -> tuple:
-        return (Path.touch, (self.marker,))
 
 
 def test_cli_reads_checkpoints_with_weights_only(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.ckpt"
-    torch.save({"state_dict": {}, "hyper_parameters": {}, "payload": _Exploit(marker)}, evil)
+    torch.save({"state_dict": {}, "hyper_parameters": {}, "payload": PickleExploit(marker)}, evil)
     with pytest.raises(Exception, match="(?i)weights.only|unpickl"):
         main(["test", "--config", QUICKSTART, *_fast(tmp_path), f"--ckpt_path={evil}"])
     assert not marker.exists()
 
 
-def test_wandb_offline_run_records_config_metrics_forecasts_and_the_artifact(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    wandb = pytest.importorskip("wandb")
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
-    monkeypatch.setenv("WANDB_SILENT", "true")
-    monkeypatch.setenv("WANDB_DATA_DIR", str(tmp_path / "wandb-data"))
-    monkeypatch.delenv("WANDB_API_KEY", raising=False)
-    wandb.finish()
+def test_wandb_offline_run_records_config_metrics_forecasts_and_the_artifact(tmp_path: Path, wandb_offline) -> None:
     target = tmp_path / "lstm.wandb"
     cli = main(["fit", "--config", QUICKSTART, *_fast(tmp_path)[:-1], "--model.net.init_args.hidden_size=8",
                 "--trainer.logger=WandbLogger", f"--trainer.logger.init_args.save_dir={tmp_path}",
                 "--trainer.logger.init_args.project=zoo-tests", "--test_after_fit=true",
                 f"--export_pretrained={target}"])
     run_dir = Path(cli.trainer.logger.experiment.dir).parent
-    wandb.finish()
+    wandb_offline.finish()
     records = read_wandb_records(next(run_dir.glob("run-*.wandb")))
     by_kind: dict[str, list] = {}
     for record in records:

@@ -137,18 +137,13 @@ def test_log_figure_gives_tensorboard_a_chw_float_image():
                                torch.from_numpy(rendered))
 
 
-def test_log_figure_goes_to_wandb_offline(tmp_path, monkeypatch):
-    wandb = pytest.importorskip("wandb")
+def test_log_figure_goes_to_wandb_offline(tmp_path, wandb_offline):
     from lightning.pytorch.loggers import WandbLogger
 
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
-    monkeypatch.setenv("WANDB_SILENT", "true")
-    wandb.finish()  # a run left open by an earlier test would otherwise be reused
     figure = plot_forecast_windows(*_windows(), max_windows=2)
     logger = WandbLogger(project="zoo-tests", save_dir=str(tmp_path), offline=True)
     assert log_figure([logger], "test/forecasts", figure, step=0) == []
     run_dir = Path(logger.experiment.dir).parent
-    wandb.finish()
+    wandb_offline.finish()
     media = sorted(p.name for p in (run_dir / "files" / "media" / "images").rglob("*.png"))
     assert any("forecasts" in name for name in media), media

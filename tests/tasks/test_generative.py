@@ -199,14 +199,9 @@ def test_image_grids_are_written_beside_the_csv_logs(tmp_path):
         assert key in metrics
 
 
-def test_image_grids_go_to_wandb_offline(tmp_path, monkeypatch):
-    wandb = pytest.importorskip("wandb")
+def test_image_grids_go_to_wandb_offline(tmp_path, wandb_offline):
     from lightning.pytorch.loggers import WandbLogger
 
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
-    monkeypatch.setenv("WANDB_SILENT", "true")
-    wandb.finish()  # a run left open by an earlier test would otherwise be reused
     torch.manual_seed(0)
     net = GumbelVAE(image_shape=SMALL, num_variables=2, num_classes=3, hidden_dims=(8,))
     task = GenerativeTask(net, test_iwae_samples=0, num_images=8)
@@ -215,7 +210,7 @@ def test_image_grids_go_to_wandb_offline(tmp_path, monkeypatch):
     data = _loader(_binary_images(32))
     trainer.fit(task, data, data)
     run_dir = Path(logger.experiment.dir).parent
-    wandb.finish()
+    wandb_offline.finish()
     media = sorted(p.name for p in (run_dir / "files" / "media" / "images").rglob("*.png"))
     assert any(name.startswith("val/reconstructions") or "reconstructions" in name for name in media), media
     assert any("samples" in name for name in media), media

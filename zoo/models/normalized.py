@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 
 import torch
+from torch import nn
 
 from zoo.layers.revin import RevIN
 from zoo.models.base import Forecaster
@@ -44,5 +45,21 @@ class InstanceNormalized(Forecaster):
         y_mark: torch.Tensor | None = None,
         x_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        extra = {"x_mask": x_mask} if x_mask is not None and self._net_takes_mask else {}
-        return self.revin.around(lambda normed: self.net(normed, x_mark, y_mark, **extra), x)
+        return run_forecaster(self.net, self.revin, x, x_mark, y_mark, x_mask, self._net_takes_mask)
+
+
+def run_forecaster(
+    net: nn.Module,
+    revin: RevIN | None,
+    x: torch.Tensor,
+    x_mark: torch.Tensor | None,
+    y_mark: torch.Tensor | None,
+    x_mask: torch.Tensor | None,
+    net_takes_mask: bool,
+) -> torch.Tensor:
+    """``net`` on x (B, L, C_in) -> (B, P, C_out), inside ``revin`` when given; ``x_mask`` (panels' left
+    padding) goes only to nets whose ``forward`` takes it. Shared by this wrapper and ``ForecastingTask``."""
+    extra = {"x_mask": x_mask} if x_mask is not None and net_takes_mask else {}
+    if revin is None:
+        return net(x, x_mark, y_mark, **extra)
+    return revin.around(lambda normed: net(normed, x_mark, y_mark, **extra), x)

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import tempfile
@@ -30,19 +31,22 @@ from zoo.models.normalized import InstanceNormalized
 from zoo.registry import get_model_entry
 
 CHECKPOINT_KEY = "zoo_pretrained"
+log = logging.getLogger(__name__)
 
 
 def preprocessing_of(datamodule: Any) -> dict[str, Any]:
     """What a pretrained config records about the data: the datamodule's arguments, and for time series
     the columns, frequency, split and the train-row scaler statistics (the datamodule must be set up)."""
-    if datamodule is None:
-        return {}
-    arguments = {k: v for k, v in dict(getattr(datamodule, "hparams", {})).items() if not k.startswith("_")}
-    record: dict[str, Any] = {"dataset": str(getattr(datamodule, "dataset", "")), "datamodule": arguments}
-    if hasattr(datamodule, "image_shape"):
-        record.update(kind="images", image_shape=list(datamodule.image_shape),
-                      binarize=getattr(datamodule, "binarize", None))
-        return record
+    from zoo.data.images import ImageDataModule
+    from zoo.data.timeseries import TimeSeriesDataModule
+
+    if not isinstance(datamodule, (ImageDataModule, TimeSeriesDataModule)):
+        return {}  # no datamodule, or one of the user's own: nothing zoo knows how to rebuild
+    arguments = {k: v for k, v in dict(datamodule.hparams).items() if not k.startswith("_")}
+    record: dict[str, Any] = {"dataset": str(datamodule.dataset), "datamodule": arguments}
+    if isinstance(datamodule, ImageDataModule):
+        record.update(kind="images", image_shape=list(datamodule.image_shape), binarize=datamodule.binarize)
+        return hub.jsonable(record, "preprocessing")
     record.update(kind="timeseries", input_columns=datamodule.input_columns,
                   target_columns=datamodule.target_columns, split=datamodule.split,
                   freq=datamodule.freq if not datamodule.is_panel else None)
@@ -94,7 +98,10 @@ class PretrainedTaskMixin:
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         trainer = self._trainer  # type: ignore[attr-defined]
-        checkpoint[CHECKPOINT_KEY] = describe_run(self, getattr(trainer, "datamodule", None) if trainer else None)
+        try:
+            checkpoint[CHECKPOINT_KEY] = describe_run(self, getattr(trainer, "datamodule", None) if trainer else None)
+        except TypeError as e:  # a net outside the registry: the checkpoint still resumes, it cannot convert
+            log.debug("checkpoint without a %s record: %s", CHECKPOINT_KEY, e)
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -44,6 +44,7 @@ from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
 
 from zoo.layers.revin import RevIN
 from zoo.metrics import M4Scores, mape, mase, smape
+from zoo.models.normalized import run_forecaster
 from zoo.tasks.checkpoints import PretrainedTaskMixin
 from zoo.tasks.forecast_plots import plot_forecast_windows
 from zoo.tasks.media import log_figure
@@ -147,10 +148,7 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
         x_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Standardised forecast (B, P, C_out) of standardised x (B, L, C_in); ``x_mask`` see module docs."""
-        extra = {"x_mask": x_mask} if x_mask is not None and self._net_takes_mask else {}
-        if self.revin is None:
-            return self.net(x, x_mark, y_mark, **extra)
-        return self.revin.around(lambda normed: self.net(normed, x_mark, y_mark, **extra), x)
+        return run_forecaster(self.net, self.revin, x, x_mark, y_mark, x_mask, self._net_takes_mask)
 
     def _forecast(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return self(batch["x"], batch.get("x_mark"), batch.get("y_mark"), batch.get("x_mask"))
