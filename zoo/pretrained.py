@@ -28,7 +28,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -402,14 +402,26 @@ def save_pretrained(
     dtype = _DTYPES[weights_dtype]
     tensors = {k: (v.detach().to("cpu", dtype) if v.is_floating_point() else v.detach().cpu()).contiguous().clone()
                for k, v in predictor.state_dict().items()}
+    files = {WEIGHTS_NAME: lambda path: save_file(tensors, str(path), metadata={"format": "pt",
+                                                                               "architecture": architecture}),
+             CONFIG_NAME: config.to_json()}
+    if card is not None:
+        files[CARD_NAME] = card
+    return write_directory(directory, files)
+
+
+def write_directory(directory: str | os.PathLike[str], files: Mapping[str, str | Callable[[Path], None]]) -> Path:
+    """Write a directory of files atomically: each file is text or a writer of a path; all are assembled
+    (and fsynced) in a staging directory beside the target, which is then renamed onto it."""
     target = Path(directory)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part"))
     try:
-        save_file(tensors, str(staging / WEIGHTS_NAME), metadata={"format": "pt", "architecture": architecture})
-        (staging / CONFIG_NAME).write_text(config.to_json())
-        if card is not None:
-            (staging / CARD_NAME).write_text(card)
+        for name, content in files.items():
+            if isinstance(content, str):
+                (staging / name).write_text(content)
+            else:
+                content(staging / name)
         for path in staging.iterdir():
             with open(path, "rb") as handle:
                 os.fsync(handle.fileno())

@@ -14,7 +14,7 @@ naive forecaster rely on.
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -48,6 +48,9 @@ class RecordsConstructorArgs:
 
 class Forecaster(RecordsConstructorArgs, nn.Module):
     """Base class holding and validating the data dimensions (see the module docstring)."""
+
+    #: The layers LoRA adapts by default (``zoo.adapters``): module-name suffixes, or a full-match regex.
+    lora_target_modules: ClassVar[list[str] | str | None] = None
 
     def __init__(
         self,

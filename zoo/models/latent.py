@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import nn
@@ -160,6 +160,9 @@ class LatentVariableModel(RecordsConstructorArgs, nn.Module):
         likelihood: "bernoulli" (binary pixels; logits) or "gaussian" (a per-pixel mean and a learned
             per-pixel log-variance clamped to ``[decoder_logvar_min, decoder_logvar_max]``).
     """
+
+    #: LoRA default: every linear (and 1-D convolution) layer of the encoder and the decoder.
+    lora_target_modules: ClassVar[str] = r"(encoder|decoder)\..*"
 
     def __init__(
         self,

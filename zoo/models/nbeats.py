@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import nn
@@ -158,6 +158,9 @@ class NBeatsForecaster(Forecaster):
     4 layers of 2048, ``harmonics`` 1), weights shared within each stack. ``scale_inputs``: see the
     module docstring.
     """
+
+    #: LoRA default: the fully connected layers of every block (not the basis projections ``theta``).
+    lora_target_modules: ClassVar[str] = r".*\.fc\.\d+"
 
     def __init__(
         self,

@@ -21,7 +21,7 @@ input even where the RNN saturates. Shapes: x (B, L, C_in), x_mark (B, L, F), y_
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import nn
@@ -42,6 +42,9 @@ class RNNForecaster(Forecaster):
     Registered twice: ``create_model("lstm", ...)`` and ``create_model("gru", ...)`` set ``cell``; in a
     config, use ``class_path: zoo.models.RNNForecaster`` with ``cell: lstm`` or ``cell: gru``.
     """
+
+    #: LoRA default: every input and recurrent matrix of the LSTM/GRU, and the head.
+    lora_target_modules: ClassVar[str] = r"encoder|decoder|head"
 
     def __init__(
         self,

@@ -34,7 +34,7 @@ Shapes: x (B, L, C_in), x_mark (B, L, F) -> (B, P, C_out); the targets are the l
 from __future__ import annotations
 
 import warnings
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
@@ -115,6 +115,9 @@ class TCNForecaster(Forecaster):
         head: "last" (linear from the last step's features) or "flatten" (linear from all L steps).
         backend: backend of the causal convolutions ("auto": Triton on CUDA where supported).
     """
+
+    #: LoRA default: both causal convolutions and the 1x1 downsample of every block, and the head.
+    lora_target_modules: ClassVar[str] = r".*\.(conv1|conv2|downsample)|head"
 
     def __init__(
         self,

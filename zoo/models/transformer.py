@@ -31,7 +31,7 @@ Shapes: x (B, L, C_in), x_mark (B, L, F), y_mark (B, P, F) -> (B, P, C_out).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import nn
@@ -53,6 +53,9 @@ class StartTokenForecaster(Forecaster):
     ``zoo.layers.transformer.DecoderLayer``), ``decoder_norm`` and ``projection``, set ``uses_marks``, and
     implement :meth:`encode`; the decoder input, its positions and marks are built here once.
     """
+
+    #: LoRA default (Transformer and Informer): the attention projections, as Hu et al. adapt W_q, W_k, W_v, W_o.
+    lora_target_modules: ClassVar[list[str]] = ["q_proj", "k_proj", "v_proj", "out_proj"]
 
     uses_marks: bool
 
