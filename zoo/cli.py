@@ -46,6 +46,7 @@ from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
+from zoo.adapters.lora import lora_configs
 from zoo.data.images import ImageDataModule
 from zoo.data.timeseries import TimeSeriesDataModule
 from zoo.models.latent import LatentVariableModel
@@ -150,9 +151,13 @@ def expand_pretrained(argv: Sequence[str]) -> tuple[list[str], FamilyName | None
     args = list(argv)
     args, evaluate = _take_option(args, "--model.pretrained")
     args, init_from = _take_option(args, "--model.init_from")
+    position = None
+    if evaluate is None and init_from is None:  # a config file may name it: fill in what it leaves out, before it
+        found = _init_from_in_configs(args)
+        if found is None:
+            return args, None
+        position, init_from = found
     source = init_from or evaluate
-    if source is None:
-        return args, None
     config = hub.PretrainedConfig.from_file(hub.resolve(source) / hub.CONFIG_NAME)
     family = FAMILIES[config.task]
     entry_class = hub.get_model_entry(config.architecture).builder
@@ -166,11 +171,28 @@ def expand_pretrained(argv: Sequence[str]) -> tuple[list[str], FamilyName | None
     generated: dict[str, Any] = {"model": model}
     if evaluate is not None and init_from is None:  # as the card measured it (evaluate_pretrained, seed 0)
         generated.update(data=dict(config.preprocessing.get("datamodule", {})), seed_everything=0)
-    # After the subcommand and the user's config files, before the options typed one by one.
-    configs = [i + 2 for i, arg in enumerate(args) if arg in ("--config", "-c")]
-    configs += [i + 1 for i, arg in enumerate(args) if arg.startswith("--config=")]
-    position = max(configs, default=1 if args and not args[0].startswith("-") else 0)
+    if position is None:  # after the subcommand and the user's config files, before single options
+        configs = [i + 2 for i, arg in enumerate(args) if arg in ("--config", "-c")]
+        configs += [i + 1 for i, arg in enumerate(args) if arg.startswith("--config=")]
+        position = max(configs, default=1 if args and not args[0].startswith("-") else 0)
     return args[:position] + ["--config", yaml.safe_dump(generated)] + args[position:], config.task
+
+
+def _init_from_in_configs(args: list[str]) -> tuple[int, str] | None:
+    """(position of the ``--config`` that sets ``model.init_from`` without ``model.net``, its value)."""
+    for i, arg in enumerate(args):
+        key, eq, value = arg.partition("=")
+        if key not in ("--config", "-c"):
+            continue
+        value = value if eq else (args[i + 1] if i + 1 < len(args) else "")
+        try:
+            config = yaml.safe_load(Path(value).read_text()) if Path(value).is_file() else None
+        except (OSError, yaml.YAMLError):
+            continue
+        model = config.get("model") if isinstance(config, dict) else None
+        if isinstance(model, dict) and model.get("init_from") and "net" not in model:
+            return i, str(model["init_from"])
+    return None
 
 
 def wandb_api_key_available() -> bool:
@@ -345,7 +367,9 @@ class ZooCLI(LightningCLI):
         from zoo.tasks.checkpoints import convert_checkpoint, preprocessing_of
 
         command = self.command
-        if best:
+        if lora_configs(self.model.net):
+            self._export_adapter(directory, best, metrics)
+        elif best:
             convert_checkpoint(best, directory, name=directory.name, metrics=metrics, training_command=command)
         else:
             save_pretrained(self.model, directory, name=directory.name, metrics=metrics, training_command=command,
@@ -360,6 +384,19 @@ class ZooCLI(LightningCLI):
                                           metadata={"metrics": metrics, "sha256": {k: v["sha256"] for k, v in files.items()}})
                 artifact.add_dir(str(directory))
                 logger.experiment.log_artifact(artifact)
+
+
+    def _export_adapter(self, directory: Path, best: str, metrics: dict[str, float]) -> None:
+        """A LoRA run exports its best adapter (PEFT layout), with what ``merge`` needs to make a pretrained model."""
+        from zoo.adapters import save_adapter
+        from zoo.tasks.checkpoints import load_checkpoint, preprocessing_of
+
+        if best:  # the adapter and saved modules of the best epoch (the frozen base is unchanged)
+            self.model.load_state_dict(load_checkpoint(best)["state_dict"], strict=False)
+        save_adapter(self.model.net, directory, base_sha256=self.model.lora_base_sha256, metadata={
+            "init_from": self.model.hparams.get("init_from"), "preprocessing": preprocessing_of(self.datamodule),
+            "metrics": metrics, "training_command": self.command,
+        })
 
 
 def _list_command(argv: list[str]) -> None:
@@ -440,7 +477,22 @@ def _convert_command(argv: list[str]) -> None:
     print(f"wrote {directory}")
 
 
-VERBS = {"list": _list_command, "convert": _convert_command}
+def _merge_command(argv: list[str]) -> None:
+    import argparse
+
+    from zoo.adapters.merging import merge_adapter_into_pretrained
+
+    parser = argparse.ArgumentParser(prog="train.py merge",
+                                     description="Merge a LoRA adapter directory (from fit --export_pretrained with "
+                                                 "model.lora) into its base: a plain pretrained directory.")
+    parser.add_argument("adapter", help="the adapter directory (adapter_config.json + adapter_model.safetensors)")
+    parser.add_argument("directory", help="the merged pretrained directory to write")
+    parser.add_argument("--base", default=None, help="the base pretrained name or directory (default: recorded)")
+    options = parser.parse_args(argv)
+    print(f"wrote {merge_adapter_into_pretrained(options.adapter, options.directory, base=options.base)}")
+
+
+VERBS = {"list": _list_command, "convert": _convert_command, "merge": _merge_command}
 
 
 def main(args: list[str] | None = None) -> ZooCLI | None:

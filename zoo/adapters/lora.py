@@ -289,8 +289,10 @@ def get_lora_model(net: nn.Module, config: LoraConfig, adapter_name: str = "defa
         layer.update_layer(adapter_name, config)
         if layer is not module:
             _replace(net, name, layer)
-        if config.lora_dropout > 0 and not isinstance(base, _DROPOUT_KINDS):
-            log.warning("lora_dropout does not apply to %s (%s): its update acts on the weight", name, type(base).__name__)
+    no_dropout = [name for name, module in planned if not isinstance(getattr(module, "base_layer", module), _DROPOUT_KINDS)]
+    if config.lora_dropout > 0 and no_dropout:
+        log.warning("lora_dropout applies to Linear and Conv1d targets only, not to %s (their update acts on "
+                    "the weight)", ", ".join(no_dropout))
     for name in saved:
         module = net.get_submodule(name)
         wrapper = module if isinstance(module, ModulesToSave) else ModulesToSave(module).train(module.training)

@@ -27,10 +27,13 @@ import torch
 import yaml
 
 from zoo import pretrained as hub
+from zoo.adapters.adapter_io import base_fingerprint
+from zoo.adapters.lora import LoraConfig, get_lora_model, lora_configs, trainable_state_keys
 from zoo.models.normalized import InstanceNormalized
 from zoo.registry import get_model_entry
 
 CHECKPOINT_KEY = "zoo_pretrained"
+LORA_KEY = "zoo_lora"
 log = logging.getLogger(__name__)
 
 
@@ -73,7 +76,7 @@ def describe_run(task: pl.LightningModule, datamodule: Any = None) -> dict[str, 
 
 
 class PretrainedTaskMixin:
-    """``init_from`` and self-describing checkpoints for ``ForecastingTask`` and ``GenerativeTask``."""
+    """``init_from``, LoRA and self-describing checkpoints for ``ForecastingTask`` and ``GenerativeTask``."""
 
     def init_from_pretrained(self, name_or_dir: str) -> hub.PretrainedConfig:
         """Load a pretrained model's weights into this task's net (and RevIN); returns its config."""
@@ -96,12 +99,34 @@ class PretrainedTaskMixin:
         hub.load_state(predictor, hub.read_weights(weights), weights, architecture=config.architecture)
         return config
 
+    def start_from_pretrained(self, init_from: str | None, lora: LoraConfig | None) -> hub.PretrainedConfig | None:
+        """The tail of both tasks' ``__init__``: load ``init_from``, then attach a LoRA adapter if asked.
+
+        With ``lora`` only the adapter (and its ``modules_to_save``) trains: the net's other weights and
+        RevIN are frozen, and checkpoints hold just the trainable tensors and the buffers (the frozen base
+        comes back from ``init_from`` when a run resumes).
+        """
+        config = self.init_from_pretrained(init_from) if init_from else None
+        if lora is not None:
+            self.lora_base_sha256 = base_fingerprint(self.net)  # the weights the adapter is trained on
+            get_lora_model(self.net, lora)
+            for module in (getattr(self, "revin", None),):
+                if module is not None:
+                    module.requires_grad_(False)
+            self.strict_loading = False
+            self.hparams["lora"] = lora.to_dict()  # plain types: checkpoints load with weights_only=True
+        return config
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         trainer = self._trainer  # type: ignore[attr-defined]
         try:
             checkpoint[CHECKPOINT_KEY] = describe_run(self, getattr(trainer, "datamodule", None) if trainer else None)
         except TypeError as e:  # a net outside the registry: the checkpoint still resumes, it cannot convert
             log.debug("checkpoint without a %s record: %s", CHECKPOINT_KEY, e)
+        if lora_configs(self.net):
+            keep = set(trainable_state_keys(self.net, "net.")) | {name for name, _ in self.named_buffers()}
+            checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in keep}
+            checkpoint[LORA_KEY] = {"base_sha256": self.lora_base_sha256}
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:

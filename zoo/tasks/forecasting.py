@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
 
+from zoo.adapters.lora import LoraConfig
 from zoo.layers.revin import RevIN
 from zoo.metrics import M4Scores, mape, mase, smape
 from zoo.models.normalized import run_forecaster
@@ -71,6 +72,7 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
         lr_schedule, warmup_steps, min_lr_ratio, step_epochs, step_gamma: see the module docstring.
         init_from: a pretrained name or directory (``zoo.pretrained``) whose weights (net, and RevIN when
             ``revin``) and target scaler statistics the task starts from; for fine-tuning.
+        lora: fine-tune through a LoRA adapter (``zoo.adapters.LoraConfig``) instead of all weights.
         plot_windows: test windows (history, truth, forecast) plotted to the loggers at the end of testing
             as ``test/forecasts`` (W&B image, TensorBoard image, or a PNG beside the CSV logs); 0: none.
     """
@@ -91,6 +93,7 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
         step_epochs: int = 1,
         step_gamma: float = 0.5,
         init_from: str | None = None,
+        lora: LoraConfig | None = None,
         plot_windows: int = 4,
     ) -> None:
         super().__init__()
@@ -107,7 +110,7 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
         # Train-row statistics of the target channels (original = scaled * std + mean); set in setup().
         self.register_buffer("target_mean", torch.zeros(net.n_targets))
         self.register_buffer("target_std", torch.ones(net.n_targets))
-        pretrained = self.init_from_pretrained(init_from) if init_from else getattr(net, "pretrained_config", None)
+        pretrained = self.start_from_pretrained(init_from, lora) or getattr(net, "pretrained_config", None)
         scaler = pretrained.scaler("target") if pretrained is not None else None
         if scaler is not None and scaler.n_channels == net.n_targets:  # so predict needs no training data
             self.target_mean.copy_(torch.as_tensor(scaler.mean, dtype=self.target_mean.dtype))

@@ -38,6 +38,7 @@ import torch
 from torch import nn
 from torchmetrics import MeanMetric
 
+from zoo.adapters.lora import LoraConfig
 from zoo.models.latent import LatentVariableModel
 from zoo.tasks.checkpoints import PretrainedTaskMixin
 from zoo.tasks.kl_schedule import KLSchedule, KLScheduleKind
@@ -73,6 +74,7 @@ class GenerativeTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
         active_unit_threshold: the variance threshold of an active unit (Burda et al.: 0.01).
         num_images: images per logged grid (0: no grids); image_every_n_epochs: how often at validation.
         init_from: a pretrained name or directory (``zoo.pretrained``) whose weights the net starts from.
+        lora: fine-tune through a LoRA adapter (``zoo.adapters.LoraConfig``) instead of all weights.
     """
 
     def __init__(
@@ -99,6 +101,7 @@ class GenerativeTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
         num_images: int = 64,
         image_every_n_epochs: int = 1,
         init_from: str | None = None,
+        lora: LoraConfig | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(net, LatentVariableModel):
@@ -116,8 +119,7 @@ class GenerativeTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
         })
         self.active_units = nn.ModuleDict({stage: ActiveUnits(active_unit_threshold) for stage in ("val", "test")})
         self._grid_inputs: dict[str, list[torch.Tensor]] = {}
-        if init_from:
-            self.init_from_pretrained(init_from)
+        self.start_from_pretrained(init_from, lora)
 
     # ----------------------------------------------------------------- training
     def on_train_batch_start(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
