@@ -49,7 +49,7 @@ def base_fingerprint(net: nn.Module) -> str:
     for key, tensor in sorted(base_state_dict(net).items()):
         value = tensor.detach().cpu().contiguous()
         digest.update(f"{key}|{value.dtype}|{tuple(value.shape)}|".encode())
-        digest.update(value.view(torch.uint8).numpy().tobytes() if value.numel() else b"")
+        digest.update(value.reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
 
 
