@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 
+import zoo
 from tests.conftest import REPO
 from zoo import pretrained as hub
 from zoo.adapters.lora import base_state_dict, lora_layers
 from zoo.cli import main
+from zoo.tasks import ForecastingTask
 from zoo.tasks.checkpoints import LORA_KEY, load_checkpoint
 
 QUICKSTART = str(REPO / "configs" / "quickstart.yaml")
@@ -56,6 +58,12 @@ def test_only_the_adapter_trains_and_the_base_stays_bit_identical(base: Path, tm
     stored = set(checkpoint["state_dict"])
     assert stored and all(".lora_" in k or k in ("target_mean", "target_std") for k in stored), stored
     assert checkpoint[LORA_KEY]["base_sha256"] == task.lora_base_sha256
+    # the plain Lightning way back: the base from init_from, the adapter from the checkpoint
+    net = zoo.create_model("lstm", **{k: v for k, v in task.net.constructor_args.items()})
+    restored = ForecastingTask.load_from_checkpoint(cli.trainer.checkpoint_callback.last_model_path, net=net,
+                                                    weights_only=True)
+    for key, value in task.state_dict().items():
+        assert torch.equal(restored.state_dict()[key], value), key
 
 
 def test_resumed_lora_run_ends_like_an_uninterrupted_one(base: Path, tmp_path: Path) -> None:

@@ -33,6 +33,7 @@ import logging
 import math
 import re
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -143,7 +144,8 @@ class LoraLayer(nn.Module):
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         live = self._live()
-        if not self.training:  # an all-zero B (a fresh adapter) is no update: keep the base's exact kernel path
+        recurrent = isinstance(self.base_layer, (nn.LSTM, nn.GRU))
+        if recurrent and not self.training:  # a fresh adapter (B = 0) keeps the fused RNN kernel, exactly the base
             live = [a for a in live if any(bool(b.any()) for b in self.lora_B[a].values())]
         if not live:
             return self.base_layer(*args, **kwargs)
@@ -155,8 +157,10 @@ class LoraLayer(nn.Module):
             return out
         weights = {name: getattr(self.base_layer, name) + sum(self.delta_weight(a, name) for a in live)
                    for name in self.param_names}
-        if isinstance(self.base_layer, (nn.LSTM, nn.GRU)):
-            return functional_call(self.base_layer, weights, args, kwargs)
+        if recurrent:
+            with warnings.catch_warnings():  # the updated matrices are not cuDNN's one flat buffer, by design
+                warnings.filterwarnings("ignore", message="RNN module weights are not part of single contiguous")
+                return functional_call(self.base_layer, weights, args, kwargs)
         return self._apply_weight(args[0], weights["weight"], self.base_layer.bias)
 
     def _apply_weight(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:

@@ -99,7 +99,9 @@ class PretrainedTaskMixin:
         hub.load_state(predictor, hub.read_weights(weights), weights, architecture=config.architecture)
         return config
 
-    def start_from_pretrained(self, init_from: str | None, lora: LoraConfig | None) -> hub.PretrainedConfig | None:
+    def start_from_pretrained(
+        self, init_from: str | None, lora: LoraConfig | Mapping[str, Any] | None
+    ) -> hub.PretrainedConfig | None:
         """The tail of both tasks' ``__init__``: load ``init_from``, then attach a LoRA adapter if asked.
 
         With ``lora`` only the adapter (and its ``modules_to_save``) trains: the net's other weights and
@@ -107,6 +109,8 @@ class PretrainedTaskMixin:
         comes back from ``init_from`` when a run resumes).
         """
         config = self.init_from_pretrained(init_from) if init_from else None
+        if isinstance(lora, Mapping):  # as stored in hparams (load_from_checkpoint)
+            lora = LoraConfig(**lora)
         if lora is not None:
             self.lora_base_sha256 = base_fingerprint(self.net)  # the weights the adapter is trained on
             get_lora_model(self.net, lora)
