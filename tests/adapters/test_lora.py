@@ -246,3 +246,19 @@ def test_peft_loads_our_linear_and_conv1d_adapter(tmp_path: Path) -> None:
     x = torch.randn(2, 3, 7)
     with torch.no_grad():
         torch.testing.assert_close(theirs(x), ours(x), rtol=1e-5, atol=1e-6)
+
+
+def test_recurrent_adapter_round_trip_uses_the_matrix_names(tmp_path: Path) -> None:
+    net = _trained("lstm")
+    directory = save_adapter(net, tmp_path / "lstm-adapter")
+    from safetensors.torch import load_file
+
+    keys = set(load_file(str(directory / "adapter_model.safetensors")))
+    assert "base_model.model.encoder.lora_A.weight_hh_l0" in keys and "base_model.model.head.lora_B.weight" in keys
+    assert json.loads((directory / ADAPTER_CONFIG).read_text())["zoo"]["recurrent_targets"] == ["encoder"]
+    fresh = zoo.create_model("lstm", **SMALL).eval()
+    fresh.load_state_dict(base_state_dict(net))
+    load_adapter(fresh, directory)
+    x = torch.randn(2, 16, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(fresh(x), net(x), rtol=0, atol=0)
