@@ -211,6 +211,11 @@ def test_save_load_round_trip_and_base_checks(tmp_path: Path) -> None:
     with torch.no_grad():
         torch.testing.assert_close(fresh(x), net(x), rtol=0, atol=0)
     assert not any(p.requires_grad for p in fresh.parameters())
+    trainable = zoo.create_model("transformer", **SMALL)
+    trainable.load_state_dict(base_state_dict(net))
+    load_adapter(trainable, directory, is_trainable=True)
+    names = {n for n, p in trainable.named_parameters() if p.requires_grad}
+    assert names and all(".lora_" in n or ".modules_to_save." in n for n in names)
     other = zoo.create_model("transformer", **SMALL)  # other random base weights
     with pytest.raises(hub.ArchitectureMismatchError, match=rf"{ADAPTER_CONFIG}: the adapter was trained on base weights"):
         load_adapter(other, directory)
