@@ -1,4 +1,4 @@
-"""The command line: ``python train.py {fit,validate,test,predict,list,convert} ...`` on LightningCLI.
+"""The command line: ``python train.py {fit,validate,test,predict,list,convert,merge} ...`` on LightningCLI.
 
 - Two task families share the CLI. The family follows from the network: a ``model.net`` that is a
   latent-variable model (``zoo.models.latent.LatentVariableModel``, e.g. ``configs/generative/*.yaml``)
@@ -22,7 +22,10 @@
   data, test metric); ``convert CKPT DIR`` turns a Lightning checkpoint into a pretrained directory.
 - Pretrained models (:mod:`zoo.pretrained`): ``test --model.pretrained tcn.etth1`` evaluates one as its
   card measured it; ``fit --model.init_from tcn.etth1`` fine-tunes from one (:func:`expand_pretrained`);
-  ``fit --export_pretrained DIR`` writes the best checkpoint as one, and logs it to W&B as an artifact.
+  ``fit --export_pretrained DIR`` writes the best checkpoint as one (a LoRA run, ``model.lora``, writes its
+  adapter in PEFT's layout instead), and logs it to W&B as an artifact; ``merge ADAPTER DIR`` folds such an
+  adapter into its base as a plain pretrained directory. A ``--config`` that sets ``model.init_from``
+  without ``model.net`` gets the net and RevIN from the pretrained model (``configs/finetune/*.yaml``).
 - Checkpoints given by ``--ckpt_path`` are read with ``weights_only=True`` (never unpickled objects).
 - With ``WandbLogger`` the whole resolved config goes to the run config under ``cli``
   (:class:`ZooSaveConfig`).
