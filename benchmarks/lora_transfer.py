@@ -109,8 +109,9 @@ def fit(run: Run, workdir: Path) -> dict[str, float]:
     metrics = {}
     for row in rows:
         metrics.update({k: float(v) for k, v in row.items() if k.startswith("test/") and v})
-    epochs = max((int(float(r["epoch"])) for r in rows if r.get("epoch")), default=0) + 1
-    return {**metrics, "epochs": float(epochs)}
+    # Epochs run: those with a validation row (the test row after fitting carries the next epoch index).
+    epochs = {int(float(r["epoch"])) for r in rows if r.get("epoch") and any(k.startswith("val/") and v for k, v in r.items())}
+    return {**metrics, "epochs": float(len(epochs))}
 
 
 def execute(run: Run) -> dict:
@@ -151,7 +152,12 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "lora_transfer")
+    parser.add_argument("--render-only", action="store_true", help="rewrite <out>.md from <out>.json")
     options = parser.parse_args()
+    if options.render_only:
+        saved = json.loads(options.out.with_suffix(".json").read_text())
+        options.out.with_suffix(".md").write_text(render(saved["rows"], saved["meta"]))
+        return
     partial = options.out.with_suffix(".partial.jsonl")
     done = [json.loads(line) for line in partial.read_text().splitlines()] if options.resume and partial.exists() else []
     if not options.resume:
