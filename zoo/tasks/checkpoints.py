@@ -114,9 +114,9 @@ class PretrainedTaskMixin:
         if lora is not None:
             self.lora_base_sha256 = base_fingerprint(self.net)  # the weights the adapter is trained on
             get_lora_model(self.net, lora)
-            for module in (getattr(self, "revin", None),):
-                if module is not None:
-                    module.requires_grad_(False)
+            revin = getattr(self, "revin", None)
+            if revin is not None:
+                revin.requires_grad_(False)
             self.strict_loading = False
             self.hparams["lora"] = lora.to_dict()  # plain types: checkpoints load with weights_only=True
         return config
