@@ -145,8 +145,6 @@ class LoraLayer(nn.Module):
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         live = self._live()
         recurrent = isinstance(self.base_layer, (nn.LSTM, nn.GRU))
-        if recurrent and not self.training:  # a fresh adapter (B = 0) keeps the fused RNN kernel, exactly the base
-            live = [a for a in live if any(bool(b.any()) for b in self.lora_B[a].values())]
         if not live:
             return self.base_layer(*args, **kwargs)
         dropping = [a for a in live if isinstance(self.lora_dropout[a], nn.Dropout)]
@@ -446,9 +444,3 @@ def base_state_dict(net: nn.Module) -> dict[str, torch.Tensor]:
 def trainable_state_keys(net: nn.Module, prefix: str = "") -> list[str]:
     """State-dict keys (under ``prefix``) of everything an adapter trains: the factors and saved modules."""
     return [f"{prefix}{k}" for k in net.state_dict() if ".lora_A." in k or ".lora_B." in k or ".modules_to_save." in k]
-
-
-def targets_of(net: nn.Module) -> list[str]:
-    """Names of the adapted modules."""
-    return [name for name, _ in lora_layers(net)]
-
