@@ -79,6 +79,16 @@ FAMILIES: dict[str, TaskFamily] = {
 }
 
 
+def _model_section(config_path: str) -> dict[str, Any]:
+    """The ``model:`` section of a ``--config`` file, or {} (the parser reports unreadable configs itself)."""
+    try:
+        config = yaml.safe_load(Path(config_path).read_text()) if Path(config_path).is_file() else None
+    except (OSError, yaml.YAMLError):
+        return {}
+    model = config.get("model") if isinstance(config, dict) else None
+    return model if isinstance(model, dict) else {}
+
+
 def _net_class_paths(argv: Sequence[str]) -> list[str]:
     """``model.net`` class paths named by ``--config`` files and ``--model.net[.class_path]``, in order."""
     found: list[str] = []
@@ -88,12 +98,7 @@ def _net_class_paths(argv: Sequence[str]) -> list[str]:
         if not eq:
             value = args[i + 1] if i + 1 < len(args) else ""
         if key in ("--config", "-c"):
-            try:
-                config = yaml.safe_load(Path(value).read_text()) if Path(value).is_file() else None
-            except (OSError, yaml.YAMLError):
-                config = None  # the parser reports unreadable configs with its own message
-            net = (config or {}).get("model", {}) if isinstance(config, dict) else {}
-            net = net.get("net") if isinstance(net, dict) else None
+            net = _model_section(value).get("net")
             path = net.get("class_path") if isinstance(net, dict) else net
             if isinstance(path, str):
                 found.append(path)
@@ -187,13 +192,8 @@ def _init_from_in_configs(args: list[str]) -> tuple[int, str] | None:
         key, eq, value = arg.partition("=")
         if key not in ("--config", "-c"):
             continue
-        value = value if eq else (args[i + 1] if i + 1 < len(args) else "")
-        try:
-            config = yaml.safe_load(Path(value).read_text()) if Path(value).is_file() else None
-        except (OSError, yaml.YAMLError):
-            continue
-        model = config.get("model") if isinstance(config, dict) else None
-        if isinstance(model, dict) and model.get("init_from") and "net" not in model:
+        model = _model_section(value if eq else (args[i + 1] if i + 1 < len(args) else ""))
+        if model.get("init_from") and "net" not in model:
             return i, str(model["init_from"])
     return None
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from zoo import pretrained as hub
 from zoo.adapters.adapter_io import load_adapter, read_adapter_config
 from zoo.adapters.lora import merge_and_unload
+from zoo.models.normalized import InstanceNormalized
 
 
 def merge_adapter_into_pretrained(
@@ -26,13 +27,9 @@ def merge_adapter_into_pretrained(
     if not source:
         raise hub.IntegrityError(f"{Path(adapter) / 'adapter_config.json'} names no base model; pass base=")
     model = hub.from_pretrained(source)
-    net = model.net if hasattr(model, "revin") else model  # the adapter lives on the net inside RevIN
+    net = model.net if isinstance(model, InstanceNormalized) else model  # the adapter lives inside RevIN
     load_adapter(net, adapter)
-    merged = merge_and_unload(net)
-    if hasattr(model, "revin"):
-        model.net = merged
-    else:
-        model = merged
+    merge_and_unload(net)  # in place: the wrapper, if any, now holds the merged net
     config = model.pretrained_config
     preprocessing = record.get("preprocessing") or config.preprocessing
     return hub.save_pretrained(
