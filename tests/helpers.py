@@ -7,6 +7,7 @@ import signal
 from pathlib import Path
 
 import lightning.pytorch as pl
+import torch
 from lightning.pytorch.callbacks import Callback
 from safetensors.torch import save_file
 
@@ -74,3 +75,35 @@ class PickleExploit:
 
     def __reduce__(self) -> tuple:
         return (Path.touch, (self.marker,))
+
+
+# Small instances of every registered model, shared by the pretrained-format and adapter tests.
+SMALL_FORECAST = {"n_features": 3, "seq_len": 16, "pred_len": 8}
+
+
+def small_model(name: str) -> torch.nn.Module:
+    """Registered model ``name`` at test size: 3 channels, 16 -> 8, or 1x8x8 images."""
+    import zoo
+    from zoo.registry import get_model_entry
+
+    if get_model_entry(name).task == "forecasting":
+        return zoo.create_model(name, **SMALL_FORECAST)
+    extra = {"conv_channels": (4, 8)} if name == "vae_conv" else {}
+    return zoo.create_model(name, image_shape=(1, 8, 8), **extra)
+
+
+def small_input(name: str, seed: int) -> torch.Tensor:
+    """A batch for :func:`small_model`: series (2, 16, 3), or binary images (2, 1, 8, 8)."""
+    from zoo.registry import get_model_entry
+
+    generator = torch.Generator().manual_seed(seed)
+    if get_model_entry(name).task == "forecasting":
+        return torch.randn(2, 16, 3, generator=generator)
+    return torch.rand(2, 1, 8, 8, generator=generator).round()
+
+
+def seeded_output(net: torch.nn.Module, x: torch.Tensor, seed: int) -> torch.Tensor:
+    """A tensor output of any model: the forecast, or a latent model's likelihood mean (z drawn with ``seed``)."""
+    torch.manual_seed(seed)
+    out = net(x)
+    return out if isinstance(out, torch.Tensor) else out.likelihood.mean

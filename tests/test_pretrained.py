@@ -14,40 +14,17 @@ import pytest
 import torch
 
 import zoo
-from tests.helpers import PickleExploit
+from tests.helpers import SMALL_FORECAST, PickleExploit, seeded_output, small_input, small_model
 from zoo import pretrained as hub
 from zoo.models.normalized import InstanceNormalized
 from zoo.registry import get_model_entry
 from zoo.tasks import ForecastingTask, GenerativeTask
 from zoo.tasks.checkpoints import CHECKPOINT_KEY, convert_checkpoint, load_checkpoint
 
-SMALL_FORECAST = {"n_features": 3, "seq_len": 16, "pred_len": 8}
-
-
-def _small(name: str) -> torch.nn.Module:
-    kwargs = SMALL_FORECAST if get_model_entry(name).task == "forecasting" else {"image_shape": (1, 8, 8)}
-    if name.startswith(("vae_conv",)):
-        kwargs = {"image_shape": (1, 8, 8), "conv_channels": (4, 8)}
-    return zoo.create_model(name, **kwargs)
-
-
-def _inputs(net: torch.nn.Module) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(1)
-    if get_model_entry(hub.architecture_of(getattr(net, "net", net))).task == "forecasting":
-        return torch.randn(2, 16, 3, generator=generator)
-    return torch.rand(2, 1, 8, 8, generator=generator).round()
-
-
-def _outputs(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    torch.manual_seed(3)
-    with torch.no_grad():
-        out = net(x)
-    return out if isinstance(out, torch.Tensor) else out.likelihood.mean
-
 
 @pytest.mark.parametrize("name", zoo.list_models())
 def test_save_load_round_trip_for_every_registered_model(name: str, tmp_path: Path) -> None:
-    net = _small(name).eval()
+    net = small_model(name).eval()
     directory = hub.save_pretrained(net, tmp_path / f"{name}.test", metrics={"test/x": 1.5})
     assert sorted(p.name for p in directory.iterdir()) == ["config.json", "model.safetensors"]
     loaded = hub.from_pretrained(directory)
@@ -56,8 +33,9 @@ def test_save_load_round_trip_for_every_registered_model(name: str, tmp_path: Pa
     assert loaded.state_dict().keys() == net.state_dict().keys()
     for key, value in net.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value), key
-    x = _inputs(net)
-    torch.testing.assert_close(_outputs(loaded, x), _outputs(net, x), rtol=0, atol=0)
+    x = small_input(name, seed=1)
+    with torch.no_grad():
+        torch.testing.assert_close(seeded_output(loaded, x, 3), seeded_output(net, x, 3), rtol=0, atol=0)
     config = loaded.pretrained_config
     assert config.metrics == {"test/x": 1.5} and config.task == get_model_entry(name).task
     # the same directory through create_model: architecture from config.json, weights optional

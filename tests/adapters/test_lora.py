@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 import zoo
+from tests.helpers import SMALL_FORECAST, seeded_output, small_input, small_model
 from zoo import pretrained as hub
 from zoo.adapters import (
     LoraConfig,
@@ -28,42 +29,21 @@ from zoo.adapters import (
 )
 from zoo.adapters.adapter_io import ADAPTER_CONFIG, base_fingerprint
 from zoo.adapters.lora import LoraLayer, base_state_dict, lora_layers
-from zoo.registry import get_model_entry
 
-SMALL = {"n_features": 3, "seq_len": 16, "pred_len": 8}
 ADAPTABLE_MODELS = [n for n in zoo.list_models() if n != "naive"]
 
-
-def _build(name: str) -> nn.Module:
-    if get_model_entry(name).task == "forecasting":
-        return zoo.create_model(name, **SMALL)
-    extra = {"conv_channels": (4, 8)} if name == "vae_conv" else {}
-    return zoo.create_model(name, image_shape=(1, 8, 8), **extra)
-
-
-def _x(name: str) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(5)
-    if get_model_entry(name).task == "forecasting":
-        return torch.randn(2, 16, 3, generator=generator)
-    return torch.rand(2, 1, 8, 8, generator=generator).round()
-
-
-def _out(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    torch.manual_seed(11)  # the latent models sample z
-    out = net(x)
-    return out if isinstance(out, torch.Tensor) else out.likelihood.mean
 
 
 @pytest.mark.parametrize("name", ADAPTABLE_MODELS)
 def test_fresh_adapter_changes_nothing_for_every_registered_model(name: str) -> None:
     # Frozen first: on CPU, PyTorch picks another RNN kernel (oneDNN) when no weight requires a gradient,
     # which alone moves GRU outputs by ~1e-8; the adapter must change nothing beyond that choice.
-    net = _build(name).eval().requires_grad_(False)
-    x = _x(name)
+    net = small_model(name).eval().requires_grad_(False)
+    x = small_input(name, seed=5)
     with torch.no_grad():
-        before = _out(net, x)
+        before = seeded_output(net, x, 11)
         get_lora_model(net, LoraConfig(r=4, lora_alpha=8))
-        after = _out(net, x)
+        after = seeded_output(net, x, 11)
     assert lora_layers(net), "no layer adapted"
     assert torch.equal(after, before)
 
@@ -71,7 +51,7 @@ def test_fresh_adapter_changes_nothing_for_every_registered_model(name: str) -> 
 @pytest.mark.parametrize("name", ADAPTABLE_MODELS)
 def test_trained_adapter_merge_unmerge_disable_and_gradients(name: str) -> None:
     torch.manual_seed(0)
-    net = _build(name)
+    net = small_model(name)
     base = {k: v.clone() for k, v in net.state_dict().items()}
     get_lora_model(net, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.1))
     trainable = {n for n, p in net.named_parameters() if p.requires_grad}
@@ -80,7 +60,7 @@ def test_trained_adapter_merge_unmerge_disable_and_gradients(name: str) -> None:
     net.train()
     for _ in range(3):
         optimiser.zero_grad()
-        _out(net, _x(name)).square().mean().backward()
+        seeded_output(net, small_input(name, seed=5), 11).square().mean().backward()
         for n, p in net.named_parameters():
             assert (p.grad is not None) == (n in trainable), n  # only adapter parameters receive gradients
         optimiser.step()
@@ -89,19 +69,19 @@ def test_trained_adapter_merge_unmerge_disable_and_gradients(name: str) -> None:
         if key in base:
             assert torch.equal(value, base[key]), key
     net.eval()
-    x = _x(name)
+    x = small_input(name, seed=5)
     with torch.no_grad():
-        adapted = _out(net, x)
+        adapted = seeded_output(net, x, 11)
         with disable_adapter(net):
-            plain = _out(net, x)
+            plain = seeded_output(net, x, 11)
         merge(net)
-        merged = _out(net, x)
+        merged = seeded_output(net, x, 11)
         unmerge(net)
-        unmerged = _out(net, x)
-    reference = _build(name).eval().requires_grad_(False)  # frozen like the base (same RNN kernel)
+        unmerged = seeded_output(net, x, 11)
+    reference = small_model(name).eval().requires_grad_(False)  # frozen like the base (same RNN kernel)
     reference.load_state_dict(base)
     with torch.no_grad():
-        torch.testing.assert_close(plain, _out(reference, x), rtol=0, atol=0)
+        torch.testing.assert_close(plain, seeded_output(reference, x, 11), rtol=0, atol=0)
     assert not torch.allclose(adapted, plain), "training moved nothing"
     torch.testing.assert_close(merged, adapted, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(unmerged, adapted, rtol=1e-5, atol=1e-5)
@@ -123,7 +103,7 @@ def test_lora_math_on_a_linear_layer_and_rslora_scaling() -> None:
 
 
 def test_recurrent_weights_are_adapted_through_every_matrix() -> None:
-    net = zoo.create_model("gru", num_layers=2, **SMALL)
+    net = zoo.create_model("gru", num_layers=2, **SMALL_FORECAST)
     get_lora_model(net, LoraConfig(r=2))
     layer = dict(lora_layers(net))["encoder"]
     assert sorted(layer.param_names) == ["weight_hh_l0", "weight_hh_l1", "weight_ih_l0", "weight_ih_l1"]
@@ -132,7 +112,7 @@ def test_recurrent_weights_are_adapted_through_every_matrix() -> None:
 
 def test_named_adapters_switch_and_train_separately() -> None:
     torch.manual_seed(0)
-    net = zoo.create_model("tcn", **SMALL).eval()
+    net = zoo.create_model("tcn", **SMALL_FORECAST).eval()
     x = torch.randn(2, 16, 3)
     get_lora_model(net, LoraConfig(r=2, init_lora_weights=False), adapter_name="first")
     first = net(x)
@@ -151,14 +131,14 @@ def test_named_adapters_switch_and_train_separately() -> None:
 
 def test_target_selection_errors_and_defaults(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(ValueError, match=r"target_modules \['nothing'\] match no adaptable layer"):
-        get_lora_model(zoo.create_model("lstm", **SMALL), LoraConfig(target_modules=["head", "nothing"]))
+        get_lora_model(zoo.create_model("lstm", **SMALL_FORECAST), LoraConfig(target_modules=["head", "nothing"]))
     with pytest.raises(ValueError, match="names no default LoRA targets"):
-        get_lora_model(zoo.create_model("naive", **SMALL), LoraConfig())
+        get_lora_model(zoo.create_model("naive", **SMALL_FORECAST), LoraConfig())
     with pytest.raises(ValueError, match="r must be positive"):
         LoraConfig(r=0)
-    regex = get_lora_model(zoo.create_model("transformer", **SMALL), LoraConfig(target_modules=r".*\.ffn\.fc\d"))
+    regex = get_lora_model(zoo.create_model("transformer", **SMALL_FORECAST), LoraConfig(target_modules=r".*\.ffn\.fc\d"))
     assert {n.rsplit(".", 1)[1] for n, _ in lora_layers(regex)} == {"fc1", "fc2"}
-    net = get_lora_model(zoo.create_model("informer", **SMALL), LoraConfig(r=4, modules_to_save=["projection"]))
+    net = get_lora_model(zoo.create_model("informer", **SMALL_FORECAST), LoraConfig(r=4, modules_to_save=["projection"]))
     assert {n.rsplit(".", 1)[1] for n, _ in lora_layers(net)} == {"q_proj", "k_proj", "v_proj", "out_proj"}
     print_trainable_parameters(net)
     out = capsys.readouterr().out
@@ -167,7 +147,7 @@ def test_target_selection_errors_and_defaults(capsys: pytest.CaptureFixture[str]
 
 def test_merge_and_unload_gives_the_plain_model_back(tmp_path: Path) -> None:
     torch.manual_seed(0)
-    net = zoo.create_model("tcn", **SMALL).eval()  # weight-normed causal convolutions
+    net = zoo.create_model("tcn", **SMALL_FORECAST).eval()  # weight-normed causal convolutions
     with pytest.raises(ValueError, match="'head' is also a LoRA target"):
         get_lora_model(net, LoraConfig(modules_to_save=["head"]))  # the default targets include the head
     get_lora_model(net, LoraConfig(r=4, init_lora_weights=False, target_modules=r".*\.conv[12]",
@@ -178,12 +158,12 @@ def test_merge_and_unload_gives_the_plain_model_back(tmp_path: Path) -> None:
         plain = merge_and_unload(net)
         torch.testing.assert_close(plain(torch.ones(1, 16, 3)), adapted, rtol=1e-5, atol=1e-5)
     assert not [m for m in plain.modules() if isinstance(m, LoraLayer)]
-    assert set(plain.state_dict()) == set(zoo.create_model("tcn", **SMALL).state_dict())
+    assert set(plain.state_dict()) == set(zoo.create_model("tcn", **SMALL_FORECAST).state_dict())
     hub.from_pretrained(hub.save_pretrained(plain, tmp_path / "tcn.merged"))  # a plain pretrained model again
 
 
 def test_disable_adapter_refuses_merged_weights() -> None:
-    net = get_lora_model(zoo.create_model("lstm", **SMALL), LoraConfig())
+    net = get_lora_model(zoo.create_model("lstm", **SMALL_FORECAST), LoraConfig())
     merge(net)
     with pytest.raises(RuntimeError, match="unmerge"), disable_adapter(net):
         pass
@@ -191,7 +171,7 @@ def test_disable_adapter_refuses_merged_weights() -> None:
 
 def _trained(name: str = "transformer", **config: object) -> nn.Module:
     torch.manual_seed(1)
-    net = zoo.create_model(name, **SMALL).eval()
+    net = zoo.create_model(name, **SMALL_FORECAST).eval()
     get_lora_model(net, LoraConfig(r=4, init_lora_weights=False, **config))
     return net
 
@@ -205,22 +185,22 @@ def test_save_load_round_trip_and_base_checks(tmp_path: Path) -> None:
     assert document["peft_type"] == "LORA" and document["zoo"]["architecture"] == "transformer"
     assert document["zoo"]["note"] == "test" and document["modules_to_save"] == ["projection"]
     x = torch.randn(2, 16, 3)
-    fresh = zoo.create_model("transformer", **SMALL).eval()
+    fresh = zoo.create_model("transformer", **SMALL_FORECAST).eval()
     fresh.load_state_dict(base_state_dict(net))
     load_adapter(fresh, directory)
     with torch.no_grad():
         torch.testing.assert_close(fresh(x), net(x), rtol=0, atol=0)
     assert not any(p.requires_grad for p in fresh.parameters())
-    trainable = zoo.create_model("transformer", **SMALL)
+    trainable = zoo.create_model("transformer", **SMALL_FORECAST)
     trainable.load_state_dict(base_state_dict(net))
     load_adapter(trainable, directory, is_trainable=True)
     names = {n for n, p in trainable.named_parameters() if p.requires_grad}
     assert names and all(".lora_" in n or ".modules_to_save." in n for n in names)
-    other = zoo.create_model("transformer", **SMALL)  # other random base weights
+    other = zoo.create_model("transformer", **SMALL_FORECAST)  # other random base weights
     with pytest.raises(hub.ArchitectureMismatchError, match=rf"{ADAPTER_CONFIG}: the adapter was trained on base weights"):
         load_adapter(other, directory)
     with pytest.raises(hub.ArchitectureMismatchError, match="the adapter is for 'transformer', the model is 'informer'"):
-        load_adapter(zoo.create_model("informer", **SMALL), directory)
+        load_adapter(zoo.create_model("informer", **SMALL_FORECAST), directory)
     assert base_fingerprint(net) == document["zoo"]["base_model_sha256"]
 
 
@@ -263,7 +243,7 @@ def test_recurrent_adapter_round_trip_uses_the_matrix_names(tmp_path: Path) -> N
     keys = set(load_file(str(directory / "adapter_model.safetensors")))
     assert "base_model.model.encoder.lora_A.weight_hh_l0" in keys and "base_model.model.head.lora_B.weight" in keys
     assert json.loads((directory / ADAPTER_CONFIG).read_text())["zoo"]["recurrent_targets"] == ["encoder"]
-    fresh = zoo.create_model("lstm", **SMALL).eval()
+    fresh = zoo.create_model("lstm", **SMALL_FORECAST).eval()
     fresh.load_state_dict(base_state_dict(net))
     load_adapter(fresh, directory)
     x = torch.randn(2, 16, 3)
