@@ -35,6 +35,7 @@ from zoo.adapters.lora import (
     adapter_state_dict,
     base_state_dict,
     get_lora_model,
+    is_merged,
     lora_configs,
 )
 
@@ -85,7 +86,7 @@ def save_adapter(
     configs = lora_configs(net)
     if name not in configs:
         raise KeyError(f"no adapter {name!r} on {type(net).__name__}; adapters: {sorted(configs)}")
-    if any(layer.merged_adapters for layer in net.modules() if isinstance(layer, LoraLayer)):
+    if is_merged(net):
         raise RuntimeError("save_adapter: the adapter is merged into the weights; unmerge(net) first")
     config = configs[name]
     targets = [n for n, m in net.named_modules() if isinstance(m, LoraLayer) and name in m.lora_A]

@@ -327,6 +327,11 @@ def lora_layers(net: nn.Module) -> list[tuple[str, LoraLayer]]:
     return [(n, m) for n, m in net.named_modules() if isinstance(m, LoraLayer)]
 
 
+def is_merged(net: nn.Module) -> bool:
+    """Whether some adapter is folded into the base weights (``merge``)."""
+    return any(layer.merged_adapters for _, layer in lora_layers(net))
+
+
 def set_adapter(net: nn.Module, adapter_name: str) -> None:
     """Make ``adapter_name`` the active adapter: the only one applied and the only one trainable."""
     if adapter_name not in lora_configs(net):
@@ -373,7 +378,7 @@ def print_trainable_parameters(net: nn.Module) -> None:
 @contextmanager
 def disable_adapter(net: nn.Module) -> Iterator[None]:
     """Run the base model inside the block (adapters and saved-module copies switched off)."""
-    if any(layer.merged_adapters for _, layer in lora_layers(net)):
+    if is_merged(net):
         raise RuntimeError("disable_adapter: adapters are merged into the weights; unmerge(net) first")
     wrappers = [m for m in net.modules() if isinstance(m, (LoraLayer, ModulesToSave))]
     for module in wrappers:
