@@ -90,7 +90,7 @@ def trainable_parameters(run: Run) -> int:
 
 
 def zero_shot(run: Run) -> dict[str, float]:
-    from zoo.tasks.checkpoints import evaluate_pretrained
+    from zoo.conversion import evaluate_pretrained
 
     if run.model == "vae":
         return evaluate_pretrained("vae.mnist", data_overrides={"dataset": "fashion_mnist", "binarize": "dynamic"})

@@ -29,9 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.environment import run_metadata  # noqa: E402
-from zoo import pretrained as hub  # noqa: E402
+from zoo import hub  # noqa: E402
 from zoo.cli import describe_data  # noqa: E402
-from zoo.tasks.checkpoints import convert_checkpoint, evaluate_pretrained  # noqa: E402
+from zoo.conversion import convert_checkpoint, evaluate_pretrained  # noqa: E402
 
 ETT_LICENSE = "CC BY-ND 4.0 (ETDataset, zhouhaoyi/ETDataset LICENSE)"
 M4_LICENSE = "research use, cite Makridakis et al. (IJF 2020); no license file upstream"

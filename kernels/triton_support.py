@@ -9,26 +9,44 @@ backend decision every op shares, and ``cdiv`` the launch-grid ceiling division.
 
 from __future__ import annotations
 
-import functools
 import importlib
+import importlib.util
 import os
+import sys
 from types import ModuleType
 
 import torch
 
 
-@functools.cache
+def _triton_installed() -> bool:
+    """Whether a ``triton`` package can be found, without importing it (it is heavy, and the interpreter
+    flag must be set before its first import); a ``sys.modules`` entry of None means it is blocked."""
+    if "triton" in sys.modules:
+        return sys.modules["triton"] is not None
+    try:
+        return importlib.util.find_spec("triton") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+_TRITON_INSTALLED = _triton_installed()
+
+
+def triton_available() -> bool:
+    """True when Triton is installed here.
+
+    A read of a module constant, which ``torch.compile`` traces without a graph break; deciding it at
+    import keeps ``torch._dynamo`` out of ``import kernels`` (``torch.compiler.assume_constant_result``
+    as a decorator imports it).
+    """
+    return _TRITON_INSTALLED
+
+
 def _import_triton() -> ModuleType | None:
     try:
         return importlib.import_module("triton")
     except ImportError:
         return None
-
-
-@torch.compiler.assume_constant_result  # evaluated once when torch.compile traces a caller
-def triton_available() -> bool:
-    """True when Triton can be imported here."""
-    return _import_triton() is not None
 
 
 def interpreter_enabled() -> bool:

@@ -15,11 +15,13 @@ import torch
 
 import zoo
 from tests.helpers import SMALL_FORECAST, PickleExploit, seeded_output, small_input, small_model
-from zoo import pretrained as hub
+from zoo import hub
+from zoo.conversion import convert_checkpoint, load_checkpoint
+from zoo.data import sources
 from zoo.models.normalized import InstanceNormalized
 from zoo.registry import get_model_entry
 from zoo.tasks import ForecastingTask, GenerativeTask
-from zoo.tasks.checkpoints import CHECKPOINT_KEY, convert_checkpoint, load_checkpoint
+from zoo.tasks.checkpoints import CHECKPOINT_KEY
 
 
 @pytest.mark.parametrize("name", zoo.list_models())
@@ -106,7 +108,7 @@ def test_save_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     def crash(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(hub, "save_file", crash)
+    monkeypatch.setattr(hub.loading, "save_file", crash)
     with pytest.raises(OSError, match="disk full"):
         hub.save_pretrained(zoo.create_model("gru", **SMALL_FORECAST), directory)
     assert {p.name: p.read_bytes() for p in directory.iterdir()} == before  # untouched
@@ -137,7 +139,7 @@ def test_manifest_names_and_sha256(shipped_root: Path) -> None:
     manifest = json.loads((shipped_root / "manifest.json").read_text())["models"]
     for name, record in manifest.items():
         for file, expected in record["files"].items():
-            assert hub.sources.sha256sum(shipped_root / name / file) == expected["sha256"]
+            assert sources.sha256sum(shipped_root / name / file) == expected["sha256"]
     net = zoo.create_model("lstm.tiny", pretrained=True)
     assert net.pretrained_config.metrics == {"test/mse": 0.5}
     untrained = zoo.create_model("lstm.tiny", dropout=0.5)  # the architecture only, arguments overridable
@@ -262,14 +264,13 @@ def test_lightning_checkpoints_describe_themselves_and_convert(tmp_path: Path) -
     with torch.no_grad():
         torch.testing.assert_close(loaded(x), reference(x))
     assert loaded.pretrained_config.training["global_step"] == checkpoint["global_step"]
-    # an older checkpoint without the record falls back to the run's config.yaml beside it
+    # a checkpoint without the record (not written by a zoo task) is refused, and nothing is written
     del checkpoint[CHECKPOINT_KEY]
     old = best.parent / "old.ckpt"
     torch.save(checkpoint, old)
-    again = hub.from_pretrained(convert_checkpoint(old, tmp_path / "lstm.old"))
-    assert again.pretrained_config.preprocessing == loaded.pretrained_config.preprocessing
-    with torch.no_grad():
-        torch.testing.assert_close(again(x), loaded(x))
+    with pytest.raises(hub.IntegrityError, match=f"old.ckpt has no '{CHECKPOINT_KEY}' record"):
+        convert_checkpoint(old, tmp_path / "lstm.old")
+    assert not (tmp_path / "lstm.old").exists()
 
 
 def test_generative_task_starts_from_pretrained_weights(tmp_path: Path) -> None:

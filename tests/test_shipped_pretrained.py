@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 import zoo
-from zoo import pretrained as hub
-from zoo.tasks.checkpoints import evaluate_pretrained
+from zoo import hub
+from zoo.conversion import evaluate_pretrained
 
 SHIPPED = ["gru.etth1", "gumbel_vae.binarized_mnist", "informer.etth1", "lstm.etth1", "nbeats.etth1",
            "nbeats.m4_hourly", "tcn.etth1", "transformer.etth1", "vae.mnist"]

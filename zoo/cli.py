@@ -20,7 +20,7 @@
 - ``fit --test_after_fit true`` tests the best checkpoint when fitting ends (the quickstart uses it).
 - ``list [pattern]`` prints the registered models and the shipped pretrained ones (name, parameters,
   data, test metric); ``convert CKPT DIR`` turns a Lightning checkpoint into a pretrained directory.
-- Pretrained models (:mod:`zoo.pretrained`): ``test --model.pretrained tcn.etth1`` evaluates one as its
+- Pretrained models (:mod:`zoo.hub`): ``test --model.pretrained tcn.etth1`` evaluates one as its
   card measured it; ``fit --model.init_from tcn.etth1`` fine-tunes from one (:func:`expand_pretrained`);
   ``fit --export_pretrained DIR`` writes the best checkpoint as one (a LoRA run, ``model.lora``, writes its
   adapter in PEFT's layout instead), and logs it to W&B as an artifact; ``merge ADAPTER DIR`` folds such an
@@ -154,7 +154,8 @@ def expand_pretrained(argv: Sequence[str]) -> tuple[list[str], FamilyName | None
     ``--config`` files (X fixes the architecture) and before the options typed one by one (which refine
     it, e.g. ``--model.net.init_args.dropout=0``). Returns the new argv and the family X belongs to.
     """
-    from zoo import pretrained as hub
+    from zoo import hub
+    from zoo.registry import get_model_entry
 
     args = list(argv)
     args, evaluate = _take_option(args, "--model.pretrained")
@@ -168,7 +169,7 @@ def expand_pretrained(argv: Sequence[str]) -> tuple[list[str], FamilyName | None
     source = init_from or evaluate
     config = hub.PretrainedConfig.from_file(hub.resolve(source) / hub.CONFIG_NAME)
     family = FAMILIES[config.task]
-    entry_class = hub.get_model_entry(config.architecture).builder
+    entry_class = get_model_entry(config.architecture).builder
     init_args = {k: v for k, v in config.model_args.items() if k not in family.linked_dims}
     model: dict[str, Any] = {"net": {"class_path": f"{entry_class.__module__}.{entry_class.__qualname__}",
                                      "init_args": init_args},
@@ -366,8 +367,9 @@ class ZooCLI(LightningCLI):
 
     def _export_pretrained(self, directory: Path, best: str, metrics: dict[str, float]) -> None:
         """The best checkpoint (else the final weights) as a pretrained directory, and a W&B model artifact."""
-        from zoo.pretrained import save_pretrained, sha256_files
-        from zoo.tasks.checkpoints import convert_checkpoint, preprocessing_of
+        from zoo.conversion import convert_checkpoint
+        from zoo.hub import save_pretrained, sha256_files
+        from zoo.tasks.checkpoints import preprocessing_of
 
         command = self.command
         if lora_configs(self.model.net):
@@ -392,7 +394,8 @@ class ZooCLI(LightningCLI):
     def _export_adapter(self, directory: Path, best: str, metrics: dict[str, float]) -> None:
         """A LoRA run exports its best adapter (PEFT layout), with what ``merge`` needs to make a pretrained model."""
         from zoo.adapters import save_adapter
-        from zoo.tasks.checkpoints import load_checkpoint, preprocessing_of
+        from zoo.conversion import load_checkpoint
+        from zoo.tasks.checkpoints import preprocessing_of
 
         if best:  # the adapter and saved modules of the best epoch (the frozen base is unchanged)
             self.model.load_state_dict(load_checkpoint(best)["state_dict"], strict=False)
@@ -406,7 +409,7 @@ def _list_command(argv: list[str]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from zoo import pretrained as hub
+    from zoo import hub
     from zoo.registry import get_model_entry, list_models
 
     pattern = argv[0] if argv else "*"
@@ -454,7 +457,7 @@ def headline_metric(metrics: dict[str, float]) -> str:
 def _convert_command(argv: list[str]) -> None:
     import argparse
 
-    from zoo.tasks.checkpoints import convert_checkpoint, evaluate_pretrained
+    from zoo.conversion import convert_checkpoint, evaluate_pretrained
 
     parser = argparse.ArgumentParser(prog="train.py convert",
                                      description="Convert a Lightning .ckpt (read with weights_only=True) into a "
@@ -468,10 +471,10 @@ def _convert_command(argv: list[str]) -> None:
     parser.add_argument("--data_license", default="")
     parser.add_argument("--evaluate", action="store_true", help="test it and record the test metrics")
     options = parser.parse_args(argv)
-    directory = convert_checkpoint(options.checkpoint, options.directory, run_config=options.run_config,
+    directory = convert_checkpoint(options.checkpoint, options.directory,
                                    data_license=options.data_license, weights_dtype=options.dtype)
     if options.evaluate:
-        from zoo import pretrained as hub
+        from zoo import hub
 
         metrics = evaluate_pretrained(directory)
         config = hub.PretrainedConfig.from_file(directory / hub.CONFIG_NAME)

@@ -1,6 +1,7 @@
-"""The one model registry (timm-style): ``@register_model``, ``create_model``, ``list_models``.
+"""The one model registry (timm-style): ``@register_model``, ``get_model_entry``, ``list_models``, ``build_model``.
 
-Every model file registers its variants here; the test-suite walks :func:`list_models` so that a new
+Every model file registers its variants here (``import zoo`` imports them all, through :mod:`zoo.models`:
+this module imports no model, so models can import it without a cycle); the test-suite walks :func:`list_models` so that a new
 model gets the generic checks (shapes, gradients, state-dict round trip, rebuild from config) for free.
 A registered builder is a class (or a function returning an ``nn.Module``) with a typed signature and
 no ``**kwargs``: a misspelt argument is a :class:`TypeError` naming the accepted parameters.
@@ -11,7 +12,6 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import inspect
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -71,14 +71,8 @@ def register_model(
     return decorator
 
 
-def _ensure_models_imported() -> None:
-    # Importing the package runs every model file's @register_model decorators.
-    import zoo.models  # noqa: F401
-
-
 def get_model_entry(name: str) -> ModelEntry:
     """The registry entry for ``name``; an unknown name is a KeyError with the closest matches."""
-    _ensure_models_imported()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -89,42 +83,18 @@ def get_model_entry(name: str) -> ModelEntry:
 
 def list_models(pattern: str = "*", task: TaskKind | None = None) -> list[str]:
     """Sorted registered names matching the shell-style ``pattern`` (and ``task`` if given)."""
-    _ensure_models_imported()
     return sorted(
         n for n, e in _REGISTRY.items() if fnmatch.fnmatchcase(n, pattern) and (task is None or e.task == task)
     )
 
 
-def list_pretrained(pattern: str = "*") -> list[str]:
-    """Sorted names of the shipped pretrained models (``"<family>.<tag>"``) matching ``pattern``."""
-    from zoo.pretrained import list_pretrained as shipped
+def build_model(name: str, **kwargs: Any) -> nn.Module:
+    """The registered architecture ``name``, randomly initialised: the variant's defaults overridden by ``kwargs``.
 
-    return shipped(pattern)
-
-
-def create_model(
-    name: str,
-    pretrained: bool = False,
-    checkpoint_path: str | os.PathLike[str] | None = None,
-    **kwargs: Any,
-) -> nn.Module:
-    """Build the registered model ``name`` with the variant's defaults overridden by ``kwargs``.
-
-    ``create_model("lstm", n_features=7, seq_len=96, pred_len=96)`` returns a plain ``nn.Module``.
-    A pretrained name ``"<family>.<tag>"`` (``zoo.list_pretrained()``) builds the architecture its
-    ``config.json`` records; with ``pretrained=True`` the shipped weights are loaded (sha256-checked,
-    see :mod:`zoo.pretrained`), with ``checkpoint_path`` a directory or ``.safetensors`` file instead.
-    ``kwargs`` that change a pretrained model's shapes make loading its weights fail with a clear error.
+    An argument the builder does not take is a TypeError naming the accepted ones. Pretrained names
+    (``"tcn.etth1"``) are :func:`zoo.create_model`'s business (:mod:`zoo.hub`).
     """
-    if "." in name and name not in _REGISTRY:
-        return _create_from_pretrained(name, pretrained, checkpoint_path, kwargs)
     entry = get_model_entry(name)
-    if pretrained or checkpoint_path is not None:
-        from zoo.pretrained import list_pretrained
-
-        tags = list_pretrained(f"{name}.*")
-        hint = f"; pretrained variants: {', '.join(tags)}" if tags else "; no pretrained weights are published for it"
-        raise ValueError(f"{name!r} names an architecture, not a pretrained model: use '<name>.<tag>'{hint}")
     accepted = entry.parameters()
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:
@@ -133,12 +103,3 @@ def create_model(
             f"accepted: {', '.join(accepted)}"
         )
     return entry.builder(**{**entry.defaults, **kwargs})
-
-
-def _create_from_pretrained(
-    name: str, pretrained: bool, checkpoint_path: str | os.PathLike[str] | None, kwargs: dict[str, Any]
-) -> nn.Module:
-    from zoo.pretrained import from_pretrained
-
-    load = pretrained or checkpoint_path is not None
-    return from_pretrained(name, checkpoint_path=checkpoint_path, load_weights=load, model_args=kwargs)

@@ -14,7 +14,7 @@ from torch import nn
 
 import zoo
 from tests.helpers import SMALL_FORECAST, seeded_output, small_input, small_model
-from zoo import pretrained as hub
+from zoo import hub
 from zoo.adapters import (
     LoraConfig,
     disable_adapter,

@@ -11,11 +11,12 @@ import torch
 
 import zoo
 from tests.conftest import REPO
-from zoo import pretrained as hub
+from zoo import hub
 from zoo.adapters.lora import base_state_dict, lora_layers
 from zoo.cli import main
+from zoo.conversion import load_checkpoint
 from zoo.tasks import ForecastingTask
-from zoo.tasks.checkpoints import LORA_KEY, load_checkpoint
+from zoo.tasks.checkpoints import LORA_KEY
 
 QUICKSTART = str(REPO / "configs" / "quickstart.yaml")
 FINETUNE = sorted((REPO / "configs" / "finetune").glob("*.yaml"))

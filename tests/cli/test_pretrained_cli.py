@@ -11,7 +11,7 @@ import torch
 
 from tests.conftest import REPO
 from tests.helpers import PickleExploit, read_wandb_records
-from zoo import pretrained as hub
+from zoo import hub
 from zoo.cli import build_cli, main
 
 QUICKSTART = str(REPO / "configs" / "quickstart.yaml")

@@ -26,7 +26,7 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from zoo import pretrained as hub
+from zoo import hub
 from zoo.adapters.lora import (
     LoraConfig,
     LoraLayer,

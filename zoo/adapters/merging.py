@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from zoo import pretrained as hub
+from zoo import hub
 from zoo.adapters.adapter_io import load_adapter, read_adapter_config
 from zoo.adapters.lora import merge_and_unload
 from zoo.models.normalized import InstanceNormalized

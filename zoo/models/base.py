@@ -23,7 +23,7 @@ from torch import nn
 class RecordsConstructorArgs:
     """Mixin that remembers the arguments a model was built with, defaults filled in.
 
-    ``zoo.pretrained.save_pretrained`` writes them to ``config.json`` for any net, however it was built:
+    ``zoo.hub.save_pretrained`` writes them to ``config.json`` for any net, however it was built:
     ``zoo.create_model``, a ``class_path`` in a YAML config, or a direct call. They are recorded in
     ``__new__``, before ``__init__`` runs, so subclasses need no code of their own.
     """

@@ -70,7 +70,7 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
         revin: wrap ``net`` in reversible instance normalisation; revin_affine: with learnable affine.
         optimizer, lr, weight_decay: Adam or AdamW (decoupled weight decay).
         lr_schedule, warmup_steps, min_lr_ratio, step_epochs, step_gamma: see the module docstring.
-        init_from: a pretrained name or directory (``zoo.pretrained``) whose weights (net, and RevIN when
+        init_from: a pretrained name or directory (``zoo.hub``) whose weights (net, and RevIN when
             ``revin``) and target scaler statistics the task starts from; for fine-tuning.
         lora: fine-tune through a LoRA adapter (``zoo.adapters.LoraConfig``) instead of all weights.
         plot_windows: test windows (history, truth, forecast) plotted to the loggers at the end of testing

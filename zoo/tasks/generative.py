@@ -73,7 +73,7 @@ class GenerativeTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
         iwae_max_rows: samples x images per decoder call while computing the bound (memory cap).
         active_unit_threshold: the variance threshold of an active unit (Burda et al.: 0.01).
         num_images: images per logged grid (0: no grids); image_every_n_epochs: how often at validation.
-        init_from: a pretrained name or directory (``zoo.pretrained``) whose weights the net starts from.
+        init_from: a pretrained name or directory (``zoo.hub``) whose weights the net starts from.
         lora: fine-tune through a LoRA adapter (``zoo.adapters.LoraConfig``) instead of all weights.
     """
 

@@ -1,0 +1,122 @@
+"""Between training runs and pretrained directories: reading, converting and evaluating Lightning checkpoints.
+
+Sits above the tasks (it builds them to evaluate), beside the CLI:
+
+- :func:`load_checkpoint` reads a ``.ckpt`` with ``torch.load(weights_only=True)``: tensors and plain
+  types only, never arbitrary objects;
+- :func:`convert_checkpoint` writes the pretrained directory (:mod:`zoo.hub`) of a checkpoint from the
+  ``zoo_pretrained`` record every task writes into its checkpoints (:mod:`zoo.tasks.checkpoints`); a
+  checkpoint without one (written before zoo recorded the model) is refused with a clear message;
+- :func:`evaluate_pretrained` tests a pretrained model on the split its config names, through the
+  public API (``from_pretrained`` + a task + ``Trainer.test``), with a fixed seed.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+
+from zoo import hub
+from zoo.data.images import ImageDataModule
+from zoo.data.timeseries import TimeSeriesDataModule
+from zoo.tasks.checkpoints import CHECKPOINT_KEY
+from zoo.tasks.forecasting import ForecastingTask
+from zoo.tasks.generative import GenerativeTask
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A Lightning checkpoint read with ``weights_only=True``: tensors and plain types, never objects."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise hub.PretrainedNotFoundError(f"checkpoint {path} not found") from None
+    except (pickle.UnpicklingError, RuntimeError, ValueError, EOFError, AttributeError) as e:
+        raise hub.IntegrityError(
+            f"refusing to load {path}: it is not a plain-weights checkpoint ({type(e).__name__}: "
+            f"{str(e).splitlines()[0] if str(e) else ''}); zoo never unpickles arbitrary objects"
+        ) from e
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise hub.IntegrityError(f"{path} is not a Lightning checkpoint (no 'state_dict')")
+    return checkpoint
+
+
+def convert_checkpoint(
+    checkpoint_path: str | os.PathLike[str],
+    directory: str | os.PathLike[str],
+    *,
+    name: str = "",
+    metrics: Mapping[str, float] | None = None,
+    data_license: str = "",
+    training_command: str = "",
+    weights_dtype: hub.WeightsDtype = "float32",
+    card: str | None = None,
+) -> Path:
+    """Write the pretrained directory of a Lightning checkpoint (the net, and RevIN if the task had it).
+
+    Args:
+        checkpoint_path: the ``.ckpt`` file, written by a zoo task (it carries the ``zoo_pretrained`` record).
+        directory: the pretrained directory to write (atomically).
+        name: the model's name in its config (default: the directory's name).
+        metrics: test metrics to record.
+        data_license: the license of the training data, for the card.
+        training_command: the command that trained it, for the card.
+        weights_dtype: the dtype the floating-point weights are stored in.
+        card: the text of the model card (``README.md``), if any.
+    """
+    path = Path(checkpoint_path)
+    checkpoint = load_checkpoint(path)
+    spec = checkpoint.get(CHECKPOINT_KEY)
+    if not isinstance(spec, dict):
+        raise hub.IntegrityError(
+            f"{path} has no '{CHECKPOINT_KEY}' record of its model (it was not written by a zoo task, or by a zoo "
+            "older than 0.1.0); load it into its task and save it with zoo.hub.save_pretrained instead"
+        )
+    config = hub.PretrainedConfig(architecture=spec["architecture"], model_args=spec["model_args"], task=spec["task"],
+                                  instance_norm=spec["instance_norm"])
+    model = hub.build_model(config, f"{path} ({CHECKPOINT_KEY})")
+    weights = checkpoint["state_dict"]
+    if config.instance_norm is not None:  # InstanceNormalized has the task's own net.* and revin.* keys
+        state = {k: v for k, v in weights.items() if k.split(".", 1)[0] in ("net", "revin")}
+    else:
+        state = {k.removeprefix("net."): v for k, v in weights.items() if k.startswith("net.")}
+    hub.load_state(model, state, path, architecture=config.architecture)
+    training = {**spec.get("training", {}), "epoch": checkpoint.get("epoch"), "global_step": checkpoint.get("global_step"),
+                "checkpoint": path.name}
+    return hub.save_pretrained(model, directory, name=name, preprocessing=spec["preprocessing"], metrics=metrics,
+                               training=training, data_license=data_license, training_command=training_command,
+                               weights_dtype=weights_dtype, card=card)
+
+
+def evaluate_pretrained(
+    name_or_dir: str | os.PathLike[str],
+    *,
+    seed: int = 0,
+    data_overrides: Mapping[str, Any] | None = None,
+    task_overrides: Mapping[str, Any] | None = None,
+    accelerator: str = "cpu",
+) -> dict[str, float]:
+    """Test metrics of a pretrained model on the test split its config names, with a fixed seed.
+
+    The datamodule is rebuilt from the recorded arguments (``data_overrides`` on top, e.g. a batch size);
+    generative models skip the IWAE bound unless ``task_overrides`` asks for it (``test_iwae_samples``).
+    """
+    model = hub.from_pretrained(name_or_dir)
+    config: hub.PretrainedConfig = model.pretrained_config
+    arguments = {**config.preprocessing.get("datamodule", {}), "num_workers": 0, **(data_overrides or {})}
+    if config.task == "forecasting":
+        task: pl.LightningModule = ForecastingTask(model, **(task_overrides or {}))
+        datamodule: pl.LightningDataModule = TimeSeriesDataModule(**arguments)
+    else:
+        task = GenerativeTask(model, **{"test_iwae_samples": 0, "num_images": 0, **(task_overrides or {})})
+        datamodule = ImageDataModule(**arguments)
+    pl.seed_everything(seed, verbose=False)
+    trainer = pl.Trainer(accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False)
+    results = trainer.test(task, datamodule=datamodule, verbose=False)[0]
+    return {key: float(value) for key, value in results.items()}

@@ -1,0 +1,72 @@
+"""Pretrained models: the config record, the store (manifest, cache, download, sha256), load and save.
+
+The hub imports neither Lightning, pandas, torchmetrics nor ``torch._dynamo``: loading a shipped model
+(``zoo.create_model("tcn.etth1", pretrained=True)``) costs little beyond ``import torch``. Converting a
+Lightning checkpoint and evaluating a model need the training stack and live above it, in
+:mod:`zoo.conversion`.
+
+- :mod:`zoo.hub.config`: ``config.json`` (:class:`PretrainedConfig`), file names, errors;
+- :mod:`zoo.hub.store`: the shipped directory, the manifest, the download cache, sha256 checks;
+- :mod:`zoo.hub.loading`: :func:`from_pretrained`, :func:`save_pretrained`, :func:`create_model`;
+- :mod:`zoo.hub.files`: atomic writes of files and directories.
+"""
+
+from zoo.hub.config import (
+    CARD_NAME,
+    CONFIG_NAME,
+    FORMAT_VERSION,
+    MANIFEST_NAME,
+    WEIGHTS_NAME,
+    ArchitectureMismatchError,
+    IntegrityError,
+    PretrainedConfig,
+    PretrainedError,
+    PretrainedNotFoundError,
+    WeightsDtype,
+    jsonable,
+)
+from zoo.hub.files import write_directory
+from zoo.hub.loading import (
+    architecture_of,
+    build_model,
+    create_model,
+    from_pretrained,
+    list_pretrained,
+    load_state,
+    read_weights,
+    save_pretrained,
+    split_predictor,
+)
+from zoo.hub.store import cache_dir, load_manifest, resolve, sha256_files, shipped_dir, verify, write_manifest
+
+__all__ = [
+    "CARD_NAME",
+    "CONFIG_NAME",
+    "FORMAT_VERSION",
+    "MANIFEST_NAME",
+    "WEIGHTS_NAME",
+    "ArchitectureMismatchError",
+    "IntegrityError",
+    "PretrainedConfig",
+    "PretrainedError",
+    "PretrainedNotFoundError",
+    "WeightsDtype",
+    "architecture_of",
+    "build_model",
+    "cache_dir",
+    "create_model",
+    "from_pretrained",
+    "jsonable",
+    "list_pretrained",
+    "load_manifest",
+    "load_state",
+    "read_weights",
+    "resolve",
+    "save_pretrained",
+    "sha256_files",
+    "shipped_dir",
+    "split_predictor",
+    "verify",
+    "write_directory",
+    "write_manifest",
+]

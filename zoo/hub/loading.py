@@ -1,0 +1,219 @@
+"""Loading and saving pretrained models: :func:`from_pretrained`, :func:`save_pretrained`, :func:`create_model`.
+
+Nothing here unpickles: weights are safetensors, configs JSON. This module (and the whole hub) imports
+neither Lightning, pandas nor torchmetrics, so ``zoo.create_model("tcn.etth1", pretrained=True)`` is
+fast; a task (a LightningModule with ``.net``) can still be saved, recognised by duck typing.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from zoo import registry
+from zoo.hub.config import (
+    CARD_NAME,
+    CONFIG_NAME,
+    DTYPES,
+    WEIGHTS_NAME,
+    ArchitectureMismatchError,
+    IntegrityError,
+    PretrainedConfig,
+    PretrainedNotFoundError,
+    WeightsDtype,
+    jsonable,
+)
+from zoo.hub.files import write_directory
+from zoo.hub.store import load_manifest, resolve
+from zoo.models.base import Forecaster
+from zoo.models.normalized import InstanceNormalized
+from zoo.version import __version__
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file; anything else (a pickle, a truncated file) is an IntegrityError."""
+    try:
+        return load_file(str(path), device="cpu")
+    except FileNotFoundError:
+        raise PretrainedNotFoundError(f"{path} not found: a pretrained directory needs {WEIGHTS_NAME}") from None
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise IntegrityError(f"{path} is not a valid safetensors file ({e}); weights are read as safetensors "
+                             "only and never unpickled") from e
+
+
+def build_model(config: PretrainedConfig, where: Path | str = CONFIG_NAME) -> nn.Module:
+    """The (randomly initialised) model ``config`` describes, with its RevIN wrapper if any."""
+    try:
+        net = registry.build_model(config.architecture, **config.model_args)
+    except (TypeError, ValueError) as e:
+        raise IntegrityError(f"{where}: field 'model_args' does not build {config.architecture!r}: {e}") from e
+    if config.instance_norm is not None:
+        if not isinstance(net, Forecaster):
+            raise IntegrityError(f"{where}: field 'instance_norm' is set but {config.architecture!r} is not a forecaster")
+        net = InstanceNormalized(net, affine=bool(config.instance_norm.get("affine", True)))
+    return net
+
+
+def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], source: Path | str, strict: bool = True,
+               architecture: str = "") -> None:
+    """``model.load_state_dict(state)`` with a message naming ``source`` when the weights do not fit."""
+    what = f"architecture {architecture!r}" if architecture else type(model).__name__
+    try:
+        missing, unexpected = model.load_state_dict(dict(state), strict=False)
+    except RuntimeError as e:  # shape mismatches raise even with strict=False
+        raise ArchitectureMismatchError(f"{source} does not fit {what}: {e}") from e
+    if strict and (missing or unexpected):
+        raise ArchitectureMismatchError(
+            f"{source} does not fit {what}: {len(missing)} missing key(s) {missing[:5]}, "
+            f"{len(unexpected)} unexpected key(s) {unexpected[:5]}"
+        )
+
+
+def from_pretrained(
+    name_or_dir: str | os.PathLike[str],
+    map_location: str | torch.device = "cpu",
+    strict: bool = True,
+    checkpoint_path: str | os.PathLike[str] | None = None,
+    *,
+    load_weights: bool = True,
+    model_args: Mapping[str, Any] | None = None,
+) -> nn.Module:
+    """The pretrained model, with its :class:`PretrainedConfig` as ``.pretrained_config``.
+
+    ``name_or_dir``: a shipped name (``"tcn.etth1"``), or a directory written by :func:`save_pretrained`.
+    ``checkpoint_path``: weights to load instead of the directory's own (a ``.safetensors`` file, or a
+    pretrained directory whose weights fit the same architecture). ``model_args`` override constructor
+    arguments (e.g. ``dropout``). With ``load_weights=False`` the architecture comes back randomly
+    initialised; otherwise in eval mode. Forecasters trained with RevIN come back wrapped in
+    :class:`~zoo.models.normalized.InstanceNormalized`.
+    """
+    directory = resolve(name_or_dir)
+    config = PretrainedConfig.from_file(directory / CONFIG_NAME)
+    config.model_args = {**config.model_args, **(model_args or {})}
+    model = build_model(config, directory / CONFIG_NAME)
+    if load_weights:
+        weights = directory / WEIGHTS_NAME
+        if checkpoint_path is not None:
+            override = Path(checkpoint_path)
+            weights = resolve(override) / WEIGHTS_NAME if override.is_dir() else override
+        load_state(model, read_weights(weights), weights, strict, config.architecture)
+        model.eval()
+    model.pretrained_config = config
+    return model.to(map_location)
+
+
+def architecture_of(net: nn.Module) -> str:
+    """The registry name that builds ``net``: the variant whose defaults all match its arguments, else the base."""
+    args = getattr(net, "constructor_args", {})
+    candidates = [n for n in registry.list_models() if registry.get_model_entry(n).builder is type(net)]
+    fitting = [n for n in candidates
+               if all(args.get(k) == v for k, v in registry.get_model_entry(n).defaults.items())]
+    if not fitting:
+        raise TypeError(f"{type(net).__name__} is not a registered model; register it with @register_model")
+    return max(fitting, key=lambda n: (len(registry.get_model_entry(n).defaults), -len(n)))
+
+
+def _is_registered(model: nn.Module) -> bool:
+    return any(registry.get_model_entry(n).builder is type(model) for n in registry.list_models())
+
+
+def split_predictor(model: nn.Module) -> tuple[nn.Module, nn.Module]:
+    """(what to save, the registered net inside): a task's net (wrapped with its RevIN), or the model itself."""
+    net = getattr(model, "net", None)
+    if isinstance(model, InstanceNormalized):
+        return model, model.net
+    if isinstance(net, nn.Module) and not _is_registered(model):  # a ForecastingTask / GenerativeTask
+        revin = getattr(model, "revin", None)
+        return (InstanceNormalized.from_modules(net, revin) if revin is not None else net), net
+    return model, model
+
+
+def save_pretrained(
+    model: nn.Module,
+    directory: str | os.PathLike[str],
+    *,
+    name: str = "",
+    preprocessing: Mapping[str, Any] | None = None,
+    metrics: Mapping[str, float] | None = None,
+    training: Mapping[str, Any] | None = None,
+    data_license: str = "",
+    training_command: str = "",
+    weights_dtype: WeightsDtype = "float32",
+    card: str | None = None,
+) -> Path:
+    """Write ``config.json``, ``model.safetensors`` (and ``README.md`` if ``card``) to ``directory``, atomically.
+
+    ``model``: any registered net, an :class:`InstanceNormalized` one, or a ``ForecastingTask`` /
+    ``GenerativeTask`` (its net and RevIN are saved). The directory is assembled beside the target and
+    renamed into place, so a crash never leaves a half-written model; an existing one is replaced.
+    """
+    predictor, net = split_predictor(model)
+    architecture = architecture_of(net)
+    model_args = jsonable(net.constructor_args, "model_args")
+    if not model_args:
+        raise TypeError(f"{type(net).__name__} recorded no constructor arguments; build it through its class")
+    instance_norm = {"affine": predictor.revin.affine} if isinstance(predictor, InstanceNormalized) else None
+    config = PretrainedConfig(
+        architecture=architecture, model_args=model_args, task=registry.get_model_entry(architecture).task,
+        name=name or Path(directory).name, instance_norm=instance_norm,
+        preprocessing=jsonable(preprocessing or {}, "preprocessing"), metrics=jsonable(metrics or {}, "metrics"),
+        data_license=data_license, training_command=training_command,
+        training=jsonable(training or {}, "training"),
+        num_parameters=sum(p.numel() for p in predictor.parameters()),
+        weights_dtype=weights_dtype, zoo_version=__version__,
+    )
+    load_state(build_model(config), predictor.state_dict(), f"{type(predictor).__name__}.state_dict()",
+               architecture=architecture)  # the config must rebuild this exact model
+    dtype = DTYPES[weights_dtype]
+    tensors = {k: (v.detach().to("cpu", dtype) if v.is_floating_point() else v.detach().cpu()).contiguous().clone()
+               for k, v in predictor.state_dict().items()}
+    files = {WEIGHTS_NAME: lambda path: save_file(tensors, str(path), metadata={"format": "pt",
+                                                                               "architecture": architecture}),
+             CONFIG_NAME: config.to_json()}
+    if card is not None:
+        files[CARD_NAME] = card
+    return write_directory(directory, files)
+
+
+def list_pretrained(pattern: str = "*") -> list[str]:
+    """Sorted names of the shipped pretrained models matching the shell-style ``pattern``."""
+    return sorted(n for n in load_manifest() if fnmatch.fnmatchcase(n, pattern))
+
+
+def create_model(
+    name: str,
+    pretrained: bool = False,
+    checkpoint_path: str | os.PathLike[str] | None = None,
+    **kwargs: Any,
+) -> nn.Module:
+    """Build the registered model ``name`` with the variant's defaults overridden by ``kwargs``.
+
+    ``create_model("lstm", n_features=7, seq_len=96, pred_len=96)`` returns a plain ``nn.Module``.
+    A pretrained name ``"<family>.<tag>"`` (``zoo.list_pretrained()``) builds the architecture its
+    ``config.json`` records; with ``pretrained=True`` the shipped weights are loaded (sha256-checked,
+    see :mod:`zoo.hub.store`), with ``checkpoint_path`` a directory or ``.safetensors`` file instead.
+    ``kwargs`` that change a pretrained model's shapes make loading its weights fail with a clear error.
+
+    Args:
+        name: a registered architecture (``zoo.list_models()``) or a pretrained name (``zoo.list_pretrained()``).
+        pretrained: load the pretrained weights of ``name`` (a pretrained name only).
+        checkpoint_path: weights to load instead of the shipped ones: a pretrained directory or a ``.safetensors`` file.
+        **kwargs: constructor arguments that override the variant's (or the pretrained config's).
+    """
+    if "." in name and name not in registry.list_models():
+        load = pretrained or checkpoint_path is not None
+        return from_pretrained(name, checkpoint_path=checkpoint_path, load_weights=load, model_args=kwargs)
+    if pretrained or checkpoint_path is not None:
+        registry.get_model_entry(name)  # an unknown name is a KeyError with suggestions
+        tags = list_pretrained(f"{name}.*")
+        hint = f"; pretrained variants: {', '.join(tags)}" if tags else "; no pretrained weights are published for it"
+        raise ValueError(f"{name!r} names an architecture, not a pretrained model: use '<name>.<tag>'{hint}")
+    return registry.build_model(name, **kwargs)
