@@ -193,8 +193,9 @@ Seed {training.get("seed", 2021)}; best checkpoint at epoch {training.get("epoch
 
 
 def _task_summary(training: dict) -> str:
-    keys = ("loss", "revin", "lr", "lr_schedule", "kl_schedule", "optimizer")
-    return ", ".join(f"{k}={training[k]}" for k in keys if k in training)
+    flat = {**training, **{f"optimizer.{k}": v for k, v in dict(training.get("optimizer") or {}).items()}}
+    keys = ("loss", "revin", "optimizer.name", "optimizer.lr", "optimizer.lr_schedule", "kl_schedule")
+    return ", ".join(f"{k}={flat[k]}" for k in keys if k in flat)
 
 
 def ship(model: Shipped, out_root: Path, train: bool) -> dict:

@@ -33,19 +33,40 @@ class SaveFinalWeights(Callback):
         save_file(state, str(directory / f"rank{trainer.global_rank}.safetensors"))
 
 
-def read_wandb_records(path: Path) -> list:
-    """The protobuf records of an offline W&B run file (``run-<id>.wandb``).
+def read_wandb_records(path: Path, timeout: float = 60.0) -> list:
+    """The protobuf records of a finished offline W&B run file (``run-<id>.wandb``).
 
     wandb >= 0.19 writes offline runs from its Go core and ships no Python reader, so this follows the
     file format directly: a 7-byte header (":W&B", magic, version), then LevelDB-log records in 32 KiB
     blocks, each a 7-byte header (crc32, length, kind: 1 full, 2 first, 3 middle, 4 last) and its bytes.
+
+    ``wandb.finish()`` returns before the file is complete: wandb-core keeps the current block in memory
+    and writes it when it closes the run's stream, on a finish message the SDK sends without waiting for
+    it. So this rereads the file until it ends with the run's ``exit`` record, the last one a finished
+    run writes, and raises ``TimeoutError`` if it does not within ``timeout`` seconds.
     """
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        records = _wandb_file_records(Path(path))
+        if records and records[-1].WhichOneof("record_type") == "exit":
+            return records
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} has no exit record after {timeout:g} s ({len(records)} records): "
+                               "the run was not finished, or wandb-core has not closed the file")
+        time.sleep(0.05)
+
+
+def _wandb_file_records(path: Path) -> list:
+    """The records written to ``path`` so far (see :func:`read_wandb_records`); a record cut off at the
+    end of the file, still being written, is left out."""
     import struct
 
     from wandb.proto import wandb_internal_pb2
 
-    data = Path(path).read_bytes()
-    if data[:4] != b":W&B":
+    data = path.read_bytes()
+    if not b":W&B".startswith(data[:4]):
         raise ValueError(f"{path} is not a W&B run file")
     position, block, records, pending = 7, 32768, [], b""
     while position + 7 <= len(data):
@@ -54,6 +75,8 @@ def read_wandb_records(path: Path) -> list:
             position += left
             continue
         _, length, kind = struct.unpack("<IHB", data[position:position + 7])
+        if position + 7 + length > len(data):
+            break
         chunk = data[position + 7:position + 7 + length]
         position += 7 + length
         if kind == 0:

@@ -40,7 +40,7 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _lora_args(base: Path, tmp_path: Path, epochs: int = 1, name: str = "lora") -> list[str]:
     return ["--config", QUICKSTART, "--model.init_from", str(base), "--model.lora.r=2", "--model.lora.lora_alpha=4",
-            "--model.lr=0.01", *_fast(tmp_path, epochs), f"--trainer.logger.init_args.name={name}"]
+            "--model.optimizer.lr=0.01", *_fast(tmp_path, epochs), f"--trainer.logger.init_args.name={name}"]
 
 
 def test_only_the_adapter_trains_and_the_base_stays_bit_identical(base: Path, tmp_path: Path) -> None:

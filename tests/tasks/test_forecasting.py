@@ -12,7 +12,7 @@ import zoo
 from zoo.data import TimeSeriesDataModule
 from zoo.layers.revin import RevIN
 from zoo.models.base import Forecaster
-from zoo.tasks import ForecastingTask
+from zoo.tasks import ForecastingTask, OptimizerConfig
 
 
 def _data(**kwargs) -> TimeSeriesDataModule:
@@ -157,7 +157,7 @@ class _RecordLR(Callback):
 def test_epoch_schedules(schedule: str, kwargs: dict, expected: list[float]) -> None:
     dm = _data()
     recorder = _RecordLR()
-    task = _task(dm, lr=1e-2, lr_schedule=schedule, **kwargs)
+    task = _task(dm, optimizer=OptimizerConfig(lr=1e-2, lr_schedule=schedule, **kwargs))
     _trainer(max_epochs=4, limit_train_batches=2, limit_val_batches=1, callbacks=[recorder]).fit(task, datamodule=dm)
     assert recorder.epoch_lrs == pytest.approx(expected)
 
@@ -165,7 +165,7 @@ def test_epoch_schedules(schedule: str, kwargs: dict, expected: list[float]) -> 
 def test_cosine_with_warmup() -> None:
     dm = _data()
     recorder = _RecordLR()
-    task = _task(dm, lr=1e-2, lr_schedule="cosine", warmup_steps=4, min_lr_ratio=0.1)
+    task = _task(dm, optimizer=OptimizerConfig(lr=1e-2, lr_schedule="cosine", warmup_steps=4, min_lr_ratio=0.1))
     _trainer(max_epochs=2, limit_train_batches=6, limit_val_batches=1, callbacks=[recorder]).fit(task, datamodule=dm)
     lrs = recorder.step_lrs  # 12 steps: 4 warm-up steps, then cosine from 1e-2 down towards 1e-3
     assert lrs[:4] == pytest.approx([2.5e-3, 5e-3, 7.5e-3, 1e-2])

@@ -232,7 +232,7 @@ def test_task_rejects_a_forecaster_and_bad_arguments():
         GenerativeTask(zoo.create_model("naive", n_features=1, seq_len=4, pred_len=2))
     net = VAE(image_shape=SMALL, latent_dim=2, hidden_dims=(8,))
     with pytest.raises(ValueError, match="lr_schedule"):
-        GenerativeTask(net, lr_schedule="exp")
+        GenerativeTask(net, optimizer={"lr_schedule": "exp"})
     with pytest.raises(ValueError, match="kl_warmup_steps"):
         GenerativeTask(net, kl_schedule="linear")
     with pytest.raises(ValueError, match="iwae samples"):

@@ -2,5 +2,6 @@
 
 from zoo.tasks.forecasting import ForecastingTask
 from zoo.tasks.generative import GenerativeTask
+from zoo.tasks.optim import OptimizerConfig
 
-__all__ = ["ForecastingTask", "GenerativeTask"]
+__all__ = ["ForecastingTask", "GenerativeTask", "OptimizerConfig"]

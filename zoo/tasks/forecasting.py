@@ -19,7 +19,8 @@ it), ``mase_scale`` (B,) is the MASE denominator (needed by ``loss="mase"``; wit
 ``val/mase``, ``test/smape`` and ``test/mase`` are logged, in original units: panels are not scaled),
 and ``naive2`` (B, P, 1), the official Naive2 forecasts, adds ``test/owa`` (``zoo.metrics``).
 
-Learning-rate schedules (``constant``, ``cosine``, ``step``, ``type1``) are those of :mod:`zoo.tasks.optim`.
+The optimiser and learning-rate schedule (``constant``, ``cosine``, ``step``, ``type1``) are one
+:class:`zoo.tasks.optim.OptimizerConfig` (``model.optimizer.*`` in configs), shared with ``GenerativeTask``.
 
 Exact resumption: under ``seed_everything`` the global torch RNG is re-seeded before every training
 step from (seed, global step, rank), so dropout masks depend on the step, not on the process history
@@ -34,7 +35,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 import lightning.pytorch as pl
 import torch
@@ -43,16 +44,16 @@ from torch import nn
 from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
 
 from zoo.adapters.lora import LoraConfig
+from zoo.choices import check_choice
 from zoo.layers.revin import RevIN
 from zoo.metrics import M4Scores, mape, mase, smape
 from zoo.models.normalized import run_forecaster
 from zoo.tasks.checkpoints import PretrainedTaskMixin
 from zoo.tasks.forecast_plots import plot_forecast_windows
 from zoo.tasks.media import log_figure
-from zoo.tasks.optim import LRSchedule, StepSeededRNG, configure_from_hparams, lr_lambda
+from zoo.tasks.optim import OptimizerConfig, StepSeededRNG, configure_optimization
 
 LossName = Literal["mse", "mae", "huber", "smape", "mase", "mape"]
-LOSSES: tuple[str, ...] = get_args(LossName)
 
 
 def _metric_pair(prefix: str, suffix: str = "") -> MetricCollection:
@@ -63,14 +64,15 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
     """Train, evaluate and predict with any forecaster ``net(x, x_mark, y_mark) -> (B, P, C_out)``.
 
     Args:
-        net: a forecaster (``zoo.create_model(...)`` or a ``class_path`` in a config). It must expose
-            ``n_features``, ``n_targets``, ``seq_len`` and ``pred_len`` (every ``zoo.models.Forecaster`` does).
-        loss: training loss: "mse", "mae", "huber" (on the standardised scale) or the scale-free "smape",
-            "mase" (needs ``mase_scale`` in the batch) and "mape" of N-BEATS. huber_delta: Huber's threshold.
-        revin: wrap ``net`` in reversible instance normalisation; revin_affine: with learnable affine.
-        optimizer, lr, weight_decay: Adam or AdamW (decoupled weight decay).
-        lr_schedule, warmup_steps, min_lr_ratio, step_epochs, step_gamma: see the module docstring.
-        init_from: a pretrained name or directory (``zoo.hub``) whose weights (net, and RevIN when
+        net: a forecaster (``zoo.create_model(...)``, a registry name or a ``class_path`` in a config); it
+            must expose ``n_features``, ``n_targets``, ``seq_len`` and ``pred_len`` (every ``zoo.models.Forecaster`` does).
+        loss: the training loss: "mse", "mae", "huber" (on the standardised scale) or the scale-free
+            "smape", "mase" (needs ``mase_scale`` in the batch) and "mape" of N-BEATS.
+        huber_delta: the threshold of the Huber loss.
+        revin: wrap ``net`` in reversible instance normalisation (Kim et al., ICLR 2022).
+        revin_affine: give RevIN its learnable per-channel affine map.
+        optimizer: the optimiser and learning-rate schedule (:class:`zoo.tasks.optim.OptimizerConfig`).
+        init_from: a pretrained name or directory (:mod:`zoo.hub`) whose weights (net, and RevIN when
             ``revin``) and target scaler statistics the task starts from; for fine-tuning.
         lora: fine-tune through a LoRA adapter (``zoo.adapters.LoraConfig``) instead of all weights.
         plot_windows: test windows (history, truth, forecast) plotted to the loggers at the end of testing
@@ -84,14 +86,7 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
         huber_delta: float = 1.0,
         revin: bool = False,
         revin_affine: bool = True,
-        optimizer: Literal["adam", "adamw"] = "adam",
-        lr: float = 1e-3,
-        weight_decay: float = 0.0,
-        lr_schedule: LRSchedule = "constant",
-        warmup_steps: int = 0,
-        min_lr_ratio: float = 0.0,
-        step_epochs: int = 1,
-        step_gamma: float = 0.5,
+        optimizer: OptimizerConfig = OptimizerConfig(),  # noqa: B008 (frozen: one shared default is safe)
         init_from: str | None = None,
         lora: LoraConfig | None = None,
         plot_windows: int = 4,
@@ -101,10 +96,10 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
         if missing:
             raise TypeError(f"ForecastingTask: net {type(net).__name__} lacks attribute(s) {missing}; "
                             "subclass zoo.models.Forecaster")
-        if loss not in LOSSES:
-            raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {loss!r}")
-        lr_lambda(lr_schedule, 1)  # validates the name
+        check_choice("loss", loss, LossName)
+        self.optimizer_config = OptimizerConfig.coerce(optimizer)
         self.save_hyperparameters(ignore=["net"])
+        self.hparams["optimizer"] = self.optimizer_config.to_dict()  # plain types: loads with weights_only=True
         self.net = net
         self.revin = RevIN(net.n_features, affine=revin_affine) if revin else None
         # Train-row statistics of the target channels (original = scaled * std + mean); set in setup().
@@ -252,4 +247,5 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
 
     # ----------------------------------------------------------------- optimisation
     def configure_optimizers(self) -> dict[str, Any] | None:
-        return configure_from_hparams(self)
+        return configure_optimization(self.parameters(), self.optimizer_config,
+                                      lambda: self.trainer.estimated_stepping_batches)
