@@ -29,10 +29,24 @@ _SUBMODULE_OF = {
     "TimeSeriesDataModule": "timeseries",
 }
 
-__all__ = sorted(_SUBMODULE_OF)
+__all__ = [
+    "M4_FREQUENCIES",
+    "DataValidationError",
+    "ImageDataModule",
+    "M4Frequency",
+    "SeriesPanel",
+    "StandardScaler",
+    "TimeSeriesDataModule",
+    "load_m4",
+    "read_amat",
+    "read_idx",
+    "seasonal_mae",
+    "synthetic_series",
+]
 
 
 def __getattr__(name: str) -> Any:
+    """Import the submodule that defines ``name`` on first access (``from zoo.data import X`` included)."""
     submodule = _SUBMODULE_OF.get(name)
     if submodule is None:
         raise AttributeError(f"module 'zoo.data' has no attribute {name!r}")
