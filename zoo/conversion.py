@@ -78,14 +78,11 @@ def convert_checkpoint(
             "older than 0.1.0); load it into its task and save it with zoo.hub.save_pretrained instead"
         )
     config = hub.PretrainedConfig(architecture=spec["architecture"], model_args=spec["model_args"], task=spec["task"],
-                                  instance_norm=spec["instance_norm"])
+                                  instance_norm=spec.get("instance_norm"))
     model = hub.build_model(config, f"{path} ({CHECKPOINT_KEY})")
-    weights = checkpoint["state_dict"]
-    if config.instance_norm is not None:  # InstanceNormalized has the task's own net.* and revin.* keys
-        state = {k: v for k, v in weights.items() if k.split(".", 1)[0] in ("net", "revin")}
-    else:
-        state = {k.removeprefix("net."): v for k, v in weights.items() if k.startswith("net.")}
-    hub.load_state(model, state, path, architecture=config.architecture)
+    # the task's keys: net.* (RevIN inside the net), or net.* and revin.* from zoo before RevIN moved into nets
+    state = {k: v for k, v in checkpoint["state_dict"].items() if k.split(".", 1)[0] in ("net", "revin")}
+    hub.load_state(model, hub.strip_wrapper_prefix(state), path, architecture=config.architecture)
     training = {**spec.get("training", {}), "epoch": checkpoint.get("epoch"), "global_step": checkpoint.get("global_step"),
                 "checkpoint": path.name}
     return hub.save_pretrained(model, directory, name=name, preprocessing=spec["preprocessing"], metrics=metrics,

@@ -14,7 +14,6 @@ from pathlib import Path
 from zoo import hub
 from zoo.adapters.adapter_io import load_adapter, read_adapter_config
 from zoo.adapters.lora import merge_and_unload
-from zoo.models.normalized import InstanceNormalized
 
 
 def merge_adapter_into_pretrained(
@@ -27,9 +26,8 @@ def merge_adapter_into_pretrained(
     if not source:
         raise hub.IntegrityError(f"{Path(adapter) / 'adapter_config.json'} names no base model; pass base=")
     model = hub.from_pretrained(source)
-    net = model.net if isinstance(model, InstanceNormalized) else model  # the adapter lives inside RevIN
-    load_adapter(net, adapter)
-    merge_and_unload(net)  # in place: the wrapper, if any, now holds the merged net
+    load_adapter(model, adapter)
+    merge_and_unload(model)  # in place
     config = model.pretrained_config
     preprocessing = record.get("preprocessing") or config.preprocessing
     return hub.save_pretrained(

@@ -7,6 +7,7 @@ fast; a task (a LightningModule with ``.net``) can still be saved, recognised by
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import os
 from collections.abc import Mapping
@@ -33,8 +34,6 @@ from zoo.hub.config import (
 )
 from zoo.hub.files import write_directory
 from zoo.hub.store import load_manifest, resolve
-from zoo.models.base import Forecaster
-from zoo.models.normalized import InstanceNormalized
 from zoo.version import __version__
 
 
@@ -49,23 +48,43 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
                              "only and never unpickled") from e
 
 
+def upgrade_config(config: PretrainedConfig, where: Path | str = CONFIG_NAME) -> PretrainedConfig:
+    """``config`` with a legacy ``instance_norm`` record turned into the forecaster's own RevIN options.
+
+    Models saved before RevIN was an option of :class:`~zoo.models.base.Forecaster` record it as
+    ``instance_norm: {"affine": ...}`` beside ``model_args``; their weights carry the wrapper's keys
+    (``net.*``, ``revin.*``), which :func:`load_state` maps back (:func:`strip_wrapper_prefix`).
+    """
+    if config.instance_norm is None:
+        return config
+    if registry.get_model_entry(config.architecture).task != "forecasting":
+        raise IntegrityError(f"{where}: field 'instance_norm' is set but {config.architecture!r} is not a forecaster")
+    affine = bool(config.instance_norm.get("affine", True))
+    model_args = {**config.model_args, "revin": True, "revin_affine": affine}
+    return dataclasses.replace(config, model_args=model_args, instance_norm=None)
+
+
 def build_model(config: PretrainedConfig, where: Path | str = CONFIG_NAME) -> nn.Module:
-    """The (randomly initialised) model ``config`` describes, with its RevIN wrapper if any."""
+    """The (randomly initialised) model ``config`` describes."""
+    config = upgrade_config(config, where)
     try:
-        net = registry.build_model(config.architecture, **config.model_args)
+        return registry.build_model(config.architecture, **config.model_args)
     except (TypeError, ValueError) as e:
         raise IntegrityError(f"{where}: field 'model_args' does not build {config.architecture!r}: {e}") from e
-    if config.instance_norm is not None:
-        if not isinstance(net, Forecaster):
-            raise IntegrityError(f"{where}: field 'instance_norm' is set but {config.architecture!r} is not a forecaster")
-        net = InstanceNormalized(net, affine=bool(config.instance_norm.get("affine", True)))
-    return net
+
+
+def strip_wrapper_prefix(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Weights of the former RevIN wrapper (``net.*`` beside ``revin.*``) as the forecaster's own keys."""
+    wrapped = any(k.startswith("net.") for k in state) and all(k.startswith(("net.", "revin.")) for k in state)
+    return {k.removeprefix("net."): v for k, v in state.items()} if wrapped else dict(state)
 
 
 def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], source: Path | str, strict: bool = True,
                architecture: str = "") -> None:
     """``model.load_state_dict(state)`` with a message naming ``source`` when the weights do not fit."""
     what = f"architecture {architecture!r}" if architecture else type(model).__name__
+    if not any(name == "net" for name, _ in model.named_children()):
+        state = strip_wrapper_prefix(state)
     try:
         missing, unexpected = model.load_state_dict(dict(state), strict=False)
     except RuntimeError as e:  # shape mismatches raise even with strict=False
@@ -92,11 +111,10 @@ def from_pretrained(
     ``checkpoint_path``: weights to load instead of the directory's own (a ``.safetensors`` file, or a
     pretrained directory whose weights fit the same architecture). ``model_args`` override constructor
     arguments (e.g. ``dropout``). With ``load_weights=False`` the architecture comes back randomly
-    initialised; otherwise in eval mode. Forecasters trained with RevIN come back wrapped in
-    :class:`~zoo.models.normalized.InstanceNormalized`.
+    initialised; otherwise in eval mode. Forecasters trained with RevIN carry it (``revin=True``).
     """
     directory = resolve(name_or_dir)
-    config = PretrainedConfig.from_file(directory / CONFIG_NAME)
+    config = upgrade_config(PretrainedConfig.from_file(directory / CONFIG_NAME), directory / CONFIG_NAME)
     config.model_args = {**config.model_args, **(model_args or {})}
     model = build_model(config, directory / CONFIG_NAME)
     if load_weights:
@@ -125,15 +143,10 @@ def _is_registered(model: nn.Module) -> bool:
     return any(registry.get_model_entry(n).builder is type(model) for n in registry.list_models())
 
 
-def split_predictor(model: nn.Module) -> tuple[nn.Module, nn.Module]:
-    """(what to save, the registered net inside): a task's net (wrapped with its RevIN), or the model itself."""
+def net_of(model: nn.Module) -> nn.Module:
+    """The registered net to save: a task's ``net`` (a ForecastingTask / GenerativeTask), or the model itself."""
     net = getattr(model, "net", None)
-    if isinstance(model, InstanceNormalized):
-        return model, model.net
-    if isinstance(net, nn.Module) and not _is_registered(model):  # a ForecastingTask / GenerativeTask
-        revin = getattr(model, "revin", None)
-        return (InstanceNormalized.from_modules(net, revin) if revin is not None else net), net
-    return model, model
+    return net if isinstance(net, nn.Module) and not _is_registered(model) else model
 
 
 def save_pretrained(
@@ -151,30 +164,29 @@ def save_pretrained(
 ) -> Path:
     """Write ``config.json``, ``model.safetensors`` (and ``README.md`` if ``card``) to ``directory``, atomically.
 
-    ``model``: any registered net, an :class:`InstanceNormalized` one, or a ``ForecastingTask`` /
-    ``GenerativeTask`` (its net and RevIN are saved). The directory is assembled beside the target and
+    ``model``: any registered net, or a ``ForecastingTask`` / ``GenerativeTask`` (its net is saved, with
+    the net's RevIN when it has one). The directory is assembled beside the target and
     renamed into place, so a crash never leaves a half-written model; an existing one is replaced.
     """
-    predictor, net = split_predictor(model)
+    net = net_of(model)
     architecture = architecture_of(net)
     model_args = jsonable(net.constructor_args, "model_args")
     if not model_args:
         raise TypeError(f"{type(net).__name__} recorded no constructor arguments; build it through its class")
-    instance_norm = {"affine": predictor.revin.affine} if isinstance(predictor, InstanceNormalized) else None
     config = PretrainedConfig(
         architecture=architecture, model_args=model_args, task=registry.get_model_entry(architecture).task,
-        name=name or Path(directory).name, instance_norm=instance_norm,
+        name=name or Path(directory).name,
         preprocessing=jsonable(preprocessing or {}, "preprocessing"), metrics=jsonable(metrics or {}, "metrics"),
         data_license=data_license, training_command=training_command,
         training=jsonable(training or {}, "training"),
-        num_parameters=sum(p.numel() for p in predictor.parameters()),
+        num_parameters=sum(p.numel() for p in net.parameters()),
         weights_dtype=weights_dtype, zoo_version=__version__,
     )
-    load_state(build_model(config), predictor.state_dict(), f"{type(predictor).__name__}.state_dict()",
+    load_state(build_model(config), net.state_dict(), f"{type(net).__name__}.state_dict()",
                architecture=architecture)  # the config must rebuild this exact model
     dtype = DTYPES[weights_dtype]
     tensors = {k: (v.detach().to("cpu", dtype) if v.is_floating_point() else v.detach().cpu()).contiguous().clone()
-               for k, v in predictor.state_dict().items()}
+               for k, v in net.state_dict().items()}
     files = {WEIGHTS_NAME: lambda path: save_file(tensors, str(path), metadata={"format": "pt",
                                                                                "architecture": architecture}),
              CONFIG_NAME: config.to_json()}

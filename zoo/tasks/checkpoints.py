@@ -1,9 +1,9 @@
 """What the tasks share about pretrained models: ``init_from``, LoRA, and self-describing checkpoints.
 
-- Both tasks take ``init_from`` (a pretrained name or directory): the net (and RevIN) start from its
+- Both tasks take ``init_from`` (a pretrained name or directory): the net (RevIN included) starts from its
   weights, and a forecaster's scaler statistics come with them (:class:`PretrainedTaskMixin`).
 - Every Lightning checkpoint a task writes carries ``checkpoint["zoo_pretrained"]``: the registry name
-  and constructor arguments of the net, the RevIN wrapper, the data preprocessing (scaler statistics
+  and constructor arguments of the net (RevIN among them), the data preprocessing (scaler statistics
   included) and the task's hyperparameters, all plain JSON types, so the checkpoint still loads with
   ``torch.load(weights_only=True)`` and converts without the run's config or data
   (:func:`zoo.conversion.convert_checkpoint`).
@@ -20,7 +20,6 @@ import lightning.pytorch as pl
 from zoo import hub
 from zoo.adapters.adapter_io import base_fingerprint
 from zoo.adapters.lora import LoraConfig, get_lora_model, lora_configs, trainable_state_keys
-from zoo.models.normalized import InstanceNormalized
 from zoo.registry import get_model_entry
 
 CHECKPOINT_KEY = "zoo_pretrained"
@@ -54,13 +53,13 @@ def preprocessing_of(datamodule: Any) -> dict[str, Any]:
 
 def describe_run(task: pl.LightningModule, datamodule: Any = None) -> dict[str, Any]:
     """The ``config.json`` fields a task and its data fix (all but metrics, license and command)."""
-    predictor, net = hub.split_predictor(task)
+    net = hub.net_of(task)
     architecture = hub.architecture_of(net)
     return {
         "architecture": architecture,
         "model_args": hub.jsonable(net.constructor_args, "model_args"),
         "task": get_model_entry(architecture).task,
-        "instance_norm": {"affine": predictor.revin.affine} if isinstance(predictor, InstanceNormalized) else None,
+        "instance_norm": None,  # RevIN is an option of the net, in model_args
         "preprocessing": preprocessing_of(datamodule),
         "training": hub.jsonable({k: v for k, v in dict(task.hparams).items() if not k.startswith("_")}, "training"),
     }
@@ -70,24 +69,26 @@ class PretrainedTaskMixin:
     """``init_from``, LoRA and self-describing checkpoints for ``ForecastingTask`` and ``GenerativeTask``."""
 
     def init_from_pretrained(self, name_or_dir: str) -> hub.PretrainedConfig:
-        """Load a pretrained model's weights into this task's net (and RevIN); returns its config."""
+        """Load a pretrained model's weights into this task's net (RevIN included); returns its config."""
         directory = hub.resolve(name_or_dir)
-        config = hub.PretrainedConfig.from_file(directory / hub.CONFIG_NAME)
-        predictor, net = hub.split_predictor(self)
+        where = directory / hub.CONFIG_NAME
+        config = hub.upgrade_config(hub.PretrainedConfig.from_file(where), where)
+        net = hub.net_of(self)
         expected = get_model_entry(config.architecture).builder
         if type(net) is not expected:
             raise hub.ArchitectureMismatchError(
-                f"{directory / hub.CONFIG_NAME} holds a {config.architecture!r} ({expected.__name__}) but the task's "
+                f"{where} holds a {config.architecture!r} ({expected.__name__}) but the task's "
                 f"net is a {type(net).__name__}; give a matching model.net or leave it out"
             )
-        wrapped = isinstance(predictor, InstanceNormalized)
-        if (config.instance_norm is not None) != wrapped:
-            need = "true" if config.instance_norm is not None else "false"
+        trained, built = bool(config.model_args.get("revin", False)), bool(net.constructor_args.get("revin", False))
+        if trained != built:
+            need = str(trained).lower()
             raise hub.ArchitectureMismatchError(
-                f"{directory / hub.CONFIG_NAME}: the model was trained with revin={need}; build the task with revin={need}"
+                f"{where}: the model was trained with revin={need}; build the net with revin={need} "
+                f"(model.net.init_args.revin)"
             )
         weights = directory / hub.WEIGHTS_NAME
-        hub.load_state(predictor, hub.read_weights(weights), weights, architecture=config.architecture)
+        hub.load_state(net, hub.read_weights(weights), weights, architecture=config.architecture)
         return config
 
     def start_from_pretrained(
@@ -95,8 +96,8 @@ class PretrainedTaskMixin:
     ) -> hub.PretrainedConfig | None:
         """The tail of both tasks' ``__init__``: load ``init_from``, then attach a LoRA adapter if asked.
 
-        With ``lora`` only the adapter (and its ``modules_to_save``) trains: the net's other weights and
-        RevIN are frozen, and checkpoints hold just the trainable tensors and the buffers (the frozen base
+        With ``lora`` only the adapter (and its ``modules_to_save``) trains: the net's other weights (RevIN's
+        included) are frozen, and checkpoints hold just the trainable tensors and the buffers (the frozen base
         comes back from ``init_from`` when a run resumes).
         """
         config = self.init_from_pretrained(init_from) if init_from else None
@@ -105,9 +106,6 @@ class PretrainedTaskMixin:
         if lora is not None:
             self.lora_base_sha256 = base_fingerprint(self.net)  # the weights the adapter is trained on
             get_lora_model(self.net, lora)
-            revin = getattr(self, "revin", None)
-            if revin is not None:
-                revin.requires_grad_(False)
             self.strict_loading = False
             self.hparams["lora"] = lora.to_dict()  # plain types: checkpoints load with weights_only=True
         return config

@@ -1,8 +1,7 @@
 """``ForecastingTask``: the one training loop for every forecaster.
 
-Owns the loss (MSE / MAE / Huber, or the scale-free sMAPE / MASE / MAPE of N-BEATS), optional RevIN
-around the network, optimiser and learning-rate schedule, and the metrics of the long-horizon
-literature: MSE and MAE on the standardised scale (the scale Informer / TSLib tables report) and on the
+Owns the loss (MSE / MAE / Huber, or the scale-free sMAPE / MASE / MAPE of N-BEATS), optimiser and
+learning-rate schedule, and the metrics of the long-horizon literature: MSE and MAE on the standardised scale (the scale Informer / TSLib tables report) and on the
 original scale (``*_orig``, via the train-row scaler copied from the datamodule into buffers, so a
 checkpoint can predict in original units on its own).
 
@@ -45,9 +44,7 @@ from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
 
 from zoo.adapters.lora import LoraConfig
 from zoo.choices import check_choice
-from zoo.layers.revin import RevIN
 from zoo.metrics import M4Scores, mape, mase, smape
-from zoo.models.normalized import run_forecaster
 from zoo.tasks.checkpoints import PretrainedTaskMixin
 from zoo.tasks.forecast_plots import plot_forecast_windows
 from zoo.tasks.media import log_figure
@@ -69,11 +66,9 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
         loss: the training loss: "mse", "mae", "huber" (on the standardised scale) or the scale-free
             "smape", "mase" (needs ``mase_scale`` in the batch) and "mape" of N-BEATS.
         huber_delta: the threshold of the Huber loss.
-        revin: wrap ``net`` in reversible instance normalisation (Kim et al., ICLR 2022).
-        revin_affine: give RevIN its learnable per-channel affine map.
         optimizer: the optimiser and learning-rate schedule (:class:`zoo.tasks.optim.OptimizerConfig`).
-        init_from: a pretrained name or directory (:mod:`zoo.hub`) whose weights (net, and RevIN when
-            ``revin``) and target scaler statistics the task starts from; for fine-tuning.
+        init_from: a pretrained name or directory (:mod:`zoo.hub`) whose weights (RevIN's included) and
+            target scaler statistics the task starts from; for fine-tuning.
         lora: fine-tune through a LoRA adapter (``zoo.adapters.LoraConfig``) instead of all weights.
         plot_windows: test windows (history, truth, forecast) plotted to the loggers at the end of testing
             as ``test/forecasts`` (W&B image, TensorBoard image, or a PNG beside the CSV logs); 0: none.
@@ -84,8 +79,6 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
         net: nn.Module,
         loss: LossName = "mse",
         huber_delta: float = 1.0,
-        revin: bool = False,
-        revin_affine: bool = True,
         optimizer: OptimizerConfig = OptimizerConfig(),  # noqa: B008 (frozen: one shared default is safe)
         init_from: str | None = None,
         lora: LoraConfig | None = None,
@@ -101,7 +94,6 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
         self.save_hyperparameters(ignore=["net"])
         self.hparams["optimizer"] = self.optimizer_config.to_dict()  # plain types: loads with weights_only=True
         self.net = net
-        self.revin = RevIN(net.n_features, affine=revin_affine) if revin else None
         # Train-row statistics of the target channels (original = scaled * std + mean); set in setup().
         self.register_buffer("target_mean", torch.zeros(net.n_targets))
         self.register_buffer("target_std", torch.ones(net.n_targets))
@@ -146,7 +138,8 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
         x_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Standardised forecast (B, P, C_out) of standardised x (B, L, C_in); ``x_mask`` see module docs."""
-        return run_forecaster(self.net, self.revin, x, x_mark, y_mark, x_mask, self._net_takes_mask)
+        extra = {"x_mask": x_mask} if x_mask is not None and self._net_takes_mask else {}
+        return self.net(x, x_mark, y_mark, **extra)
 
     def _forecast(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return self(batch["x"], batch.get("x_mark"), batch.get("y_mark"), batch.get("x_mask"))
