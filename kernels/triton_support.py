@@ -1,10 +1,13 @@
 """The single guarded import of Triton.
 
-``triton_available()`` says whether ``import triton`` works; ``require_triton(op)`` returns the module
+``triton_available()`` says whether Triton is installed (without importing it); ``require_triton(op)`` returns the module
 or raises an error that names the op and the ways out (install Triton, or ``backend="torch"``).
 ``interpreter_enabled()`` tells whether ``TRITON_INTERPRET=1`` was set, which must happen before Triton
 is first imported for kernels to run on CPU tensors. ``use_triton(op, x, backend, unsupported)`` is the
 backend decision every op shares, and ``cdiv`` the launch-grid ceiling division.
+
+``Backend`` is the type of every op's ``backend`` option and ``check_choice`` the one check of a string
+option in this package (``kernels`` does not import ``zoo``, which has its own, ``zoo.choices``).
 """
 
 from __future__ import annotations
@@ -13,9 +16,28 @@ import importlib
 import importlib.util
 import os
 import sys
+from collections.abc import Sequence
 from types import ModuleType
+from typing import Literal, get_args
 
 import torch
+
+#: Where an op runs: "auto" (Triton on CUDA where the op supports the call, else the reference),
+#: "triton" (the kernels, or a clear error) or "torch" (the PyTorch reference).
+Backend = Literal["auto", "triton", "torch"]
+BACKENDS: tuple[str, ...] = get_args(Backend)
+
+
+def check_choice(op: str, option: str, value: object, allowed: Sequence[str], *, optional: bool = False) -> None:
+    """Raise ``ValueError("<op>: <option> must be 'a', 'b' or 'c', got 'x'")`` unless ``value`` is allowed.
+
+    ``optional=True`` also accepts None (the message then reads "must be None or one of ...").
+    """
+    if (optional and value is None) or value in allowed:
+        return
+    names = [repr(a) for a in allowed]
+    listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+    raise ValueError(f"{op}: {option} must be {'None or one of ' if optional else ''}{listed}, got {value!r}")
 
 
 def _triton_installed() -> bool:

@@ -10,20 +10,18 @@ the same switch that lets cuDNN's convolutions use them.
 """
 
 import functools
-from typing import Literal
 
 import torch
 
-from kernels.causal_conv1d.reference import ACTIVATIONS, Activation, causal_conv1d_reference
-from kernels.triton_support import cdiv, use_triton
+from kernels.causal_conv1d.reference import ACTIVATIONS, ConvActivation, causal_conv1d_reference
+from kernels.triton_support import BACKENDS, Backend, cdiv, check_choice, use_triton
 
-Backend = Literal["auto", "triton", "torch"]
 _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 _ACT_CODES = {None: 0, "relu": 1, "gelu": 2, "silu": 3}
 
 
 def _check(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, dilation: int, groups: int,
-           activation: Activation, backend: str) -> None:
+           activation: ConvActivation, backend: str) -> None:
     if x.ndim != 3:
         raise ValueError(f"causal_conv1d: x must be (B, C_in, L), got shape {tuple(x.shape)}")
     if weight.ndim != 3:
@@ -49,10 +47,8 @@ def _check(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, dil
     dtypes = {name: t.dtype for name, t in tensors.items()}
     if len(set(dtypes.values())) > 1 or x.dtype not in _FLOATS:
         raise ValueError(f"causal_conv1d: x, weight and bias need one floating dtype, got {dtypes}")
-    if activation is not None and activation not in ACTIVATIONS:
-        raise ValueError(f"causal_conv1d: activation must be None or one of {ACTIVATIONS}, got {activation!r}")
-    if backend not in ("auto", "triton", "torch"):
-        raise ValueError(f"causal_conv1d: backend must be 'auto', 'triton' or 'torch', got {backend!r}")
+    check_choice("causal_conv1d", "activation", activation, ACTIVATIONS, optional=True)
+    check_choice("causal_conv1d", "backend", backend, BACKENDS)
 
 
 def _is_depthwise(x: torch.Tensor, weight: torch.Tensor, groups: int) -> bool:
@@ -224,7 +220,7 @@ def causal_conv1d(
     *,
     dilation: int = 1,
     groups: int = 1,
-    activation: Activation = None,
+    activation: ConvActivation = None,
     backend: Backend = "auto",
 ) -> torch.Tensor:
     """Causal dilated conv: x (B, C_in, L), weight (C_out, C_in // groups, K) -> (B, C_out, L).

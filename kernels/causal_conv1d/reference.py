@@ -17,26 +17,28 @@ is faster (``benchmarks/results/causal_conv1d_cpu.md``, oneDNN on 2 cores):
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
 
-Activation = Literal["relu", "gelu", "silu"] | None
-ACTIVATIONS: tuple[str, ...] = ("relu", "gelu", "silu")
+from kernels.triton_support import check_choice
+
+#: The activation fused into the convolution's epilogue (None: none).
+ConvActivation = Literal["relu", "gelu", "silu"] | None
+ACTIVATIONS: tuple[str, ...] = tuple(a for arg in get_args(ConvActivation) for a in get_args(arg))
 
 
-def apply_activation(z: torch.Tensor, activation: Activation) -> torch.Tensor:
+def apply_activation(z: torch.Tensor, activation: ConvActivation) -> torch.Tensor:
     """The fused epilogue's activation (GELU is the exact erf form, as ``F.gelu`` by default)."""
+    check_choice("causal_conv1d", "activation", activation, ACTIVATIONS, optional=True)
     if activation is None:
         return z
     if activation == "relu":
         return F.relu(z)
     if activation == "gelu":
         return F.gelu(z)
-    if activation == "silu":
-        return F.silu(z)
-    raise ValueError(f"activation must be None or one of {ACTIVATIONS}, got {activation!r}")
+    return F.silu(z)
 
 
 def causal_conv1d_reference(
@@ -45,7 +47,7 @@ def causal_conv1d_reference(
     bias: torch.Tensor | None = None,
     dilation: int = 1,
     groups: int = 1,
-    activation: Activation = None,
+    activation: ConvActivation = None,
 ) -> torch.Tensor:
     """x (B, C_in, L), weight (C_out, C_in // groups, K) -> (B, C_out, L); differentiable."""
     pad = (weight.shape[-1] - 1) * dilation

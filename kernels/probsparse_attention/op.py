@@ -17,7 +17,6 @@ set, the switch that lets ``q @ k^T`` in PyTorch use them.
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 import torch
 
@@ -27,9 +26,8 @@ from kernels.probsparse_attention.reference import (
     sample_index,
     select_active,
 )
-from kernels.triton_support import cdiv, use_triton
+from kernels.triton_support import BACKENDS, Backend, cdiv, check_choice, use_triton
 
-Backend = Literal["auto", "triton", "torch"]
 _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 _TRITON_MAX_D = 128
 _LOG2E = 1.4426950408889634
@@ -93,9 +91,7 @@ def _check(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, factor: int, causa
     elif generator is not None and generator.device.type != q.device.type:
         raise ValueError(f"probsparse_attention: generator is on {generator.device} but q is on {q.device}; "
                          "index_sample is drawn on q's device")
-    if backend not in ("auto", "triton", "torch"):
-        raise ValueError(f"probsparse_attention: backend must be 'auto', 'triton' or 'torch', "
-                         f"got {backend!r}")
+    check_choice("probsparse_attention", "backend", backend, BACKENDS)
     return n_sample, n_top
 
 

@@ -58,10 +58,12 @@ class LoraConfig:
     """PEFT's ``LoraConfig`` fields that apply here.
 
     Args:
-        r: rank of the update; lora_alpha: scale numerator; use_rslora: scale alpha / sqrt(r), not alpha / r.
+        r: rank of the update.
+        lora_alpha: scale numerator: the update B A is scaled by lora_alpha / r.
         lora_dropout: dropout on the adapter's input (Linear and Conv1d layers).
         target_modules: names to adapt (list of suffixes, or a full-match regex); None: the model's default.
         modules_to_save: modules trained in full beside the adapters (e.g. a head), saved with them.
+        use_rslora: scale by lora_alpha / sqrt(r), not lora_alpha / r (rank-stabilised LoRA).
         init_lora_weights: True (A Kaiming-uniform as ``nn.Linear``, B zero), "gaussian" (A ~ N(0, 1/r),
             B zero), or False (B random too: not a no-op; for tests).
     """

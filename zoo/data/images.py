@@ -29,22 +29,22 @@ import math
 import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import lightning.pytorch as pl
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from zoo.choices import check_choice
 from zoo.data import sources
-from zoo.data.table import DataValidationError
+from zoo.data.table import DataValidationError, Stage
 
 log = logging.getLogger(__name__)
 
 ImageDataset = Literal["mnist", "fashion_mnist", "binarized_mnist"]
 Binarize = Literal["dynamic", "static"]
-Stage = Literal["train", "val", "test"]
-DATASETS: tuple[ImageDataset, ...] = ("mnist", "fashion_mnist", "binarized_mnist")
+DATASETS: tuple[ImageDataset, ...] = get_args(ImageDataset)
 IMAGE_SHAPE: tuple[int, int, int] = (1, 28, 28)  # (C, H, W) of every dataset here
 _PIXELS = IMAGE_SHAPE[1] * IMAGE_SHAPE[2]
 _IDX_TRAIN = 60_000  # images in the official MNIST / Fashion-MNIST training files
@@ -299,11 +299,13 @@ class ImageDataModule(pl.LightningDataModule):
     Args:
         dataset: "mnist", "fashion_mnist" or "binarized_mnist" (files from ``zoo.data.sources``).
         binarize: "dynamic", "static" or None (above).
-        batch_size: training batch size. eval_batch_size: val/test batch size (None: ``batch_size``).
+        batch_size: training batch size.
+        eval_batch_size: val/test batch size (None: ``batch_size``).
         val_size: images held out from the end of the training file (mnist, fashion_mnist: 0 .. 59999);
             for binarized_mnist 10000 (the official valid file) or 0 (no validation).
         seed: seeds the training order and every binarisation sample.
-        num_workers, pin_memory: passed to the DataLoaders.
+        num_workers: worker processes of the DataLoaders (0: load in the main process).
+        pin_memory: the DataLoaders' ``pin_memory`` (page-locked batches for faster copies to the GPU).
     """
 
     def __init__(
@@ -318,10 +320,8 @@ class ImageDataModule(pl.LightningDataModule):
         pin_memory: bool = False,
     ) -> None:
         super().__init__()
-        if dataset not in DATASETS:
-            raise ValueError(f"dataset must be one of {', '.join(map(repr, DATASETS))}, got {dataset!r}")
-        if binarize not in ("dynamic", "static", None):
-            raise ValueError(f"binarize must be 'dynamic', 'static' or None, got {binarize!r}")
+        check_choice("dataset", dataset, ImageDataset)
+        check_choice("binarize", binarize, Binarize | None)
         if dataset == "binarized_mnist":
             if binarize == "dynamic":
                 raise ValueError(

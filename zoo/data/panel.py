@@ -46,9 +46,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from zoo.data.table import DataValidationError
-
-PanelStage = Literal["train", "val", "test"]
+from zoo.data.table import DataValidationError, Stage
 
 
 @dataclass(frozen=True)
@@ -340,7 +338,7 @@ def panel_test_windows(panel: SeriesPanel, seq_len: int) -> PanelWindows:
                         pred_len=panel.horizon, period=panel.period, scale_over="history", naive2=panel.naive2)
 
 
-def panel_datasets(panel: SeriesPanel, seq_len: int, history_limit: float) -> dict[PanelStage, PanelWindows]:
+def panel_datasets(panel: SeriesPanel, seq_len: int, history_limit: float) -> dict[Stage, PanelWindows]:
     """The three splits of ``panel`` (module docstring); ``seq_len`` is the lookback L."""
     if seq_len < 1:
         raise ValueError(f"seq_len must be a positive integer, got {seq_len}")

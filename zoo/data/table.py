@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 MissingPolicy = Literal["error", "keep", "interpolate"]
 TimestampPolicy = Literal["strict", "ignore"]
+#: The splits every data module serves (time series, M4 panels, images).
+Stage = Literal["train", "val", "test"]
+STAGES: tuple[Stage, ...] = get_args(Stage)
 
 
 class DataValidationError(ValueError):

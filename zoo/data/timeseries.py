@@ -39,19 +39,28 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from zoo.choices import check_choice
 from zoo.data import m4, sources
 from zoo.data.panel import PanelWindows, SeriesPanel, panel_datasets
 from zoo.data.scaling import StandardScaler
 from zoo.data.synthetic import synthetic_series
-from zoo.data.table import MissingPolicy, SeriesTable, TimestampPolicy, load_series_table, table_from_frame
+from zoo.data.table import (
+    STAGES,
+    MissingPolicy,
+    SeriesTable,
+    Stage,
+    TimestampPolicy,
+    load_series_table,
+    table_from_frame,
+)
 from zoo.data.timefeatures import time_feature_names, time_features
 
 log = logging.getLogger(__name__)
 
 Features = Literal["M", "S", "MS"]
 SplitKind = Literal["auto", "ett_hour", "ett_minute", "ratio_70_10_20"]
-Stage = Literal["train", "val", "test"]
-STAGES: tuple[Stage, ...] = ("train", "val", "test")
+#: "timeF": calendar fields at the file's frequency scaled to [-0.5, 0.5]; "none": no time features (F = 0).
+TimeEncoding = Literal["timeF", "none"]
 SYNTHETIC = "synthetic"
 
 
@@ -67,7 +76,7 @@ def split_bounds(n_rows: int, seq_len: int, split: str) -> dict[Stage, tuple[int
         n_train, n_test = int(n_rows * 0.7), int(n_rows * 0.2)
         borders = [0, n_train, n_rows - n_test, n_rows]
     else:
-        raise ValueError(f"unknown split {split!r}; use 'ett_hour', 'ett_minute' or 'ratio_70_10_20'")
+        check_choice("split", split, ("ett_hour", "ett_minute", "ratio_70_10_20"))
     return {
         "train": (0, borders[1]),
         "val": (max(borders[1] - seq_len, 0), borders[2]),
@@ -126,16 +135,27 @@ class TimeSeriesDataModule(pl.LightningDataModule):
     Args:
         dataset: a catalog name (``zoo.data.sources.list_sources()``: ETTh1, weather, ...), a CSV path
             with a ``date`` column, or ``"synthetic"`` (the embedded quickstart series).
-        seq_len: lookback length L. label_len: decoder warm-start length (<= L) for encoder-decoder
-            models; linked to the model, the data itself never duplicates it. pred_len: horizon P.
+        seq_len: lookback length L.
+        label_len: decoder warm-start length (<= L) for encoder-decoder models; linked to the model, the
+            data itself never duplicates it.
+        pred_len: horizon P.
         features: "M" all -> all, "S" target -> target, "MS" all -> target.
         target: the target column ("OT" in every catalog file).
+        batch_size: training batch size.
+        eval_batch_size: val/test batch size (None: ``batch_size``).
         scale: standardise with train-row statistics (the literature's scale for metrics).
         eval_drop_last: drop the last partial val/test batch, as pre-2024 tables did.
+        num_workers: worker processes of the DataLoaders (0: load in the main process).
+        pin_memory: the DataLoaders' ``pin_memory`` (page-locked batches for faster copies to the GPU).
         split: "auto" takes the catalog's split (ratio 70/10/20 for CSV paths and synthetic).
         freq: pandas frequency of the rows; "auto" takes the catalog's or infers it from the dates.
         time_encoding: "timeF" calendar features, or "none" (F = 0).
-        missing, timestamps, sentinels: validation policies, see ``zoo.data.table``.
+        missing: what to do with missing values (NaN, inf or a sentinel): "error" (a DataValidationError
+            naming file, column and row), "keep" (use the raw values, with a warning) or "interpolate"
+            (fill linearly); see ``zoo.data.table``.
+        timestamps: "strict" (duplicate or backward timestamps are an error) or "ignore" (window by row
+            order, as TSLib does, with a warning).
+        sentinels: values that stand for missing data (e.g. -9999), handled as ``missing`` says.
         shuffle_seed: seed of the training order (``EpochShuffleSampler``, or the panel's
             ``PanelSampler``); None takes the seed of ``seed_everything`` (``PL_GLOBAL_SEED``), else 0.
         history_limit: panels only (M4): training cuts lie in the last ``history_limit * pred_len``
@@ -165,7 +185,7 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         pin_memory: bool = False,
         split: SplitKind = "auto",
         freq: str = "auto",
-        time_encoding: Literal["timeF", "none"] = "timeF",
+        time_encoding: TimeEncoding = "timeF",
         missing: MissingPolicy = "error",
         timestamps: TimestampPolicy = "strict",
         sentinels: tuple[float, ...] = (-9999.0,),
@@ -179,8 +199,11 @@ class TimeSeriesDataModule(pl.LightningDataModule):
                 raise ValueError(f"{name} must be a positive integer, got {value}")
         if not 0 <= label_len <= seq_len:
             raise ValueError(f"label_len must lie in [0, seq_len={seq_len}], got {label_len}")
-        if features not in ("M", "S", "MS"):
-            raise ValueError(f"features must be 'M', 'S' or 'MS', got {features!r}")
+        check_choice("features", features, Features)
+        check_choice("split", split, SplitKind)
+        check_choice("time_encoding", time_encoding, TimeEncoding)
+        check_choice("missing", missing, MissingPolicy)
+        check_choice("timestamps", timestamps, TimestampPolicy)
         if history_limit is not None and not history_limit > 0:
             raise ValueError(f"history_limit must be positive, got {history_limit}")
         if train_samples is not None and train_samples < 1:

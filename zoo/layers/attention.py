@@ -118,10 +118,12 @@ class MultiHeadAttention(nn.Module):
     """Multi-head (self- or cross-) attention; see the module docstring.
 
     Args:
-        d_model: model width (input and output). n_heads: H, must divide d_model.
+        d_model: model width (input and output).
+        n_heads: H, must divide d_model.
         dropout: dropout on the attention weights, in training only.
         position: the model's position encoding; only "rope" and "alibi" act in this layer.
-        rope_base: RoPE's theta base. kernel: the attention computation (default :class:`FullAttention`).
+        rope_base: RoPE's theta base.
+        kernel: the attention computation (default :class:`FullAttention`).
         bias: whether the four projections have biases.
 
     Shapes: query (B, L_Q, d_model), key and value (B, L_K, d_model) -> (B, L_Q, d_model).

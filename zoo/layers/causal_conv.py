@@ -19,15 +19,21 @@ import torch
 from torch import nn
 
 from kernels import causal_conv1d
-from kernels.causal_conv1d.op import Backend
-from kernels.causal_conv1d.reference import ACTIVATIONS, Activation
+from kernels.causal_conv1d.reference import ConvActivation
+from kernels.triton_support import Backend
+from zoo.choices import check_choice
 
 
 class CausalConv1d(nn.Module):
     """x (B, C_in, L) -> (B, C_out, L); ``y[..., t]`` sees ``x[..., t - j * dilation]``, j in [0, K), only.
 
     Args:
-        in_channels, out_channels, kernel_size, dilation, groups, bias: as in ``nn.Conv1d``.
+        in_channels: C_in, as in ``nn.Conv1d``.
+        out_channels: C_out, as in ``nn.Conv1d``.
+        kernel_size: taps K, as in ``nn.Conv1d``.
+        dilation: spacing d between taps, as in ``nn.Conv1d``.
+        groups: blocked connections from input to output channels, as in ``nn.Conv1d``.
+        bias: whether to add a learnable bias, as in ``nn.Conv1d``.
         activation: None, "relu", "gelu" or "silu", applied after the bias (fused on the Triton path).
         backend: the op's backend, "auto" (Triton on CUDA where supported), "triton" or "torch".
     """
@@ -40,7 +46,7 @@ class CausalConv1d(nn.Module):
         dilation: int = 1,
         groups: int = 1,
         bias: bool = True,
-        activation: Activation = None,
+        activation: ConvActivation = None,
         backend: Backend = "auto",
     ) -> None:
         super().__init__()
@@ -51,13 +57,11 @@ class CausalConv1d(nn.Module):
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"CausalConv1d: in_channels={in_channels} and out_channels={out_channels} must be "
                              f"divisible by groups={groups}")
-        if activation is not None and activation not in ACTIVATIONS:
-            raise ValueError(f"CausalConv1d: activation must be None, 'relu', 'gelu' or 'silu', got {activation!r}")
-        if backend not in ("auto", "triton", "torch"):
-            raise ValueError(f"CausalConv1d: backend must be 'auto', 'triton' or 'torch', got {backend!r}")
+        check_choice("activation", activation, ConvActivation, owner="CausalConv1d")
+        check_choice("backend", backend, Backend, owner="CausalConv1d")
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
         self.dilation, self.groups = dilation, groups
-        self.activation: Activation = activation
+        self.activation: ConvActivation = activation
         self.backend: Backend = backend
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels // groups, kernel_size))
         self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None

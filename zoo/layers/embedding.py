@@ -24,7 +24,12 @@ from zoo.layers.position import absolute_position_embedding
 
 
 class TokenEmbedding(nn.Module):
-    """Circular width-3 convolution over time: (B, L, C_in) -> (B, L, d_model)."""
+    """Circular width-3 convolution over time: (B, L, C_in) -> (B, L, d_model).
+
+    Args:
+        n_features: C_in.
+        d_model: output width.
+    """
 
     def __init__(self, n_features: int, d_model: int) -> None:
         super().__init__()
@@ -39,8 +44,11 @@ class DataEmbedding(nn.Module):
     """value + temporal + absolute position embedding, then dropout; see the module docstring.
 
     Args:
-        n_features: C_in. d_model: output width. n_time_features: F (0: no temporal embedding).
-        position: the model's position encoding name. max_len: rows of a learned table.
+        n_features: C_in.
+        d_model: output width.
+        n_time_features: F (0: no temporal embedding).
+        position: the model's position encoding name.
+        max_len: rows of a learned table.
         dropout: dropout on the summed embedding.
     """
 

@@ -23,7 +23,14 @@ from torch import nn
 
 
 class LinearHighway(nn.Module):
-    """x (B, L, C_in) -> (B, P, C_out): one ``Linear(L, P)`` over time, shared by the last C_out channels."""
+    """x (B, L, C_in) -> (B, P, C_out): one ``Linear(L, P)`` over time, shared by the last C_out channels.
+
+    Args:
+        seq_len: L, the past steps read.
+        pred_len: P, the future steps written.
+        n_features: C_in, the channels of x.
+        n_targets: C_out, the target channels (the last C_out of x); None: all C_in.
+    """
 
     def __init__(self, seq_len: int, pred_len: int, n_features: int, n_targets: int | None = None) -> None:
         super().__init__()

@@ -29,20 +29,21 @@ Positions are integer time steps, (L,) long tensors; queries and keys may have d
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 from torch import nn
 
+from zoo.choices import check_choice
+
 PositionType = Literal["sinusoidal", "learned", "rope", "alibi", "none"]
-POSITION_TYPES: tuple[str, ...] = ("sinusoidal", "learned", "rope", "alibi", "none")
+POSITION_TYPES: tuple[str, ...] = get_args(PositionType)
 ABSOLUTE_POSITIONS: tuple[str, ...] = ("sinusoidal", "learned")
 
 
 def check_position_type(position: str) -> None:
     """Raise a clear error for a position name outside :data:`POSITION_TYPES`."""
-    if position not in POSITION_TYPES:
-        raise ValueError(f"position must be one of {POSITION_TYPES}, got {position!r}")
+    check_choice("position", position, PositionType)
 
 
 def sinusoidal_table(positions: torch.Tensor, d_model: int) -> torch.Tensor:
@@ -110,8 +111,9 @@ class RotaryEmbedding(nn.Module):
     nothing length-dependent enters the state dict.
 
     Args:
-        head_dim: D, must be even. base: theta's base (10000 in the paper; larger values stretch the
-            wavelengths, as in later long-context models).
+        head_dim: D, must be even.
+        base: theta's base (10000 in the paper; larger values stretch the wavelengths, as in later
+            long-context models).
     """
 
     cos_cached: torch.Tensor

@@ -19,14 +19,12 @@ This module only adapts the layer's interface to the op:
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 
 from kernels import probsparse_attention
+from kernels.triton_support import Backend
+from zoo.choices import check_choice
 from zoo.layers.attention import AttentionKernel, same_positions
-
-Backend = Literal["auto", "triton", "torch"]
 
 
 class ProbSparseAttention(AttentionKernel):
@@ -42,6 +40,7 @@ class ProbSparseAttention(AttentionKernel):
         super().__init__()
         if factor < 1:
             raise ValueError(f"ProbSparseAttention: factor must be >= 1, got {factor}")
+        check_choice("backend", backend, Backend, owner="ProbSparseAttention")
         self.factor, self.eval_seed, self.backend = factor, eval_seed, backend
 
     def extra_repr(self) -> str:

@@ -26,7 +26,13 @@ class InstanceStats:
 
 
 class RevIN(nn.Module):
-    """x (B, L, C_in) -> normalised x and its stats; forecast (B, P, C_out) -> original scale."""
+    """x (B, L, C_in) -> normalised x and its stats; forecast (B, P, C_out) -> original scale.
+
+    Args:
+        n_features: C_in, the channels normalised.
+        affine: learn a per-channel affine map after the normalisation.
+        eps: added to the variance before the square root.
+    """
 
     def __init__(self, n_features: int, affine: bool = True, eps: float = 1e-5) -> None:
         super().__init__()

@@ -21,18 +21,26 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zoo.choices import check_choice
 from zoo.layers.attention import AttentionKernel, MultiHeadAttention
 
-Activation = Literal["gelu", "relu"]
+#: The non-linearity between the two linear layers of the position-wise feed-forward.
+FeedForwardActivation = Literal["gelu", "relu"]
 
 
 class FeedForward(nn.Module):
-    """Position-wise d_model -> d_ff -> d_model with an activation and dropout after it."""
+    """Position-wise d_model -> d_ff -> d_model with an activation and dropout after it.
 
-    def __init__(self, d_model: int, d_ff: int, dropout: float, activation: Activation) -> None:
+    Args:
+        d_model: input and output width.
+        d_ff: hidden width.
+        dropout: dropout after the activation.
+        activation: "gelu" or "relu".
+    """
+
+    def __init__(self, d_model: int, d_ff: int, dropout: float, activation: FeedForwardActivation) -> None:
         super().__init__()
-        if activation not in ("gelu", "relu"):
-            raise ValueError(f"FeedForward: activation must be 'gelu' or 'relu', got {activation!r}")
+        check_choice("activation", activation, FeedForwardActivation, owner="FeedForward")
         self.fc1, self.fc2 = nn.Linear(d_model, d_ff), nn.Linear(d_ff, d_model)
         self.activation = F.gelu if activation == "gelu" else F.relu
         self.dropout = nn.Dropout(dropout)
@@ -57,9 +65,21 @@ class _Residual(nn.Module):
 
 
 class EncoderLayer(nn.Module):
-    """Self-attention + feed-forward. ``kernel`` is the self-attention's kernel (default full attention)."""
+    """Self-attention + feed-forward.
 
-    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float, activation: Activation,
+    Args:
+        d_model: model width.
+        n_heads: attention heads H (must divide d_model).
+        d_ff: feed-forward hidden width.
+        dropout: on attention weights and residual branches.
+        activation: of the feed-forward, "gelu" or "relu".
+        norm_first: pre-norm instead of post-norm.
+        position: the model's position encoding (only "rope" and "alibi" act in attention).
+        rope_base: RoPE's theta base.
+        kernel: the self-attention's kernel (None: full attention).
+    """
+
+    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float, activation: FeedForwardActivation,
                  norm_first: bool, position: str, rope_base: float, kernel: AttentionKernel | None = None) -> None:
         super().__init__()
         self.self_attn = MultiHeadAttention(d_model, n_heads, dropout, position, rope_base, kernel)
@@ -76,9 +96,22 @@ class EncoderLayer(nn.Module):
 
 
 class DecoderLayer(nn.Module):
-    """Masked (causal) self-attention + cross-attention to the encoder output + feed-forward."""
+    """Masked (causal) self-attention + cross-attention to the encoder output + feed-forward.
 
-    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float, activation: Activation,
+    Args:
+        d_model: model width.
+        n_heads: attention heads H (must divide d_model).
+        d_ff: feed-forward hidden width.
+        dropout: on attention weights and residual branches.
+        activation: of the feed-forward, "gelu" or "relu".
+        norm_first: pre-norm instead of post-norm.
+        position: the model's position encoding (only "rope" and "alibi" act in attention).
+        rope_base: RoPE's theta base.
+        self_kernel: the masked self-attention's kernel (None: full attention).
+        cross_kernel: the cross-attention's kernel (None: full attention).
+    """
+
+    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float, activation: FeedForwardActivation,
                  norm_first: bool, position: str, rope_base: float, self_kernel: AttentionKernel | None = None,
                  cross_kernel: AttentionKernel | None = None) -> None:
         super().__init__()

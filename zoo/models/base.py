@@ -6,14 +6,25 @@ keyword arguments (the CLI links them from the datamodule, so they are never typ
 ``n_features`` C_in, ``seq_len`` L, ``pred_len`` P, ``n_targets`` C_out (default C_in),
 ``label_len`` (decoder warm-start, <= L) and ``n_time_features`` F.
 
+They are described once, in the ``Args:`` section of :class:`Forecaster`; every subclass that takes them
+gets those lines appended to its own ``Args:`` section when the class is created
+(:meth:`Forecaster.__init_subclass__`), which is where the CLI's ``--help`` (jsonargparse, through
+docstring-parser) reads a class's parameters.
+
 ``forward(x, x_mark=None, y_mark=None)`` maps x (B, L, C_in) to (B, P, C_out). The targets are the last
 C_out channels of ``x`` (the data layer puts the target column last), which is what RevIN and the
 naive forecaster rely on.
+
+Time features: a forecaster that can read x_mark / y_mark takes ``use_time_features: bool | None``
+with one meaning everywhere (:meth:`Forecaster.time_features_used`): True reads them (and needs
+``n_time_features > 0``), False ignores them, None reads them when the data has them. A model that reads
+them and is called without them raises the same error (:meth:`Forecaster.required_marks`).
 """
 
 from __future__ import annotations
 
 import inspect
+import re
 from typing import Any, ClassVar
 
 import torch
@@ -47,7 +58,19 @@ class RecordsConstructorArgs:
 
 
 class Forecaster(RecordsConstructorArgs, nn.Module):
-    """Base class holding and validating the data dimensions (see the module docstring)."""
+    """Base class holding and validating the data dimensions (see the module docstring).
+
+    Args:
+        n_features: C_in, the channels of the lookback window x (B, L, C_in); the targets are the last
+            C_out of them (the data layer puts the target column last).
+        seq_len: L, the lookback length.
+        pred_len: P, the horizon: the forecast is (B, P, C_out).
+        n_targets: C_out, the channels forecast (None: all C_in channels).
+        label_len: decoder warm-start length (<= L): encoder-decoder models feed their decoder the last
+            ``label_len`` steps of x before the P steps to forecast; 0 for the others.
+        n_time_features: F, the time features per step in x_mark (B, L, F) and y_mark (B, P, F);
+            0 when the data has none.
+    """
 
     #: The layers LoRA adapts by default (``zoo.adapters``): module-name suffixes, or a full-match regex.
     lora_target_modules: ClassVar[list[str] | str | None] = None
@@ -76,6 +99,32 @@ class Forecaster(RecordsConstructorArgs, nn.Module):
         self.n_features, self.seq_len, self.pred_len = n_features, seq_len, pred_len
         self.n_targets, self.label_len, self.n_time_features = n_targets, label_len, n_time_features
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Append the data dimensions' ``Args:`` lines to the docstring of a subclass that takes them."""
+        super().__init_subclass__(**kwargs)
+        taken = [name for name in inspect.signature(cls.__init__).parameters if name in DATA_DIMENSION_DOCS]
+        cls.__doc__ = with_args_documented(cls.__doc__, {name: DATA_DIMENSION_DOCS[name] for name in taken})
+
+    def time_features_used(self, use_time_features: bool | None) -> bool:
+        """Resolve a model's ``use_time_features`` against ``n_time_features`` F (the same rule everywhere).
+
+        True: the model reads x_mark / y_mark, which needs F > 0 (a clear error otherwise). False: they are
+        ignored. None: read them when the data has them (F > 0).
+        """
+        if use_time_features is None:
+            return self.n_time_features > 0
+        if use_time_features and self.n_time_features == 0:
+            raise ValueError(f"{type(self).__name__}: use_time_features=True needs n_time_features > 0 "
+                             "(time_encoding='timeF' in the data); use use_time_features=False or None")
+        return bool(use_time_features)
+
+    def required_marks(self, **marks: torch.Tensor | None) -> None:
+        """Raise the error every forecaster gives when it reads time features and some were not passed."""
+        missing = [name for name, mark in marks.items() if mark is None]
+        if missing:
+            raise ValueError(f"{type(self).__name__} reads time features (use_time_features, "
+                             f"n_time_features={self.n_time_features}): pass {' and '.join(missing)}")
+
     def check_input(self, x: torch.Tensor) -> None:
         """Raise a clear error when ``x`` is not (B, L, C_in)."""
         if x.ndim != 3 or x.shape[-1] != self.n_features:
@@ -94,7 +143,66 @@ class Forecaster(RecordsConstructorArgs, nn.Module):
     def series_marks(self, mark: torch.Tensor | None, name: str, length: int, series: int) -> torch.Tensor:
         """Time features (B, length, F) repeated for ``series`` rows (B * channels when channel-independent,
         channel-major within each sample), as (series, length, F); a clear error when missing or misshapen."""
-        if mark is None:
-            raise ValueError(f"{type(self).__name__} was built with use_time_features=True: pass {name}")
+        self.required_marks(**{name: mark})
         self.check_marks(mark, name, length)
         return mark.repeat_interleave(series // mark.shape[0], dim=0)
+
+
+_ARG_ITEM = re.compile(r"(?P<name>\*{0,2}\w+)(?: \([^)]*\))?:(?:\s|$)")
+
+
+def _args_section(lines: list[str]) -> tuple[int, int, dict[str, list[str]]] | None:
+    """Locate a google-style ``Args:`` section: (header line, item indent, item lines by name), or None."""
+    header = next((i for i, line in enumerate(lines) if line.strip() == "Args:"), None)
+    if header is None:
+        return None
+    base = len(lines[header]) - len(lines[header].lstrip())
+    items: dict[str, list[str]] = {}
+    indent, current = base + 4, None
+    for line in lines[header + 1:]:
+        if not line.strip():
+            continue
+        depth = len(line) - len(line.lstrip())
+        if depth <= base:  # the next section or paragraph
+            break
+        if current is None:
+            indent = depth
+        match = _ARG_ITEM.match(line.strip())
+        if depth == indent and match:
+            current = match["name"]
+            items[current] = []
+        if current is not None:
+            items[current].append(line[indent:])
+    return header, indent, items
+
+
+def docstring_args(doc: str | None) -> dict[str, list[str]]:
+    """The ``Args:`` entries of a google-style docstring, by name: each entry's lines, dedented to the item."""
+    section = _args_section((doc or "").expandtabs().splitlines())
+    return {} if section is None else section[2]
+
+
+def with_args_documented(doc: str | None, entries: dict[str, list[str]]) -> str | None:
+    """``doc`` with the ``Args:`` entries it lacks (of ``entries``) inserted first in its ``Args:`` section,
+    which is created at the end when there is none."""
+    lines = (doc or "").expandtabs().splitlines()
+    section = _args_section(lines)
+    documented = {} if section is None else section[2]
+    missing = [line for name, entry in entries.items() if name not in documented for line in entry]
+    if not missing:
+        return doc
+    if section is None:
+        body = [line for line in lines[1:] if line.strip()]
+        base = min((len(line) - len(line.lstrip()) for line in body), default=4)
+        while lines and not lines[-1].strip():
+            lines.pop()
+        lines += ["", " " * base + "Args:"]
+        header, indent = len(lines) - 1, base + 4
+    else:
+        header, indent, _ = section
+    lines[header + 1:header + 1] = [" " * indent + line if line.strip() else "" for line in missing]
+    return "\n".join(lines) + "\n"
+
+
+#: The six data dimensions' ``Args:`` entries, written once in :class:`Forecaster`'s docstring.
+DATA_DIMENSION_DOCS: dict[str, list[str]] = docstring_args(Forecaster.__doc__)

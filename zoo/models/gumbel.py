@@ -21,17 +21,19 @@ from typing import Literal
 import torch
 from torch.distributions import Bernoulli, Distribution, OneHotCategorical
 
+from zoo.choices import check_choice
 from zoo.layers.gumbel import TemperatureSchedule, binary_concrete_sample, gumbel_softmax_sample
 from zoo.models.latent import (
-    Activation,
-    Architecture,
     ImageDecoder,
     ImageEncoder,
     LatentVariableModel,
     Likelihood,
+    TrunkActivation,
+    TrunkArchitecture,
 )
 from zoo.registry import register_model
 
+#: The discrete latent: categorical variables (Gumbel-Softmax) or binary ones (binary Concrete).
 LatentKind = Literal["categorical", "bernoulli"]
 
 
@@ -52,11 +54,23 @@ class GumbelVAE(LatentVariableModel):
     """Discrete-latent VAE (see the module docstring); latent z is (B, N, K) one-hot or (B, N) binary.
 
     Args:
-        image_shape: (C, H, W). num_variables: N. num_classes: K (must be 2 for ``latent="bernoulli"``).
+        image_shape: (C, H, W) of the data (the CLI links it from the datamodule).
+        num_variables: N, the number of discrete latent variables.
+        num_classes: K, the classes of each variable (must be 2 for ``latent="bernoulli"``).
         latent: "categorical" (Gumbel-Softmax) or "bernoulli" (binary Concrete).
         hard: straight-through: one-hot / rounded samples forward, relaxed gradients backward.
-        temperature, temperature_min, anneal_rate, anneal_every: the :class:`TemperatureSchedule`.
-        architecture, hidden_dims, conv_channels, activation, likelihood: the trunks, as in ``VAE``.
+        temperature: tau0, the initial temperature of the :class:`TemperatureSchedule`.
+        temperature_min: the temperature's floor (Jang et al. anneal to 0.5).
+        anneal_rate: r of tau = max(temperature_min, tau0 exp(-r t)) (Jang et al.: 1e-5 or 1e-4).
+        anneal_every: the temperature changes once every this many steps (Jang et al.: 500 or 1000).
+        architecture: "mlp" (``hidden_dims``) or "conv" (``conv_channels``, two stride-2 layers), as in ``VAE``.
+        hidden_dims: widths of the MLP encoder's hidden layers (the decoder mirrors them); Jang et al.'s
+            784-512-256 by default.
+        conv_channels: channels of the two stride-2 convolutions of the conv encoder, as in ``VAE``.
+        activation: hidden non-linearity (Jang et al. use ReLU).
+        likelihood: "bernoulli" for binary pixels, "gaussian" for grey levels.
+        decoder_logvar_min: lower clamp of the Gaussian likelihood's per-pixel log-variance.
+        decoder_logvar_max: upper clamp of the Gaussian likelihood's per-pixel log-variance.
     """
 
     def __init__(
@@ -70,10 +84,10 @@ class GumbelVAE(LatentVariableModel):
         temperature_min: float = 0.5,
         anneal_rate: float = 1e-4,
         anneal_every: int = 1000,
-        architecture: Architecture = "mlp",
+        architecture: TrunkArchitecture = "mlp",
         hidden_dims: Sequence[int] = (512, 256),
         conv_channels: Sequence[int] = (32, 64),
-        activation: Activation = "relu",
+        activation: TrunkActivation = "relu",
         likelihood: Likelihood = "bernoulli",
         decoder_logvar_min: float = -6.0,
         decoder_logvar_max: float = 2.0,
@@ -81,8 +95,7 @@ class GumbelVAE(LatentVariableModel):
         super().__init__(image_shape, likelihood, decoder_logvar_min, decoder_logvar_max)
         if num_variables <= 0 or num_classes < 2:
             raise ValueError(f"GumbelVAE: need num_variables >= 1 and num_classes >= 2, got {num_variables}, {num_classes}")
-        if latent not in ("categorical", "bernoulli"):
-            raise ValueError(f"GumbelVAE: latent must be 'categorical' or 'bernoulli', got {latent!r}")
+        check_choice("latent", latent, LatentKind, owner="GumbelVAE")
         if latent == "bernoulli" and num_classes != 2:
             raise ValueError(f"GumbelVAE: latent='bernoulli' has binary units, so num_classes must be 2, got {num_classes}")
         self.num_variables, self.num_classes, self.latent, self.hard = num_variables, num_classes, latent, hard

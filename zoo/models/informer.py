@@ -35,14 +35,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from kernels.triton_support import Backend
+from zoo.choices import check_choice
 from zoo.layers.attention import AttentionKernel
 from zoo.layers.embedding import DataEmbedding
 from zoo.layers.position import PositionType, check_position_type
-from zoo.layers.probsparse import Backend, ProbSparseAttention
-from zoo.layers.transformer import Activation, DecoderLayer, EncoderLayer
+from zoo.layers.probsparse import ProbSparseAttention
+from zoo.layers.transformer import DecoderLayer, EncoderLayer, FeedForwardActivation
 from zoo.models.transformer import StartTokenForecaster
 from zoo.registry import register_model
 
+#: The self-attention of the encoder and decoder: ProbSparse, or full (the paper's Informer† ablation).
 AttentionType = Literal["prob", "full"]
 
 
@@ -95,17 +98,25 @@ class InformerEncoder(nn.Module):
 class InformerForecaster(StartTokenForecaster):
     """Informer forecaster; see the module docstring.
 
-    Args (after the six data dimensions of ``Forecaster``):
-        d_model, n_heads, e_layers, d_layers, d_ff, dropout, activation: as the reference (512, 8, 2, 1,
-            2048, 0.05, GELU by default).
+    Args:
+        d_model: model width (the reference's 512).
+        n_heads: attention heads (the reference's 8).
+        e_layers: encoder layers (the reference's 2).
+        d_layers: decoder layers (the reference's 1).
+        d_ff: feed-forward width (the reference's 2048).
+        dropout: on embeddings, attention weights and residual branches (the reference's 0.05).
+        activation: of the feed-forward, "gelu" (the reference's) or "relu".
         position: "sinusoidal" (the reference), "learned", "rope", "alibi" or "none".
-        rope_base: RoPE's theta base. max_len: rows of a learned position table (default L + P).
+        rope_base: RoPE's theta base.
+        max_len: rows of a learned position table (default L + P).
         attention: "prob" (ProbSparse) or "full" (Informer†) for the encoder and decoder self-attention.
-        factor: ProbSparse sampling factor c. distil: distilling layers between encoder layers.
+        factor: ProbSparse sampling factor c.
+        distil: distilling layers between encoder layers.
         encoder_stack: layer counts of stacked encoders (e.g. [3, 2, 1]); None: one encoder of e_layers.
         eval_seed: ProbSparse key-sample seed in eval mode (None: global RNG).
-        backend: ``kernels.probsparse_attention`` backend.
-        use_time_features: embed x_mark / y_mark (ignored when the data has none).
+        backend: ``kernels.probsparse_attention`` backend ("auto", "triton" or "torch").
+        use_time_features: embed x_mark / y_mark. None (default): when the data has time features
+            (n_time_features > 0); True needs ``n_time_features > 0``; False: ignore the marks.
     """
 
     def __init__(
@@ -122,7 +133,7 @@ class InformerForecaster(StartTokenForecaster):
         d_layers: int = 1,
         d_ff: int = 2048,
         dropout: float = 0.05,
-        activation: Activation = "gelu",
+        activation: FeedForwardActivation = "gelu",
         position: PositionType = "sinusoidal",
         rope_base: float = 10000.0,
         max_len: int | None = None,
@@ -132,12 +143,11 @@ class InformerForecaster(StartTokenForecaster):
         encoder_stack: list[int] | None = None,
         eval_seed: int | None = 0,
         backend: Backend = "auto",
-        use_time_features: bool = True,
+        use_time_features: bool | None = None,
     ) -> None:
         super().__init__(n_features, seq_len, pred_len, n_targets, label_len, n_time_features)
         check_position_type(position)
-        if attention not in ("prob", "full"):
-            raise ValueError(f"attention must be 'prob' or 'full', got {attention!r}")
+        check_choice("attention", attention, AttentionType)
         stack = [e_layers] if encoder_stack is None else list(encoder_stack)
         if not stack or min(stack) < 1 or d_layers < 1:
             raise ValueError(f"need at least one layer in every encoder and d_layers >= 1, got "
@@ -145,7 +155,8 @@ class InformerForecaster(StartTokenForecaster):
         if seq_len >> (len(stack) - 1) < 1:
             raise ValueError(f"encoder_stack {stack} reads the last L / 2^i steps: seq_len={seq_len} is too short")
         self.position, self.attention = position, attention
-        marks = n_time_features if use_time_features else 0
+        self.use_time_features = self.time_features_used(use_time_features)
+        marks = n_time_features if self.use_time_features else 0
         max_len = seq_len + pred_len if max_len is None else max_len
         layer_args = (d_model, n_heads, d_ff, dropout, activation, False, position, rope_base)
         prob = ProbSparseAttention if attention == "prob" else None
@@ -158,7 +169,6 @@ class InformerForecaster(StartTokenForecaster):
         )
         self.decoder_norm = nn.LayerNorm(d_model)
         self.projection = nn.Linear(d_model, self.n_targets)
-        self.uses_marks = marks > 0
 
     def encode(self, x: torch.Tensor, x_mark: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, L, C_in) -> the concatenated outputs of the encoder stack (B, L_enc, d) and their positions."""

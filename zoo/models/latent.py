@@ -34,10 +34,13 @@ import torch
 from torch import nn
 from torch.distributions import Bernoulli, Distribution, Independent, Normal, kl_divergence
 
+from zoo.choices import check_choice
 from zoo.models.base import RecordsConstructorArgs
 
-Architecture = Literal["mlp", "conv"]
-Activation = Literal["tanh", "relu", "elu", "softplus"]
+#: The encoder/decoder trunk: an MLP, or two stride-2 convolutions (DCGAN-style).
+TrunkArchitecture = Literal["mlp", "conv"]
+#: The trunks' hidden non-linearity.
+TrunkActivation = Literal["tanh", "relu", "elu", "softplus"]
 Likelihood = Literal["bernoulli", "gaussian"]
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "softplus": nn.Softplus}
 
@@ -58,7 +61,7 @@ def _check_image_shape(owner: str, image_shape: Sequence[int]) -> tuple[int, int
     return shape  # type: ignore[return-value]
 
 
-def mlp(sizes: Sequence[int], activation: Activation, final_activation: bool) -> nn.Sequential:
+def mlp(sizes: Sequence[int], activation: TrunkActivation, final_activation: bool) -> nn.Sequential:
     """Linear layers ``sizes[0] -> ... -> sizes[-1]`` with ``activation`` between (and after if asked)."""
     layers: list[nn.Module] = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
@@ -75,19 +78,21 @@ class ImageEncoder(nn.Module):
         self,
         image_shape: tuple[int, int, int],
         out_features: int,
-        architecture: Architecture,
+        architecture: TrunkArchitecture,
         hidden_dims: Sequence[int],
         conv_channels: Sequence[int],
-        activation: Activation,
+        activation: TrunkActivation,
     ) -> None:
         super().__init__()
+        check_choice("architecture", architecture, TrunkArchitecture)
+        check_choice("activation", activation, TrunkActivation)
         channels, height, width = image_shape
         if architecture == "mlp":
             self.trunk: nn.Module = nn.Sequential(
                 nn.Flatten(), mlp([channels * height * width, *hidden_dims], activation, final_activation=True)
             )
             trunk_out = hidden_dims[-1] if hidden_dims else channels * height * width
-        elif architecture == "conv":
+        else:  # conv
             _check_conv_shape(image_shape, conv_channels)
             act = _ACTIVATIONS[activation]
             blocks: list[nn.Module] = []
@@ -95,8 +100,6 @@ class ImageEncoder(nn.Module):
                 blocks += [nn.Conv2d(c_in, c_out, kernel_size=4, stride=2, padding=1), act()]
             self.trunk = nn.Sequential(*blocks, nn.Flatten())
             trunk_out = conv_channels[-1] * (height // 4) * (width // 4)
-        else:
-            raise ValueError(f"architecture must be 'mlp' or 'conv', got {architecture!r}")
         self.head = nn.Linear(trunk_out, out_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -111,19 +114,21 @@ class ImageDecoder(nn.Module):
         image_shape: tuple[int, int, int],
         in_features: int,
         n_params: int,
-        architecture: Architecture,
+        architecture: TrunkArchitecture,
         hidden_dims: Sequence[int],
         conv_channels: Sequence[int],
-        activation: Activation,
+        activation: TrunkActivation,
     ) -> None:
         super().__init__()
+        check_choice("architecture", architecture, TrunkArchitecture)
+        check_choice("activation", activation, TrunkActivation)
         self.image_shape, self.n_params = image_shape, n_params
         channels, height, width = image_shape
         self.out_shape = (n_params * channels, height, width)
         if architecture == "mlp":
             self.net: nn.Module = mlp([in_features, *reversed(hidden_dims), n_params * channels * height * width],
                                       activation, final_activation=False)
-        elif architecture == "conv":
+        else:  # conv
             _check_conv_shape(image_shape, conv_channels)
             act = _ACTIVATIONS[activation]
             top = list(reversed(conv_channels))
@@ -135,8 +140,6 @@ class ImageDecoder(nn.Module):
                 if i < len(outs) - 1:
                     blocks.append(act())
             self.net = nn.Sequential(*blocks)
-        else:
-            raise ValueError(f"architecture must be 'mlp' or 'conv', got {architecture!r}")
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         lead = z.shape[:-1]
@@ -159,6 +162,8 @@ class LatentVariableModel(RecordsConstructorArgs, nn.Module):
         image_shape: (C, H, W) of the data (the CLI links it from the datamodule).
         likelihood: "bernoulli" (binary pixels; logits) or "gaussian" (a per-pixel mean and a learned
             per-pixel log-variance clamped to ``[decoder_logvar_min, decoder_logvar_max]``).
+        decoder_logvar_min: lower clamp of the Gaussian likelihood's per-pixel log-variance.
+        decoder_logvar_max: upper clamp of the Gaussian likelihood's per-pixel log-variance.
     """
 
     #: LoRA default: every linear (and 1-D convolution) layer of the encoder and the decoder.
@@ -173,8 +178,7 @@ class LatentVariableModel(RecordsConstructorArgs, nn.Module):
     ) -> None:
         super().__init__()
         self.image_shape = _check_image_shape(type(self).__name__, image_shape)
-        if likelihood not in ("bernoulli", "gaussian"):
-            raise ValueError(f"{type(self).__name__}: likelihood must be 'bernoulli' or 'gaussian', got {likelihood!r}")
+        check_choice("likelihood", likelihood, Likelihood, owner=type(self).__name__)
         if decoder_logvar_min >= decoder_logvar_max:
             raise ValueError(f"{type(self).__name__}: decoder_logvar_min must be < decoder_logvar_max")
         self.likelihood = likelihood

@@ -14,7 +14,10 @@ from zoo.registry import register_model
 
 @register_model("naive")
 class NaiveForecaster(Forecaster):
-    """Repeat the last value of each target channel over the horizon: x (B, L, C_in) -> (B, P, C_out)."""
+    """Repeat the last value of each target channel over the horizon: x (B, L, C_in) -> (B, P, C_out).
+
+    Takes only the six data dimensions (their ``Args:`` lines come from ``Forecaster``).
+    """
 
     def __init__(
         self,

@@ -40,10 +40,12 @@ from typing import ClassVar, Literal
 import torch
 from torch import nn
 
+from zoo.choices import check_choice
 from zoo.models.base import Forecaster
 from zoo.registry import register_model
 
-Architecture = Literal["generic", "interpretable"]
+#: The paper's two configurations: N-BEATS-G (generic stacks) and N-BEATS-I (a trend and a seasonality stack).
+NBeatsArchitecture = Literal["generic", "interpretable"]
 BasisKind = Literal["generic", "trend", "seasonality"]
 
 
@@ -72,6 +74,7 @@ class NBeatsBlock(nn.Module):
     def __init__(self, kind: BasisKind, seq_len: int, pred_len: int, num_layers: int, width: int,
                  degree: int = 2, harmonics: int = 1) -> None:
         super().__init__()
+        check_choice("basis", kind, BasisKind, owner="NBeatsBlock")
         if num_layers < 1 or width < 1:
             raise ValueError(f"NBeatsBlock: num_layers and width must be >= 1, got {num_layers} and {width}")
         layers: list[nn.Module] = []
@@ -84,10 +87,8 @@ class NBeatsBlock(nn.Module):
             return
         if kind == "trend":
             back, fore = polynomial_basis(seq_len, degree), polynomial_basis(pred_len, degree)
-        elif kind == "seasonality":
+        else:  # seasonality
             back, fore = fourier_basis(seq_len, pred_len, harmonics), fourier_basis(pred_len, pred_len, harmonics)
-        else:
-            raise ValueError(f"unknown N-BEATS basis {kind!r}; use 'generic', 'trend' or 'seasonality'")
         # Fixed bases are recomputed from the constructor arguments, so they stay out of the state dict.
         self.register_buffer("backcast_basis", back, persistent=False)  # (n_theta, L)
         self.register_buffer("forecast_basis", fore, persistent=False)  # (n_theta, P)
@@ -156,7 +157,28 @@ class NBeatsForecaster(Forecaster):
     of ``num_blocks`` = 1 block, 4 layers of 512, no sharing. Interpretable: a trend stack (3 blocks,
     4 layers of 256, polynomial ``degree`` 2: the paper's Table 18) then a seasonality stack (3 blocks,
     4 layers of 2048, ``harmonics`` 1), weights shared within each stack. ``scale_inputs``: see the
-    module docstring.
+    module docstring. The model reads no time features (x_mark and y_mark are ignored).
+
+    Args:
+        architecture: "generic" (N-BEATS-G: ``num_stacks`` learned-basis stacks) or "interpretable"
+            (N-BEATS-I: a trend stack, then a seasonality stack).
+        num_stacks: generic stacks (generic only).
+        num_blocks: blocks per generic stack.
+        num_layers: fully connected ReLU layers per generic block.
+        layer_width: width of those layers.
+        share_weights: one block applied ``num_blocks`` times in each generic stack.
+        trend_blocks: blocks of the trend stack (interpretable only).
+        trend_layers: fully connected layers per trend block.
+        trend_width: width of those layers.
+        degree: degree of the trend's polynomial basis t^0..t^degree.
+        seasonality_blocks: blocks of the seasonality stack (interpretable only).
+        seasonality_layers: fully connected layers per seasonality block.
+        seasonality_width: width of those layers.
+        harmonics: frequency resolution h of the seasonality's Fourier basis (frequencies 0, 1/h, 2/h, ...).
+        share_interpretable_weights: one block applied ``trend_blocks`` / ``seasonality_blocks`` times in
+            each interpretable stack (the paper's choice).
+        scale_inputs: divide each series by the mean absolute value of its observed lookback and multiply
+            the forecast back (not in the paper; module docstring).
     """
 
     #: LoRA default: the fully connected layers of every block (not the basis projections ``theta``).
@@ -170,7 +192,7 @@ class NBeatsForecaster(Forecaster):
         n_targets: int | None = None,
         label_len: int = 0,
         n_time_features: int = 0,
-        architecture: Architecture = "generic",
+        architecture: NBeatsArchitecture = "generic",
         num_stacks: int = 30,
         num_blocks: int = 1,
         num_layers: int = 4,
@@ -188,12 +210,13 @@ class NBeatsForecaster(Forecaster):
         scale_inputs: bool = False,
     ) -> None:
         super().__init__(n_features, seq_len, pred_len, n_targets, label_len, n_time_features)
+        check_choice("architecture", architecture, NBeatsArchitecture, owner="NBeatsForecaster")
         if architecture == "generic":
             if num_stacks < 1:
                 raise ValueError(f"NBeatsForecaster: num_stacks must be >= 1, got {num_stacks}")
             specs = [StackSpec(f"generic{i}", "generic", num_blocks, num_layers, layer_width, share_weights)
                      for i in range(num_stacks)]
-        elif architecture == "interpretable":
+        else:
             if degree < 0 or harmonics < 1:
                 raise ValueError(f"NBeatsForecaster: need degree >= 0 and harmonics >= 1, got {degree}, {harmonics}")
             specs = [
@@ -202,8 +225,6 @@ class NBeatsForecaster(Forecaster):
                 StackSpec("seasonality", "seasonality", seasonality_blocks, seasonality_layers,
                           seasonality_width, share_interpretable_weights, harmonics=harmonics),
             ]
-        else:
-            raise ValueError(f"NBeatsForecaster: architecture must be 'generic' or 'interpretable', got {architecture!r}")
         self.architecture, self.scale_inputs = architecture, scale_inputs
         self.stacks = nn.ModuleList(NBeatsStack(spec, seq_len, pred_len) for spec in specs)
 

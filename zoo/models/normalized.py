@@ -21,7 +21,8 @@ class InstanceNormalized(Forecaster):
     """``revin.around(net)``: x (B, L, C_in) -> (B, P, C_out), with the inner net's dimensions.
 
     Args:
-        net: the forecaster to wrap; affine: RevIN's learnable per-channel affine map.
+        net: the forecaster to wrap.
+        affine: RevIN's learnable per-channel affine map.
     """
 
     def __init__(self, net: Forecaster, affine: bool = True) -> None:

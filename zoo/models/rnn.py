@@ -9,14 +9,15 @@
   does not feed its own predictions back, so training and inference see the same inputs and the
   horizon is produced in one pass.
 
-Time features (``use_time_features``) are concatenated to the inputs: x_mark to the encoder's,
-y_mark to the decoder's. ``channel_independent=True`` runs every channel as its own univariate series
-through the same weights (the channel-independence of PatchTST, Nie et al. 2023, and SegRNN, Lin et
-al. 2023), which regularises strongly on the ETT data; the forecast keeps the last C_out channels.
-``highway=True`` adds LSTNet's linear autoregressive component (Lai et al., SIGIR 2018;
-``zoo.layers.highway.LinearHighway``): a linear map from each channel's L past values to its P future
-values, shared across channels, summed with the RNN forecast, so the scale of the output follows the
-input even where the RNN saturates. Shapes: x (B, L, C_in), x_mark (B, L, F), y_mark (B, P, F) -> (B, P, C_out).
+Time features (``use_time_features``, with the meaning ``zoo.models.base`` gives it) are concatenated to
+the inputs: x_mark to the encoder's, y_mark to the decoder's. ``channel_independent=True`` runs every
+channel as its own univariate series through the same weights (the channel-independence of PatchTST, Nie
+et al. 2023, and SegRNN, Lin et al. 2023), which regularises strongly on the ETT data; the forecast
+keeps the last C_out channels. ``highway=True`` adds LSTNet's linear autoregressive component (Lai et
+al., SIGIR 2018; ``zoo.layers.highway.LinearHighway``): a linear map from each channel's L past values
+to its P future values, shared across channels, summed with the RNN forecast, so the scale of the output
+follows the input even where the RNN saturates. Shapes: x (B, L, C_in), x_mark (B, L, F), y_mark (B, P,
+F) -> (B, P, C_out).
 """
 
 from __future__ import annotations
@@ -26,11 +27,14 @@ from typing import ClassVar, Literal
 import torch
 from torch import nn
 
+from zoo.choices import check_choice
 from zoo.layers.highway import LinearHighway
 from zoo.models.base import Forecaster
 from zoo.registry import register_model
 
 CellType = Literal["lstm", "gru"]
+#: How the horizon is produced: a linear head on the last state, or a non-autoregressive decoder.
+RNNMode = Literal["direct", "seq2seq"]
 
 
 @register_model("lstm", defaults={"cell": "lstm"},
@@ -41,6 +45,22 @@ class RNNForecaster(Forecaster):
 
     Registered twice: ``create_model("lstm", ...)`` and ``create_model("gru", ...)`` set ``cell``; in a
     config, use ``class_path: zoo.models.RNNForecaster`` with ``cell: lstm`` or ``cell: gru``.
+
+    Args:
+        cell: "lstm" (Hochreiter & Schmidhuber 1997) or "gru" (Cho et al. 2014).
+        hidden_size: width of every recurrent layer.
+        num_layers: stacked recurrent layers (of the encoder, and of the decoder in seq2seq mode).
+        dropout: between stacked layers (when num_layers > 1) and before the head.
+        mode: "direct" (a linear head maps the top layer's final state to all P x C_out outputs) or
+            "seq2seq" (a decoder reads a learned horizon embedding per future step; module docstring).
+        use_time_features: concatenate x_mark to the encoder's inputs and y_mark to the decoder's. True
+            needs ``n_time_features > 0``; None: when the data has time features; False (default): ignore
+            the marks.
+        horizon_embedding_dim: width of the learned per-step horizon embedding (seq2seq mode only).
+        channel_independent: run each target channel as its own univariate series with shared weights
+            (PatchTST, SegRNN).
+        highway: add LSTNet's linear map from the L past values to the P future values of each target
+            (``zoo.layers.LinearHighway``).
     """
 
     #: LoRA default: every input and recurrent matrix of the LSTM/GRU, and the head.
@@ -59,21 +79,18 @@ class RNNForecaster(Forecaster):
         hidden_size: int = 64,
         num_layers: int = 2,
         dropout: float = 0.0,
-        mode: Literal["direct", "seq2seq"] = "direct",
-        use_time_features: bool = False,
+        mode: RNNMode = "direct",
+        use_time_features: bool | None = False,
         horizon_embedding_dim: int = 16,
         channel_independent: bool = False,
         highway: bool = False,
     ) -> None:
         super().__init__(n_features, seq_len, pred_len, n_targets, label_len, n_time_features)
-        if cell not in ("lstm", "gru"):
-            raise ValueError(f"cell must be 'lstm' or 'gru', got {cell!r}")
-        if mode not in ("direct", "seq2seq"):
-            raise ValueError(f"mode must be 'direct' or 'seq2seq', got {mode!r}")
+        check_choice("cell", cell, CellType)
+        check_choice("mode", mode, RNNMode)
         if hidden_size <= 0 or num_layers <= 0:
             raise ValueError(f"hidden_size and num_layers must be positive, got {hidden_size}, {num_layers}")
-        if use_time_features and n_time_features == 0:
-            raise ValueError("use_time_features=True needs n_time_features > 0 (time_encoding='timeF' in the data)")
+        use_time_features = self.time_features_used(use_time_features)
         self.cell, self.mode, self.use_time_features = cell, mode, use_time_features
         self.channel_independent = channel_independent
         rnn_cls = nn.LSTM if cell == "lstm" else nn.GRU

@@ -25,8 +25,9 @@ How this differs from the reference:
 - ``num_levels=None`` picks the fewest blocks whose receptive field covers ``seq_len``; a network that
   cannot see the whole lookback window warns.
 - Options shared with the RNN forecasters: ``use_time_features`` (x_mark concatenated to the input
-  channels), ``channel_independent`` (every channel a univariate series through the same weights, as in
-  PatchTST, Nie et al. 2023) and ``highway`` (LSTNet's linear component, ``zoo.layers.LinearHighway``).
+  channels; ``zoo.models.base`` gives its meaning), ``channel_independent`` (every channel a univariate
+  series through the same weights, as in PatchTST, Nie et al. 2023) and ``highway`` (LSTNet's linear
+  component, ``zoo.layers.LinearHighway``).
 
 Shapes: x (B, L, C_in), x_mark (B, L, F) -> (B, P, C_out); the targets are the last C_out channels.
 """
@@ -41,11 +42,14 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from zoo.layers.causal_conv import Backend, CausalConv1d
+from kernels.triton_support import Backend
+from zoo.choices import check_choice
+from zoo.layers.causal_conv import CausalConv1d
 from zoo.layers.highway import LinearHighway
 from zoo.models.base import Forecaster
 from zoo.registry import register_model
 
+#: What the linear head reads: the last step's features, or all L steps' (flattened).
 HeadType = Literal["last", "flatten"]
 
 
@@ -69,6 +73,14 @@ class TemporalBlock(nn.Module):
 
     ``relu(dropout(relu(wn(conv2)(dropout(relu(wn(conv1)(x)))))) + res(x))`` with both ReLUs fused into
     the convolutions and ``res`` the identity, or a 1x1 convolution when C_in != C_out.
+
+    Args:
+        in_channels: C_in of the block.
+        out_channels: C_out of the block (and of both convolutions).
+        kernel_size: taps K of both convolutions.
+        dilation: dilation of both convolutions.
+        dropout: after each convolution's ReLU.
+        backend: backend of the causal convolutions.
     """
 
     def __init__(
@@ -105,11 +117,14 @@ class TemporalBlock(nn.Module):
 class TCNForecaster(Forecaster):
     """TCN forecaster (Bai, Kolter & Koltun 2018) with a direct multi-horizon head; see the module docstring.
 
-    Args (after the six data dimensions of ``Forecaster``):
-        hidden_channels: channels of every block. num_levels: number of blocks (block i has dilation
-            2**i); None picks the fewest whose receptive field covers ``seq_len``.
-        kernel_size: taps K of every convolution. dropout: after each convolution's ReLU.
-        use_time_features: concatenate x_mark to the input channels (needs ``n_time_features > 0``).
+    Args:
+        hidden_channels: channels of every block.
+        num_levels: number of blocks (block i has dilation 2**i); None picks the fewest whose receptive
+            field covers ``seq_len``.
+        kernel_size: taps K of every convolution.
+        dropout: after each convolution's ReLU.
+        use_time_features: concatenate x_mark to the input channels. True needs ``n_time_features > 0``;
+            None: when the data has time features; False (default): ignore x_mark.
         channel_independent: run each target channel as its own univariate series with shared weights.
         highway: add LSTNet's linear map from the L past values to the P future values of each target.
         head: "last" (linear from the last step's features) or "flatten" (linear from all L steps).
@@ -132,7 +147,7 @@ class TCNForecaster(Forecaster):
         num_levels: int | None = None,
         kernel_size: int = 3,
         dropout: float = 0.1,
-        use_time_features: bool = False,
+        use_time_features: bool | None = False,
         channel_independent: bool = False,
         highway: bool = False,
         head: HeadType = "last",
@@ -145,10 +160,8 @@ class TCNForecaster(Forecaster):
             raise ValueError(f"num_levels must be positive or None, got {num_levels}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
-        if head not in ("last", "flatten"):
-            raise ValueError(f"head must be 'last' or 'flatten', got {head!r}")
-        if use_time_features and n_time_features == 0:
-            raise ValueError("use_time_features=True needs n_time_features > 0 (time_encoding='timeF' in the data)")
+        check_choice("head", head, HeadType)
+        use_time_features = self.time_features_used(use_time_features)
         self.num_levels = tcn_levels_for(seq_len, kernel_size) if num_levels is None else num_levels
         self.kernel_size, self.head_type = kernel_size, head
         self.use_time_features, self.channel_independent = use_time_features, channel_independent

@@ -36,28 +36,31 @@ from typing import ClassVar, Literal
 import torch
 from torch import nn
 
+from zoo.choices import check_choice
 from zoo.layers.embedding import DataEmbedding
 from zoo.layers.highway import LinearHighway
 from zoo.layers.position import PositionType, check_position_type
-from zoo.layers.transformer import Activation, DecoderLayer, EncoderLayer
+from zoo.layers.transformer import DecoderLayer, EncoderLayer, FeedForwardActivation
 from zoo.models.base import Forecaster
 from zoo.registry import register_model
 
-Architecture = Literal["encoder_decoder", "encoder_only"]
+#: The Transformer forecaster's layout: the start-token encoder-decoder, or an encoder with a linear horizon head.
+TransformerArchitecture = Literal["encoder_decoder", "encoder_only"]
 
 
 class StartTokenForecaster(Forecaster):
     """The forward shared by the start-token encoder-decoder forecasters (Transformer, Informer).
 
     Subclasses build ``enc_embedding``, ``dec_embedding``, ``decoder`` (a list of
-    ``zoo.layers.transformer.DecoderLayer``), ``decoder_norm`` and ``projection``, set ``uses_marks``, and
-    implement :meth:`encode`; the decoder input, its positions and marks are built here once.
+    ``zoo.layers.transformer.DecoderLayer``), ``decoder_norm`` and ``projection``, set
+    ``use_time_features`` (``Forecaster.time_features_used``), and implement :meth:`encode`; the decoder
+    input, its positions and marks are built here once.
     """
 
     #: LoRA default (Transformer and Informer): the attention projections, as Hu et al. adapt W_q, W_k, W_v, W_o.
     lora_target_modules: ClassVar[list[str]] = ["q_proj", "k_proj", "v_proj", "out_proj"]
 
-    uses_marks: bool
+    use_time_features: bool
 
     def encode(self, x: torch.Tensor, x_mark: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, L, C_in) -> encoder output (B, L_enc, d_model) and the time positions (L_enc,) of its steps."""
@@ -67,10 +70,9 @@ class StartTokenForecaster(Forecaster):
                       y_mark: torch.Tensor | None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """Validate x and the marks; None marks when the model does not use time features."""
         self.check_input(x)
-        if not self.uses_marks:
+        if not self.use_time_features:
             return None, None
-        if x_mark is None or y_mark is None:
-            raise ValueError(f"{type(self).__name__} uses time features: pass x_mark and y_mark")
+        self.required_marks(x_mark=x_mark, y_mark=y_mark)
         self.check_marks(x_mark, "x_mark", x.shape[1])
         self.check_marks(y_mark, "y_mark", self.pred_len)
         return x_mark, y_mark
@@ -101,15 +103,21 @@ class StartTokenForecaster(Forecaster):
 class TransformerForecaster(StartTokenForecaster):
     """Transformer forecaster; see the module docstring.
 
-    Args (after the six data dimensions of ``Forecaster``):
-        d_model: model width. n_heads: attention heads. e_layers / d_layers: encoder / decoder layers.
-        d_ff: feed-forward width. dropout: on embeddings, attention weights and residual branches.
+    Args:
+        d_model: model width.
+        n_heads: attention heads.
+        e_layers: encoder layers.
+        d_layers: decoder layers.
+        d_ff: feed-forward width.
+        dropout: on embeddings, attention weights and residual branches.
         activation: of the feed-forward ("gelu" or "relu").
         position: "sinusoidal", "learned", "rope", "alibi" or "none".
-        rope_base: RoPE's theta base. max_len: rows of the learned position table (default L + P).
+        rope_base: RoPE's theta base.
+        max_len: rows of the learned position table (default L + P).
         norm_first: pre-norm instead of post-norm layers.
         architecture: "encoder_decoder" or "encoder_only" (linear horizon head).
-        use_time_features: embed x_mark / y_mark (ignored when the data has none, n_time_features = 0).
+        use_time_features: embed x_mark / y_mark. None (default): when the data has time features
+            (n_time_features > 0); True needs ``n_time_features > 0``; False: ignore the marks.
         highway: add LSTNet's linear map from the L past values to the P future values of each target
             (``zoo.layers.LinearHighway``, as the RNN and TCN forecasters offer).
     """
@@ -128,23 +136,23 @@ class TransformerForecaster(StartTokenForecaster):
         d_layers: int = 1,
         d_ff: int = 2048,
         dropout: float = 0.1,
-        activation: Activation = "gelu",
+        activation: FeedForwardActivation = "gelu",
         position: PositionType = "sinusoidal",
         rope_base: float = 10000.0,
         max_len: int | None = None,
         norm_first: bool = False,
-        architecture: Architecture = "encoder_decoder",
-        use_time_features: bool = True,
+        architecture: TransformerArchitecture = "encoder_decoder",
+        use_time_features: bool | None = None,
         highway: bool = False,
     ) -> None:
         super().__init__(n_features, seq_len, pred_len, n_targets, label_len, n_time_features)
         check_position_type(position)
-        if architecture not in ("encoder_decoder", "encoder_only"):
-            raise ValueError(f"architecture must be 'encoder_decoder' or 'encoder_only', got {architecture!r}")
+        check_choice("architecture", architecture, TransformerArchitecture)
         if e_layers < 1 or (architecture == "encoder_decoder" and d_layers < 1):
             raise ValueError(f"need e_layers >= 1 and d_layers >= 1, got {e_layers} and {d_layers}")
         self.position, self.architecture = position, architecture
-        marks = n_time_features if use_time_features else 0
+        self.use_time_features = self.time_features_used(use_time_features)
+        marks = n_time_features if self.use_time_features else 0
         max_len = seq_len + pred_len if max_len is None else max_len
 
         def embedding() -> DataEmbedding:
@@ -162,7 +170,6 @@ class TransformerForecaster(StartTokenForecaster):
         else:
             self.projection = nn.Linear(d_model, self.n_targets)
             self.horizon = nn.Linear(seq_len, pred_len)
-        self.uses_marks = marks > 0
         self.highway = LinearHighway(seq_len, pred_len, n_features, self.n_targets) if highway else None
 
     def encode(self, x: torch.Tensor, x_mark: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:

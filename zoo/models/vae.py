@@ -19,12 +19,12 @@ import torch
 from torch.distributions import Distribution, Normal
 
 from zoo.models.latent import (
-    Activation,
-    Architecture,
     ImageDecoder,
     ImageEncoder,
     LatentVariableModel,
     Likelihood,
+    TrunkActivation,
+    TrunkArchitecture,
 )
 from zoo.registry import register_model
 
@@ -40,21 +40,29 @@ class VAE(LatentVariableModel):
     """Gaussian-latent VAE over images (B, C, H, W); see the module docstring.
 
     Args:
-        image_shape: (C, H, W); latent_dim: Z, the number of Gaussian latent units.
+        image_shape: (C, H, W) of the data (the CLI links it from the datamodule).
+        latent_dim: Z, the number of Gaussian latent units.
         architecture: "mlp" (``hidden_dims``) or "conv" (``conv_channels``, two stride-2 layers).
+        hidden_dims: widths of the MLP encoder's hidden layers (the decoder mirrors them); Burda et al.'s
+            784-200-200 by default.
+        conv_channels: channels of the two stride-2 convolutions of the conv encoder (mirrored by the
+            decoder's transposed convolutions).
         activation: hidden non-linearity (Burda et al. use tanh).
         likelihood: "bernoulli" for binary pixels, "gaussian" for grey levels.
-        logvar_min, logvar_max: clamp of the encoder's log-variance.
+        logvar_min: lower clamp of the encoder's log-variance (a guard against exp overflow).
+        logvar_max: upper clamp of the encoder's log-variance.
+        decoder_logvar_min: lower clamp of the Gaussian likelihood's per-pixel log-variance.
+        decoder_logvar_max: upper clamp of the Gaussian likelihood's per-pixel log-variance.
     """
 
     def __init__(
         self,
         image_shape: Sequence[int] = (1, 28, 28),
         latent_dim: int = 50,
-        architecture: Architecture = "mlp",
+        architecture: TrunkArchitecture = "mlp",
         hidden_dims: Sequence[int] = (200, 200),
         conv_channels: Sequence[int] = (32, 64),
-        activation: Activation = "tanh",
+        activation: TrunkActivation = "tanh",
         likelihood: Likelihood = "bernoulli",
         logvar_min: float = -10.0,
         logvar_max: float = 10.0,
