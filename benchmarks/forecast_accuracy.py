@@ -8,7 +8,7 @@
 Each (config, horizon, seed) is one ``train.py fit`` in its own process (``--jobs`` run at once),
 followed by a test of the checkpoint with the best ``val/mse``; metrics are on every test window
 unless the config sets ``data.eval_drop_last``. A ``name=path`` config may carry CLI overrides after
-a ``::`` separator, e.g. ``lstm_revin=configs/forecasting/lstm_etth1.yaml::--model.revin=true``.
+a ``::`` separator, e.g. ``lstm_revin=configs/forecasting/lstm_etth1.yaml::--model.net.init_args.revin=true``.
 ``--resume`` keeps the runs an interrupted sweep recorded in ``<out>.partial.jsonl``.
 The markdown table gives mean ± std over seeds beside the published figure in ``published.py``.
 """

@@ -34,9 +34,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import yaml  # noqa: E402
+import yaml
 
-from benchmarks.environment import REPO, run_metadata  # noqa: E402
+from benchmarks.environment import REPO, run_metadata
 
 CONFIGS = REPO / "configs" / "generative"
 

@@ -35,8 +35,8 @@ from benchmarks.environment import run_metadata  # noqa: E402
 FORECASTERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "tcn": ("configs/forecasting/tcn_etth1.yaml", ()),
     "transformer": ("configs/forecasting/transformer_etth1.yaml",
-                    ("--model.revin=true", "--model.net.init_args.highway=true")),
-    "informer": ("configs/forecasting/informer_etth1.yaml", ("--model.revin=true",)),
+                    ("--model.net.init_args.revin=true", "--model.net.init_args.highway=true")),
+    "informer": ("configs/forecasting/informer_etth1.yaml", ("--model.net.init_args.revin=true",)),
     "lstm": ("configs/forecasting/lstm_etth1.yaml", ()),
 }
 RANKS = (4, 8, 16)

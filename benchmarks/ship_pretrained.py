@@ -84,13 +84,13 @@ MODELS: tuple[Shipped, ...] = (
                 "with RevIN and a linear highway.",
                 "our 3-seed benchmark of this setting: 0.4845 ± 0.0029 "
                 "(benchmarks/results/etth1_transformer_h96.md, row transformer_sinusoidal_revin_hw)",
-                "--model.revin=true", "--model.net.init_args.highway=true", notes=_ETT_NOTE),
+                "--model.net.init_args.revin=true", "--model.net.init_args.highway=true", notes=_ETT_NOTE),
     _forecaster("informer.etth1", "configs/forecasting/informer_etth1.yaml",
                 "Informer (Zhou et al. 2021): ProbSparse attention (factor 5), distilling, d_model 64, 4 heads, "
                 "2+1 layers, with RevIN.",
                 "published Informer at this protocol: 0.865 (Zeng et al. 2023, Table 2, test drop_last); our 3-seed "
                 "benchmark with RevIN: 0.7326 ± 0.0467 (benchmarks/results/etth1_informer_h96.md)",
-                "--model.revin=true",
+                "--model.net.init_args.revin=true",
                 notes=_ETT_NOTE + " ProbSparse attention samples keys at random: test metrics depend on the seed "
                 "(the card's figure uses seed 0)."),
     _forecaster("nbeats.m4_hourly", "configs/forecasting/nbeats_generic_m4_hourly.yaml",

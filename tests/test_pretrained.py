@@ -18,7 +18,6 @@ from tests.helpers import SMALL_FORECAST, PickleExploit, seeded_output, small_in
 from zoo import hub
 from zoo.conversion import convert_checkpoint, load_checkpoint
 from zoo.data import sources
-from zoo.models.normalized import InstanceNormalized
 from zoo.registry import get_model_entry
 from zoo.tasks import ForecastingTask, GenerativeTask
 from zoo.tasks.checkpoints import CHECKPOINT_KEY
@@ -53,24 +52,25 @@ def test_variant_names_are_recorded() -> None:
         hub.architecture_of(torch.nn.Linear(2, 2))
 
 
-def test_task_with_revin_saves_a_wrapped_forecaster_that_forecasts_like_the_task(tmp_path: Path) -> None:
-    task = ForecastingTask(zoo.create_model("tcn", **SMALL_FORECAST), revin=True).eval()
+def test_task_with_revin_saves_a_forecaster_with_revin_that_forecasts_like_the_task(tmp_path: Path) -> None:
+    task = ForecastingTask(zoo.create_model("tcn", **SMALL_FORECAST, revin=True)).eval()
     with torch.no_grad():
-        task.revin.weight.uniform_(0.5, 1.5)
+        task.net.revin.weight.uniform_(0.5, 1.5)
     directory = hub.save_pretrained(task, tmp_path / "tcn.revin")
     loaded = hub.from_pretrained(directory)
-    assert isinstance(loaded, InstanceNormalized) and loaded.pretrained_config.instance_norm == {"affine": True}
+    assert loaded.revin is not None and loaded.pretrained_config.model_args["revin"] is True
+    assert loaded.pretrained_config.instance_norm is None
     x = torch.randn(4, 16, 3)
     with torch.no_grad():
         torch.testing.assert_close(loaded(x), task(x))
     # and back into a task for fine-tuning: net and RevIN both start from the weights
-    fresh = ForecastingTask(zoo.create_model("tcn", **SMALL_FORECAST), revin=True, init_from=str(directory)).eval()
+    fresh = ForecastingTask(zoo.create_model("tcn", **SMALL_FORECAST, revin=True), init_from=str(directory)).eval()
     with torch.no_grad():
         torch.testing.assert_close(fresh(x), task(x))
     with pytest.raises(hub.ArchitectureMismatchError, match="trained with revin=true"):
-        ForecastingTask(zoo.create_model("tcn", **SMALL_FORECAST), revin=False, init_from=str(directory))
+        ForecastingTask(zoo.create_model("tcn", **SMALL_FORECAST), init_from=str(directory))
     with pytest.raises(hub.ArchitectureMismatchError, match="holds a 'tcn'.*net is a RNNForecaster"):
-        ForecastingTask(zoo.create_model("lstm", **SMALL_FORECAST), revin=True, init_from=str(directory))
+        ForecastingTask(zoo.create_model("lstm", **SMALL_FORECAST, revin=True), init_from=str(directory))
 
 
 def test_scaler_statistics_travel_with_the_weights(tmp_path: Path) -> None:
@@ -246,7 +246,7 @@ def _fit_tiny_forecaster(tmp_path: Path) -> tuple[ForecastingTask, pl.Trainer, P
                 "--trainer.max_epochs=1", "--trainer.limit_train_batches=3", "--trainer.limit_val_batches=2",
                 "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
                 f"--trainer.logger.init_args.save_dir={tmp_path}", "--model.net.init_args.hidden_size=8",
-                "--model.revin=true", "--test_after_fit=false"])
+                "--model.net.init_args.revin=true", "--test_after_fit=false"])
     return cli.model, cli.trainer, Path(cli.trainer.checkpoint_callback.best_model_path)
 
 
@@ -254,8 +254,8 @@ def test_lightning_checkpoints_describe_themselves_and_convert(tmp_path: Path) -
     task, trainer, best = _fit_tiny_forecaster(tmp_path)
     checkpoint = torch.load(best, weights_only=True, map_location="cpu")  # plain types only
     record = checkpoint[CHECKPOINT_KEY]
-    assert record["architecture"] == "lstm" and record["instance_norm"] == {"affine": True}
-    assert len(record["preprocessing"]["scaler"]["mean"]) == 4 and record["training"]["revin"] is True
+    assert record["architecture"] == "lstm" and record["model_args"]["revin"] is True
+    assert len(record["preprocessing"]["scaler"]["mean"]) == 4
     directory = convert_checkpoint(best, tmp_path / "lstm.synthetic", name="lstm.synthetic")
     loaded = hub.from_pretrained(directory)
     reference = ForecastingTask.load_from_checkpoint(best, net=zoo.create_model("lstm", **{

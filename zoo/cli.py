@@ -167,16 +167,14 @@ def expand_pretrained(argv: Sequence[str]) -> tuple[list[str], FamilyName | None
             return args, None
         position, init_from = found
     source = init_from or evaluate
-    config = hub.PretrainedConfig.from_file(hub.resolve(source) / hub.CONFIG_NAME)
+    where = hub.resolve(source) / hub.CONFIG_NAME
+    config = hub.upgrade_config(hub.PretrainedConfig.from_file(where), where)  # RevIN as a net option
     family = FAMILIES[config.task]
     entry_class = get_model_entry(config.architecture).builder
     init_args = {k: v for k, v in config.model_args.items() if k not in family.linked_dims}
     model: dict[str, Any] = {"net": {"class_path": f"{entry_class.__module__}.{entry_class.__qualname__}",
                                      "init_args": init_args},
                              "init_from": str(source)}
-    if config.task == "forecasting":
-        model["revin"] = config.instance_norm is not None
-        model["revin_affine"] = bool((config.instance_norm or {}).get("affine", True))
     generated: dict[str, Any] = {"model": model}
     if evaluate is not None and init_from is None:  # as the card measured it (evaluate_pretrained, seed 0)
         generated.update(data=dict(config.preprocessing.get("datamodule", {})), seed_everything=0)

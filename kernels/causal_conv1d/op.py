@@ -74,7 +74,7 @@ def _precision(x: torch.Tensor) -> str | None:
     return None
 
 
-def _acc_dtype(x: torch.Tensor):  # noqa: ANN202 - a triton dtype
+def _acc_dtype(x: torch.Tensor):
     import triton.language as tl
 
     return tl.float64 if x.dtype == torch.float64 else tl.float32
@@ -180,7 +180,7 @@ def _fwd_op(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, di
 
 
 @_fwd_op.register_fake
-def _(x, weight, bias, dilation, groups, act, save_z):  # noqa: ANN001, ANN202
+def _(x, weight, bias, dilation, groups, act, save_z):
     y = x.new_empty(x.shape[0], weight.shape[0], x.shape[2])
     return y, (torch.empty_like(y) if save_z else y.new_empty(0))
 
@@ -192,17 +192,17 @@ def _bwd_op(dy: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, z: torch.Te
 
 
 @_bwd_op.register_fake
-def _(dy, x, weight, z, dilation, groups, act):  # noqa: ANN001, ANN202
+def _(dy, x, weight, z, dilation, groups, act):
     return torch.empty_like(x), torch.empty_like(weight), weight.new_empty(weight.shape[0])
 
 
-def _setup_context(ctx, inputs, output) -> None:  # noqa: ANN001
+def _setup_context(ctx, inputs, output) -> None:
     x, weight, bias, dilation, groups, act, _ = inputs
     ctx.save_for_backward(x, weight, output[1])
     ctx.dilation, ctx.groups, ctx.act, ctx.has_bias = dilation, groups, act, bias is not None
 
 
-def _backward(ctx, dy: torch.Tensor, _dz: torch.Tensor):  # noqa: ANN001, ANN202
+def _backward(ctx, dy: torch.Tensor, _dz: torch.Tensor):
     x, weight, z = ctx.saved_tensors
     if ctx.act and z.numel() == 0:
         raise RuntimeError("causal_conv1d: backward needs the pre-activation, which was not saved")

@@ -246,7 +246,7 @@ def _fwd_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, index_sample: tor
 
 
 @_fwd_op.register_fake
-def _(q, k, v, index_sample, alibi_slopes, n_top, causal, scale):  # noqa: ANN001, ANN202
+def _(q, k, v, index_sample, alibi_slopes, n_top, causal, scale):
     batch, heads, l_q, dim = q.shape
     acc = torch.float64 if q.dtype == torch.float64 else torch.float32
     return (q.new_empty(batch, heads, l_q, dim), q.new_empty(batch, heads, n_top, dtype=torch.int64),
@@ -261,18 +261,18 @@ def _bwd_op(do: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
 
 
 @_bwd_op.register_fake
-def _(do, q, k, v, o, top, lse, alibi_slopes, causal, scale):  # noqa: ANN001, ANN202
+def _(do, q, k, v, o, top, lse, alibi_slopes, causal, scale):
     return q.new_empty(q.shape), k.new_empty(k.shape), v.new_empty(v.shape)
 
 
-def _setup_context(ctx, inputs, output) -> None:  # noqa: ANN001
+def _setup_context(ctx, inputs, output) -> None:
     q, k, v, _, alibi_slopes, _, causal, scale = inputs
     o, top, lse = output
     ctx.save_for_backward(q, k, v, o, top, lse, alibi_slopes)
     ctx.causal, ctx.scale = causal, scale
 
 
-def _backward(ctx, do: torch.Tensor, _dtop: torch.Tensor, _dlse: torch.Tensor):  # noqa: ANN001, ANN202
+def _backward(ctx, do: torch.Tensor, _dtop: torch.Tensor, _dlse: torch.Tensor):
     q, k, v, o, top, lse, alibi_slopes = ctx.saved_tensors
     dq, dk, dv = _bwd_op(do, q, k, v, o, top, lse, alibi_slopes, ctx.causal, ctx.scale)
     return dq, dk, dv, None, None, None, None, None

@@ -163,7 +163,7 @@ class _AttendSelected(torch.autograd.Function):
     through the literal transcription of the original in the tests."""
 
     @staticmethod
-    def forward(ctx, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, top: torch.Tensor,  # noqa: ANN001
+    def forward(ctx, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, top: torch.Tensor,
                 causal: bool, scale: float, alibi_slopes: torch.Tensor | None) -> torch.Tensor:
         batch, heads, l_q, dim = q.shape
         l_k = k.shape[2]
@@ -184,7 +184,7 @@ class _AttendSelected(torch.autograd.Function):
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, d_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # noqa: ANN001
+    def backward(ctx, d_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         q_top, k, v, top, attn = ctx.saved_tensors
         batch, heads, n_top, dim = q_top.shape
         l_q, l_k = d_out.shape[2], k.shape[2]

@@ -33,7 +33,7 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small pretrained LSTM (RevIN on) on the embedded synthetic series."""
     tmp_path = tmp_path_factory.mktemp("base")
     target = tmp_path / "lstm.synthetic"
-    main(["fit", "--config", QUICKSTART, *_fast(tmp_path), "--model.net.init_args.hidden_size=8", "--model.revin=true",
+    main(["fit", "--config", QUICKSTART, *_fast(tmp_path), "--model.net.init_args.hidden_size=8", "--model.net.init_args.revin=true",
           f"--export_pretrained={target}"])
     return target
 
@@ -50,8 +50,8 @@ def test_only_the_adapter_trains_and_the_base_stays_bit_identical(base: Path, tm
     assert trainable and all(".lora_A." in n or ".lora_B." in n for n in trainable)
     pretrained = hub.from_pretrained(base)
     for key, value in base_state_dict(task.net).items():
-        assert torch.equal(value, pretrained.net.state_dict()[key]), key
-    for key, value in task.revin.state_dict().items():
+        assert torch.equal(value, pretrained.state_dict()[key]), key
+    for key, value in task.net.revin.state_dict().items():
         assert torch.equal(value, pretrained.revin.state_dict()[key]), key
     assert any(layer.lora_B["default"]["weight"].abs().sum() > 0 for _, layer in lora_layers(task.net) if
                "weight" in layer.lora_B["default"]), "the adapter did not move"

@@ -29,7 +29,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp_path = tmp_path_factory.mktemp("exported")
     target = tmp_path / "lstm.synthetic"
     main(["fit", "--config", QUICKSTART, *_fast(tmp_path), "--model.net.init_args.hidden_size=8",
-          "--model.revin=true", "--test_after_fit=true", f"--export_pretrained={target}"])
+          "--model.net.init_args.revin=true", "--test_after_fit=true", f"--export_pretrained={target}"])
     return target
 
 
@@ -55,7 +55,7 @@ def test_test_with_model_pretrained_reproduces_the_exported_metrics(exported: Pa
 def test_fit_with_init_from_starts_from_the_pretrained_weights(exported: Path, tmp_path: Path) -> None:
     cli = build_cli(["--config", QUICKSTART, "--model.init_from", str(exported), *_fast(tmp_path)], run=False)
     pretrained = hub.from_pretrained(exported)
-    assert cli.model.revin is not None  # filled in from config.json
+    assert cli.model.net.revin is not None  # filled in from config.json
     for key, value in pretrained.state_dict().items():
         assert torch.equal(cli.model.state_dict()[key], value), key
     # user options still win over the pretrained config: a different architecture is a clear error

@@ -49,7 +49,7 @@ def _inputs(case: tuple, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor
     return x, w, bias
 
 
-def _run(fn, x, w, bias, case, grad_out):  # noqa: ANN001, ANN202
+def _run(fn, x, w, bias, case, grad_out):
     _, _, _, _, _, dilation, groups, activation, _ = case
     leaves = [t.detach().clone().requires_grad_(True) for t in (x, w) + ((bias,) if bias is not None else ())]
     y = fn(leaves[0], leaves[1], leaves[2] if bias is not None else None, dilation=dilation, groups=groups,
@@ -58,11 +58,11 @@ def _run(fn, x, w, bias, case, grad_out):  # noqa: ANN001, ANN202
     return y.detach(), grads
 
 
-def _triton(x, w, bias, **kw):  # noqa: ANN001, ANN202
+def _triton(x, w, bias, **kw):
     return causal_conv1d(x, w, bias, backend="triton", **kw)
 
 
-def _reference(x, w, bias, **kw):  # noqa: ANN001, ANN202
+def _reference(x, w, bias, **kw):
     return causal_conv1d_reference(x, w, bias, kw["dilation"], kw["groups"], kw["activation"])
 
 

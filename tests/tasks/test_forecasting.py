@@ -81,8 +81,8 @@ def test_revin_round_trip_and_scale_invariance() -> None:
     torch.testing.assert_close(normed.mean(1), torch.zeros(4, 3), atol=1e-5, rtol=0)
     torch.testing.assert_close(revin.denormalize(normed, stats), x, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(revin.denormalize(normed[..., -1:], stats), x[..., -1:], atol=1e-4, rtol=1e-4)
-    task = ForecastingTask(zoo.create_model("gru", n_features=3, seq_len=20, pred_len=5, hidden_size=8),
-                           revin=True).eval()
+    task = ForecastingTask(zoo.create_model("gru", n_features=3, seq_len=20, pred_len=5, hidden_size=8,
+                                            revin=True)).eval()
     # with RevIN, shifting and scaling the input window shifts and scales the forecast the same way
     torch.testing.assert_close(task(x * 3 + 7), task(x) * 3 + 7, atol=1e-4, rtol=1e-4)
 

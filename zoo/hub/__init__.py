@@ -33,9 +33,11 @@ from zoo.hub.loading import (
     from_pretrained,
     list_pretrained,
     load_state,
+    net_of,
     read_weights,
     save_pretrained,
-    split_predictor,
+    strip_wrapper_prefix,
+    upgrade_config,
 )
 from zoo.hub.store import cache_dir, load_manifest, resolve, sha256_files, shipped_dir, verify, write_manifest
 
@@ -60,12 +62,14 @@ __all__ = [
     "list_pretrained",
     "load_manifest",
     "load_state",
+    "net_of",
     "read_weights",
     "resolve",
     "save_pretrained",
     "sha256_files",
     "shipped_dir",
-    "split_predictor",
+    "strip_wrapper_prefix",
+    "upgrade_config",
     "verify",
     "write_directory",
     "write_manifest",

@@ -11,7 +11,9 @@ gets those lines appended to its own ``Args:`` section when the class is created
 (:meth:`Forecaster.__init_subclass__`), which is where the CLI's ``--help`` (jsonargparse, through
 docstring-parser) reads a class's parameters.
 
-``forward(x, x_mark=None, y_mark=None)`` maps x (B, L, C_in) to (B, P, C_out). The targets are the last
+``forward(x, x_mark=None, y_mark=None)`` maps x (B, L, C_in) to (B, P, C_out): it runs the subclass's
+``forecast``, inside reversible instance normalisation when the model is built with ``revin=True``
+(RevIN is an option of every forecaster, so a pretrained one carries it). The targets are the last
 C_out channels of ``x`` (the data layer puts the target column last), which is what RevIN and the
 naive forecaster rely on.
 
@@ -29,6 +31,8 @@ from typing import Any, ClassVar
 
 import torch
 from torch import nn
+
+from zoo.layers.revin import RevIN
 
 
 class RecordsConstructorArgs:
@@ -70,6 +74,9 @@ class Forecaster(RecordsConstructorArgs, nn.Module):
             ``label_len`` steps of x before the P steps to forecast; 0 for the others.
         n_time_features: F, the time features per step in x_mark (B, L, F) and y_mark (B, P, F);
             0 when the data has none.
+        revin: normalise each input window by its own per-channel mean and standard deviation and map the
+            forecast back (RevIN, Kim et al., ICLR 2022; :class:`zoo.layers.RevIN`).
+        revin_affine: give RevIN its learnable per-channel affine map.
     """
 
     #: The layers LoRA adapts by default (``zoo.adapters``): module-name suffixes, or a full-match regex.
@@ -83,6 +90,8 @@ class Forecaster(RecordsConstructorArgs, nn.Module):
         n_targets: int | None = None,
         label_len: int = 0,
         n_time_features: int = 0,
+        revin: bool = False,
+        revin_affine: bool = True,
     ) -> None:
         super().__init__()
         n_targets = n_features if n_targets is None else n_targets
@@ -98,6 +107,31 @@ class Forecaster(RecordsConstructorArgs, nn.Module):
             raise ValueError(f"{type(self).__name__}: n_time_features must be >= 0, got {n_time_features}")
         self.n_features, self.seq_len, self.pred_len = n_features, seq_len, pred_len
         self.n_targets, self.label_len, self.n_time_features = n_targets, label_len, n_time_features
+        self.revin = RevIN(n_features, affine=revin_affine) if revin else None
+        self._forecast_takes_mask = "x_mask" in inspect.signature(self.forecast).parameters
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        x_mark: torch.Tensor | None = None,
+        y_mark: torch.Tensor | None = None,
+        x_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The forecast (B, P, C_out) of x (B, L, C_in): :meth:`forecast`, inside RevIN when ``revin``.
+
+        ``x_mask`` (B, L, 1) marks the left padding of short panel histories; it reaches only the models
+        whose ``forecast`` takes it.
+        """
+        extra = {"x_mask": x_mask} if x_mask is not None and self._forecast_takes_mask else {}
+        if self.revin is None:
+            return self.forecast(x, x_mark, y_mark, **extra)
+        return self.revin.around(lambda normed: self.forecast(normed, x_mark, y_mark, **extra), x)
+
+    def forecast(
+        self, x: torch.Tensor, x_mark: torch.Tensor | None = None, y_mark: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The model itself, x (B, L, C_in) -> (B, P, C_out); every forecaster implements it."""
+        raise NotImplementedError(f"{type(self).__name__} must implement forecast(x, x_mark, y_mark)")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Append the data dimensions' ``Args:`` lines to the docstring of a subclass that takes them."""
@@ -204,5 +238,5 @@ def with_args_documented(doc: str | None, entries: dict[str, list[str]]) -> str 
     return "\n".join(lines) + "\n"
 
 
-#: The six data dimensions' ``Args:`` entries, written once in :class:`Forecaster`'s docstring.
+#: The ``Args:`` entries every forecaster shares (the six data dimensions and RevIN), written once in :class:`Forecaster`.
 DATA_DIMENSION_DOCS: dict[str, list[str]] = docstring_args(Forecaster.__doc__)

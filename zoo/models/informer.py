@@ -127,6 +127,8 @@ class InformerForecaster(StartTokenForecaster):
         n_targets: int | None = None,
         label_len: int = 0,
         n_time_features: int = 0,
+        revin: bool = False,
+        revin_affine: bool = True,
         d_model: int = 512,
         n_heads: int = 8,
         e_layers: int = 2,
@@ -145,7 +147,7 @@ class InformerForecaster(StartTokenForecaster):
         backend: Backend = "auto",
         use_time_features: bool | None = None,
     ) -> None:
-        super().__init__(n_features, seq_len, pred_len, n_targets, label_len, n_time_features)
+        super().__init__(n_features, seq_len, pred_len, n_targets, label_len, n_time_features, revin, revin_affine)
         check_position_type(position)
         check_choice("attention", attention, AttentionType)
         stack = [e_layers] if encoder_stack is None else list(encoder_stack)

@@ -27,10 +27,12 @@ class NaiveForecaster(Forecaster):
         n_targets: int | None = None,
         label_len: int = 0,
         n_time_features: int = 0,
+        revin: bool = False,
+        revin_affine: bool = True,
     ) -> None:
-        super().__init__(n_features, seq_len, pred_len, n_targets, label_len, n_time_features)
+        super().__init__(n_features, seq_len, pred_len, n_targets, label_len, n_time_features, revin, revin_affine)
 
-    def forward(
+    def forecast(
         self, x: torch.Tensor, x_mark: torch.Tensor | None = None, y_mark: torch.Tensor | None = None
     ) -> torch.Tensor:
         self.check_input(x)

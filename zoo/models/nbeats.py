@@ -192,6 +192,8 @@ class NBeatsForecaster(Forecaster):
         n_targets: int | None = None,
         label_len: int = 0,
         n_time_features: int = 0,
+        revin: bool = False,
+        revin_affine: bool = True,
         architecture: NBeatsArchitecture = "generic",
         num_stacks: int = 30,
         num_blocks: int = 1,
@@ -209,7 +211,7 @@ class NBeatsForecaster(Forecaster):
         share_interpretable_weights: bool = True,
         scale_inputs: bool = False,
     ) -> None:
-        super().__init__(n_features, seq_len, pred_len, n_targets, label_len, n_time_features)
+        super().__init__(n_features, seq_len, pred_len, n_targets, label_len, n_time_features, revin, revin_affine)
         check_choice("architecture", architecture, NBeatsArchitecture, owner="NBeatsForecaster")
         if architecture == "generic":
             if num_stacks < 1:
@@ -255,7 +257,7 @@ class NBeatsForecaster(Forecaster):
         total = torch.stack(list(parts.values())).sum(dim=0)
         return NBeatsOutput(forecast=total, stack_forecasts=parts)
 
-    def forward(
+    def forecast(
         self,
         x: torch.Tensor,
         x_mark: torch.Tensor | None = None,

@@ -74,6 +74,8 @@ class RNNForecaster(Forecaster):
         n_targets: int | None = None,
         label_len: int = 0,
         n_time_features: int = 0,
+        revin: bool = False,
+        revin_affine: bool = True,
         *,
         cell: CellType = "lstm",
         hidden_size: int = 64,
@@ -85,7 +87,7 @@ class RNNForecaster(Forecaster):
         channel_independent: bool = False,
         highway: bool = False,
     ) -> None:
-        super().__init__(n_features, seq_len, pred_len, n_targets, label_len, n_time_features)
+        super().__init__(n_features, seq_len, pred_len, n_targets, label_len, n_time_features, revin, revin_affine)
         check_choice("cell", cell, CellType)
         check_choice("mode", mode, RNNMode)
         if hidden_size <= 0 or num_layers <= 0:
@@ -116,7 +118,7 @@ class RNNForecaster(Forecaster):
         marks = self.series_marks(mark, name, inputs.shape[1], inputs.shape[0])
         return torch.cat([inputs, marks.to(inputs.dtype)], dim=-1)
 
-    def forward(
+    def forecast(
         self, x: torch.Tensor, x_mark: torch.Tensor | None = None, y_mark: torch.Tensor | None = None
     ) -> torch.Tensor:
         self.check_input(x)

@@ -142,6 +142,8 @@ class TCNForecaster(Forecaster):
         n_targets: int | None = None,
         label_len: int = 0,
         n_time_features: int = 0,
+        revin: bool = False,
+        revin_affine: bool = True,
         *,
         hidden_channels: int = 64,
         num_levels: int | None = None,
@@ -153,7 +155,7 @@ class TCNForecaster(Forecaster):
         head: HeadType = "last",
         backend: Backend = "auto",
     ) -> None:
-        super().__init__(n_features, seq_len, pred_len, n_targets, label_len, n_time_features)
+        super().__init__(n_features, seq_len, pred_len, n_targets, label_len, n_time_features, revin, revin_affine)
         if hidden_channels <= 0 or kernel_size <= 0:
             raise ValueError(f"hidden_channels and kernel_size must be positive, got {hidden_channels}, {kernel_size}")
         if num_levels is not None and num_levels <= 0:
@@ -200,7 +202,7 @@ class TCNForecaster(Forecaster):
             series = torch.cat([series, marks.to(series.dtype).transpose(1, 2)], dim=1)
         return self.encoder(series.contiguous())
 
-    def forward(
+    def forecast(
         self, x: torch.Tensor, x_mark: torch.Tensor | None = None, y_mark: torch.Tensor | None = None
     ) -> torch.Tensor:
         self.check_input(x)

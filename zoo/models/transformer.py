@@ -92,7 +92,7 @@ class StartTokenForecaster(Forecaster):
             h = layer(h, memory, positions, memory_positions)
         return self.projection(self.decoder_norm(h))[:, -self.pred_len:]  # (B, P, C_out)
 
-    def forward(self, x: torch.Tensor, x_mark: torch.Tensor | None = None,
+    def forecast(self, x: torch.Tensor, x_mark: torch.Tensor | None = None,
                 y_mark: torch.Tensor | None = None) -> torch.Tensor:
         x_mark, y_mark = self.checked_marks(x, x_mark, y_mark)
         memory, memory_positions = self.encode(x, x_mark)
@@ -130,6 +130,8 @@ class TransformerForecaster(StartTokenForecaster):
         n_targets: int | None = None,
         label_len: int = 0,
         n_time_features: int = 0,
+        revin: bool = False,
+        revin_affine: bool = True,
         d_model: int = 512,
         n_heads: int = 8,
         e_layers: int = 2,
@@ -145,7 +147,7 @@ class TransformerForecaster(StartTokenForecaster):
         use_time_features: bool | None = None,
         highway: bool = False,
     ) -> None:
-        super().__init__(n_features, seq_len, pred_len, n_targets, label_len, n_time_features)
+        super().__init__(n_features, seq_len, pred_len, n_targets, label_len, n_time_features, revin, revin_affine)
         check_position_type(position)
         check_choice("architecture", architecture, TransformerArchitecture)
         if e_layers < 1 or (architecture == "encoder_decoder" and d_layers < 1):
@@ -180,10 +182,10 @@ class TransformerForecaster(StartTokenForecaster):
             h = layer(h, positions)
         return self.encoder_norm(h), positions
 
-    def forward(self, x: torch.Tensor, x_mark: torch.Tensor | None = None,
+    def forecast(self, x: torch.Tensor, x_mark: torch.Tensor | None = None,
                 y_mark: torch.Tensor | None = None) -> torch.Tensor:
         if self.architecture == "encoder_decoder":
-            out = super().forward(x, x_mark, y_mark)
+            out = super().forecast(x, x_mark, y_mark)
         else:
             x_mark, _ = self.checked_marks(x, x_mark, y_mark)
             if x.shape[1] != self.seq_len:
