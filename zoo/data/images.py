@@ -39,6 +39,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from zoo.choices import check_choice
 from zoo.data import sources
 from zoo.data.table import DataValidationError, Stage
+from zoo.seeding import mix_seed
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +59,10 @@ _IS_VALUE = np.ones(256, dtype=bool)
 _IS_VALUE[list(_WHITESPACE)] = False
 _IS_BAD = _IS_VALUE.copy()
 _IS_BAD[[ord("0"), ord("1")]] = False
-# Independent random streams under one seed: the training order, the per-batch (dynamic) samples, and
-# the samples fixed once per split, so changing one use never shifts another.
-_ORDER, _DYNAMIC, _FIXED = 0, 1, 2
+# Independent numpy streams under one seed: the training order and the samples fixed once per split, so
+# changing one use never shifts another (the per-batch dynamic samples use a torch generator seeded with
+# zoo.seeding.mix_seed; stream 1 was theirs).
+_ORDER, _FIXED = 0, 2
 _SPLIT_STREAM: dict[Stage, int] = {"train": 0, "val": 1, "test": 2}
 
 
@@ -199,11 +201,6 @@ def bernoulli_images(images: np.ndarray, rng: np.random.Generator, chunk: int = 
         grey = images[s:s + chunk]
         out[s:s + chunk] = rng.random(grey.shape, dtype=np.float32) < grey / np.float32(255)
     return out
-
-
-def _seed(*parts: int) -> int:
-    """A 63-bit seed mixed from ``parts`` (numpy SeedSequence), for torch generators."""
-    return int(np.random.SeedSequence(list(parts)).generate_state(1, np.uint64)[0] >> np.uint64(1))
 
 
 # ----------------------------------------------------------------------------------------- datasets
@@ -453,7 +450,7 @@ class ImageDataModule(pl.LightningDataModule):
         held = self._generators.get(device)
         if held is None or held[0] is not trainer or held[1:3] != (epoch, rank):
             generator = torch.Generator(device=device)
-            generator.manual_seed(_seed(self.seed, _DYNAMIC, epoch, rank))
+            generator.manual_seed(mix_seed(self.seed, epoch, rank))
             held = self._generators[device] = (trainer, epoch, rank, generator)
         return held[3]
 

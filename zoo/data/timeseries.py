@@ -54,6 +54,7 @@ from zoo.data.table import (
     table_from_frame,
 )
 from zoo.data.timefeatures import time_feature_names, time_features
+from zoo.seeding import mix_seed
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +126,7 @@ class EpochShuffleSampler(Sampler[int]):
         return self.n
 
     def __iter__(self) -> Iterator[int]:
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        generator = torch.Generator().manual_seed(mix_seed(self.seed, self.epoch))
         return iter(torch.randperm(self.n, generator=generator).tolist())
 
 
