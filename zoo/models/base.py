@@ -136,8 +136,8 @@ class Forecaster(RecordsConstructorArgs, nn.Module):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Append the data dimensions' ``Args:`` lines to the docstring of a subclass that takes them."""
         super().__init_subclass__(**kwargs)
-        taken = [name for name in inspect.signature(cls.__init__).parameters if name in DATA_DIMENSION_DOCS]
-        cls.__doc__ = with_args_documented(cls.__doc__, {name: DATA_DIMENSION_DOCS[name] for name in taken})
+        taken = [name for name in inspect.signature(cls.__init__).parameters if name in SHARED_ARGUMENT_DOCS]
+        cls.__doc__ = with_args_documented(cls.__doc__, {name: SHARED_ARGUMENT_DOCS[name] for name in taken})
 
     def time_features_used(self, use_time_features: bool | None) -> bool:
         """Resolve a model's ``use_time_features`` against ``n_time_features`` F (the same rule everywhere).
@@ -239,4 +239,4 @@ def with_args_documented(doc: str | None, entries: dict[str, list[str]]) -> str 
 
 
 #: The ``Args:`` entries every forecaster shares (the six data dimensions and RevIN), written once in :class:`Forecaster`.
-DATA_DIMENSION_DOCS: dict[str, list[str]] = docstring_args(Forecaster.__doc__)
+SHARED_ARGUMENT_DOCS: dict[str, list[str]] = docstring_args(Forecaster.__doc__)
