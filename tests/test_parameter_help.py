@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 
-import docstring_parser  # noqa: F401  (without it jsonargparse shows no help at all: fail, never skip)
+import docstring_parser  # without it jsonargparse shows no help at all: fail, never skip
 import pytest
 from jsonargparse import ArgumentParser
 
