@@ -36,12 +36,43 @@ print(json.dumps({"seconds": seconds, "modules": len(new),
 """
 
 
+def commit_of(tree: Path) -> str:
+    """The tree's git commit (short), with "+changes" when its work tree differs from it."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(tree), *args], capture_output=True, text=True, check=False).stdout.strip()
+
+    return git("rev-parse", "--short", "HEAD") + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
 def measure(tree: Path) -> dict:
     """One fresh process loading the model from the source tree ``tree``."""
     env = {**os.environ, "PYTHONPATH": str(tree), "ZOO_PRETRAINED_DIR": str(tree / "checkpoints")}
     result = subprocess.run([sys.executable, "-c", PROBE], cwd=tree, env=env, capture_output=True, text=True,
                             check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def markdown(report: dict) -> str:
+    """The report as a table: one row per tree."""
+    lines = [
+        "# Load time of a shipped model",
+        "",
+        f"`import zoo; zoo.create_model(\"tcn.etth1\", pretrained=True)` after `import torch`, each run a fresh "
+        f"process, {report['repeats']} runs per tree, interleaved. {report['date']}; Python {report['python']}, "
+        f"torch {report['torch']}, {report['cores']} cores ({report['cpu']}).",
+        "",
+        f"Command: `{report['command']}`",
+        "",
+        "| tree | commit | median s | runs (s) | modules imported | heavy packages imported |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, result in report["results"].items():
+        runs = ", ".join(f"{s:.3f}" for s in result["seconds"])
+        heavy = ", ".join(result["heavy_imported"]) or "none"
+        lines.append(f"| {label} | {result['commit']} | {result['median_seconds']:.3f} | {runs} | {result['modules_imported']} | {heavy} |")
+    for label, result in report["results"].items():
+        lines += ["", f"Top-level packages imported ({label}): {', '.join(result['packages_imported'])}."]
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -67,6 +98,7 @@ def main() -> None:
         "repeats": options.repeats,
         "results": {
             label: {
+                "commit": commit_of(Path(trees[label]).resolve()),
                 "median_seconds": statistics.median(r["seconds"] for r in rs),
                 "seconds": [round(r["seconds"], 4) for r in rs],
                 "modules_imported": rs[-1]["modules"],
@@ -78,6 +110,7 @@ def main() -> None:
     }
     options.output.parent.mkdir(parents=True, exist_ok=True)
     options.output.write_text(json.dumps(report, indent=2) + "\n")
+    options.output.with_suffix(".md").write_text(markdown(report))
     for label, result in report["results"].items():
         print(f"{label}: median {result['median_seconds']:.3f} s over {options.repeats} processes "
               f"({', '.join(f'{s:.3f}' for s in result['seconds'])}); {result['modules_imported']} modules; "
