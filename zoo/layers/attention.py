@@ -28,6 +28,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from torch import nn
 
 from zoo.layers.position import RotaryEmbedding, alibi_bias, alibi_slopes, check_position_type
@@ -153,8 +154,7 @@ class MultiHeadAttention(nn.Module):
         self.kernel = kernel if kernel is not None else FullAttention()
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
-        batch, length, _ = x.shape
-        return x.view(batch, length, self.n_heads, self.head_dim).transpose(1, 2)  # (B, H, L, D)
+        return rearrange(x, "b l (h d) -> b h l d", h=self.n_heads)
 
     def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, *,
                 q_positions: torch.Tensor | None = None, k_positions: torch.Tensor | None = None,
@@ -185,4 +185,4 @@ class MultiHeadAttention(nn.Module):
                           mask=None if mask is None else mask.to(q.device), alibi_slopes=self.alibi_slopes,
                           q_positions=q_positions, k_positions=k_positions,
                           dropout_p=self.dropout if self.training else 0.0)  # (B, H, L_Q, D)
-        return self.out_proj(out.transpose(1, 2).reshape(batch, l_q, self.d_model))
+        return self.out_proj(rearrange(out, "b h l d -> b l (h d)"))

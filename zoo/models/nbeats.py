@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import torch
+from einops import rearrange
 from torch import nn
 
 from zoo.choices import check_choice
@@ -235,11 +236,11 @@ class NBeatsForecaster(Forecaster):
         self.check_input(x)
         if x_mask is not None and x_mask.shape != x.shape:
             raise ValueError(f"NBeatsForecaster: x_mask must have x's shape {tuple(x.shape)}, got {tuple(x_mask.shape)}")
-        batch, length, _ = x.shape
+        batch = x.shape[0]
         targets = slice(self.n_features - self.n_targets, self.n_features)
 
-        def series(t: torch.Tensor) -> torch.Tensor:  # (B, L, C_out) -> (B * C_out, L), channel-major per sample
-            return t[..., targets].transpose(1, 2).reshape(batch * self.n_targets, length)
+        def series(t: torch.Tensor) -> torch.Tensor:  # channel-major per sample
+            return rearrange(t[..., targets], "b l c -> (b c) l")
 
         residual = series(x)
         mask = torch.ones_like(residual) if x_mask is None else series(x_mask.to(x.dtype))
@@ -252,8 +253,7 @@ class NBeatsForecaster(Forecaster):
         for stack in self.stacks:
             residual, forecast = stack(residual, mask)
             forecast = forecast * scale
-            # (B * C_out, P) -> (B, P, C_out)
-            parts[stack.spec.name] = forecast.reshape(batch, self.n_targets, self.pred_len).transpose(1, 2)
+            parts[stack.spec.name] = rearrange(forecast, "(b c) p -> b p c", b=batch)
         total = torch.stack(list(parts.values())).sum(dim=0)
         return NBeatsOutput(forecast=total, stack_forecasts=parts)
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 import torch
+from einops import rearrange
 from torch import nn
 
 from zoo.choices import check_choice
@@ -125,9 +126,9 @@ class RNNForecaster(Forecaster):
         batch = x.shape[0]
         linear_part = None if self.highway is None else self.highway(x)  # (B, P, C_out)
         if self.channel_independent:
-            # Channels do not interact, so only the targets (the last C_out) are encoded:
-            # (B, L, C_out) -> (B * C_out, L, 1), channel-major within each sample.
-            x = x[..., self.n_features - self.n_targets:].transpose(1, 2).reshape(-1, self.seq_len, 1)
+            # Channels do not interact, so only the targets (the last C_out) are encoded, each as one series
+            # (channel-major within each sample).
+            x = rearrange(x[..., self.n_features - self.n_targets:], "b l c -> (b c) l 1")
         series = x.shape[0]
         _, state = self.encoder(self._with_marks(x, x_mark, "x_mark"))
         if self.mode == "direct":
@@ -137,6 +138,6 @@ class RNNForecaster(Forecaster):
             steps = self.horizon_embedding.unsqueeze(0).expand(series, -1, -1).to(x.dtype)  # (B*, P, E)
             decoded, _ = self.decoder(self._with_marks(steps, y_mark, "y_mark"), state)  # (B*, P, hidden)
             out = self.head(self.dropout(decoded))
-        if self.channel_independent:  # (B * C_out, P, 1) -> (B, C_out, P) -> (B, P, C_out)
-            out = out.view(batch, self.n_targets, self.pred_len).transpose(1, 2)
+        if self.channel_independent:
+            out = rearrange(out, "(b c) p 1 -> b p c", b=batch)
         return (out if linear_part is None else out + linear_part).contiguous()

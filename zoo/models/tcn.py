@@ -39,6 +39,7 @@ from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
@@ -192,9 +193,9 @@ class TCNForecaster(Forecaster):
     def encode(self, x: torch.Tensor, x_mark: torch.Tensor | None = None) -> torch.Tensor:
         """Causal features (B*, hidden, L) of x (B, L, C_in); B* = B * C_out when channel-independent."""
         if self.channel_independent:
-            # Channels do not interact, so only the targets (the last C_out) are encoded:
-            # (B, L, C_out) -> (B * C_out, 1, L), channel-major within each sample.
-            series = x[..., self.n_features - self.n_targets:].transpose(1, 2).reshape(-1, 1, self.seq_len)
+            # Channels do not interact, so only the targets (the last C_out) are encoded, each as one series
+            # (channel-major within each sample).
+            series = rearrange(x[..., self.n_features - self.n_targets:], "b l c -> (b c) 1 l")
         else:
             series = x.transpose(1, 2)  # (B, C_in, L)
         if self.use_time_features:
@@ -210,8 +211,8 @@ class TCNForecaster(Forecaster):
         features = self.encode(x, x_mark)  # (B*, hidden, L)
         flat = features[..., -1] if self.head_type == "last" else features.flatten(1)  # (B*, hidden [* L])
         out = self.head(flat)  # (B*, P * series_out)
-        if self.channel_independent:  # (B * C_out, P) -> (B, C_out, P) -> (B, P, C_out)
-            out = out.view(batch, self.n_targets, self.pred_len).transpose(1, 2)
+        if self.channel_independent:
+            out = rearrange(out, "(b c) p -> b p c", b=batch)
         else:
             out = out.view(batch, self.pred_len, self.n_targets)
         if self.highway is not None:
