@@ -1,5 +1,10 @@
-"""The command line: ``python train.py {fit,validate,test,predict,list,convert,merge} ...`` on LightningCLI.
+"""The command line: ``python train.py {fit,validate,test,predict,list,convert,merge} ...``.
 
+- ``fit``, ``validate``, ``test`` and ``predict`` are LightningCLI's (:class:`ZooCLI`, :func:`build_cli`);
+  the other verbs are typed functions in :mod:`zoo.verbs`, parsed by jsonargparse from their signatures
+  and docstrings. ``train.py --help`` lists them all; :func:`main` dispatches on the verb.
+- ``model.net`` takes a registry name (``--model.net nbeats_interpretable``, ``net: tcn`` in YAML) beside
+  a class path: :mod:`zoo.model_names` turns it into the class path and the variant's defaults.
 - Two task families share the CLI. The family follows from the network: a ``model.net`` that is a
   latent-variable model (``zoo.models.latent.LatentVariableModel``, e.g. ``configs/generative/*.yaml``)
   selects ``GenerativeTask`` + ``ImageDataModule``; anything else ``ForecastingTask`` +
@@ -42,7 +47,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from lightning.pytorch import Trainer
@@ -52,13 +57,15 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveCon
 from zoo.adapters.lora import lora_configs
 from zoo.data.images import ImageDataModule
 from zoo.data.timeseries import TimeSeriesDataModule
+from zoo.model_names import expand_model_names, read_config
 from zoo.models.latent import LatentVariableModel
+from zoo.registry import TaskKind
 from zoo.tasks.forecasting import ForecastingTask
 from zoo.tasks.generative import GenerativeTask
+from zoo.verbs import describe_data, headline_metric, reported_as_user_errors, run_verb  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
-FamilyName = Literal["forecasting", "generative"]
 
 
 @dataclass(frozen=True)
@@ -79,12 +86,9 @@ FAMILIES: dict[str, TaskFamily] = {
 }
 
 
-def _model_section(config_path: str) -> dict[str, Any]:
-    """The ``model:`` section of a ``--config`` file, or {} (the parser reports unreadable configs itself)."""
-    try:
-        config = yaml.safe_load(Path(config_path).read_text()) if Path(config_path).is_file() else None
-    except (OSError, yaml.YAMLError):
-        return {}
+def _model_section(config_value: str) -> dict[str, Any]:
+    """The ``model:`` section of a ``--config`` file or YAML string, or {} (the parser reports bad configs)."""
+    config, _ = read_config(config_value)
     model = config.get("model") if isinstance(config, dict) else None
     return model if isinstance(model, dict) else {}
 
@@ -103,7 +107,13 @@ def _net_class_paths(argv: Sequence[str]) -> list[str]:
             if isinstance(path, str):
                 found.append(path)
         elif key in ("--model.net", "--model.net.class_path") and value and not value.startswith("-"):
-            found.append(value)
+            try:
+                net = yaml.safe_load(value)  # a name, a class path or a {class_path: ...} mapping
+            except yaml.YAMLError:
+                continue
+            path = net.get("class_path") if isinstance(net, dict) else net
+            if isinstance(path, str):
+                found.append(path)
     return found
 
 
@@ -116,12 +126,19 @@ def _resolve_class(path: str) -> type | None:
             return None
     from zoo.registry import get_model_entry, list_models
 
+    if class_name in list_models():  # a registry name
+        builder = get_model_entry(class_name).builder
+        return builder if isinstance(builder, type) else None
     builders = (get_model_entry(name).builder for name in list_models())
     return next((b for b in builders if isinstance(b, type) and b.__name__ == class_name), None)
 
 
-def detect_family(argv: Sequence[str]) -> FamilyName:
-    """"generative" when the last ``model.net`` named is a latent-variable model, else "forecasting"."""
+def detect_family(argv: Sequence[str]) -> TaskKind:
+    """"generative" when the last ``model.net`` named is a latent-variable model, else "forecasting".
+
+    Args:
+        argv: the command line; ``model.net`` may be a class path, a class name or a registry name
+    """
     paths = _net_class_paths(argv)
     cls = _resolve_class(paths[-1]) if paths else None
     return "generative" if isinstance(cls, type) and issubclass(cls, LatentVariableModel) else "forecasting"
@@ -145,7 +162,7 @@ def _take_option(argv: list[str], option: str) -> tuple[list[str], str | None]:
     return rest, value
 
 
-def expand_pretrained(argv: Sequence[str]) -> tuple[list[str], FamilyName | None]:
+def expand_pretrained(argv: Sequence[str]) -> tuple[list[str], TaskKind | None]:
     """Rewrite ``--model.pretrained X`` / ``--model.init_from X`` into a generated config on the command line.
 
     Both start the task from the weights of X (``model.init_from``) and fill in ``model.net`` and RevIN
@@ -403,125 +420,73 @@ class ZooCLI(LightningCLI):
         })
 
 
-def _list_command(argv: list[str]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    from zoo import hub
-    from zoo.registry import get_model_entry, list_models
-
-    pattern = argv[0] if argv else "*"
-    table = Table(title=f"registered models matching {pattern!r}")
-    for column in ("name", "task", "class", "description"):
-        table.add_column(column)
-    for name in list_models(pattern):
-        entry = get_model_entry(name)
-        builder = f"{entry.builder.__module__}.{entry.builder.__qualname__}"
-        table.add_row(name, entry.task, builder, entry.description)
-    console = Console(width=max(Console().width, 120))
-    console.print(table)
-    shipped = hub.list_pretrained(pattern if "." in pattern or pattern == "*" else f"{pattern}.*")
-    table = Table(title="pretrained models (create_model('<name>', pretrained=True); test: --model.pretrained <name>)")
-    for column in ("name", "params", "data", "test metric"):
-        table.add_column(column)
-    for name in shipped:
-        directory = hub.shipped_dir() / name
-        if not (directory / hub.CONFIG_NAME).is_file():
-            table.add_row(name, "?", "(download on first use)", "")
-            continue
-        config = hub.PretrainedConfig.from_file(directory / hub.CONFIG_NAME)
-        table.add_row(name, f"{config.num_parameters / 1e6:.2f} M", describe_data(config.preprocessing),
-                      headline_metric(config.metrics))
-    console.print(table)
+LIGHTNING_VERBS: tuple[str, ...] = tuple(LightningCLI.subcommands())
 
 
-def describe_data(preprocessing: dict[str, Any]) -> str:
-    """One line about the data of a pretrained model, e.g. ``ETTh1 M 96->96``."""
-    arguments = preprocessing.get("datamodule", {})
-    if preprocessing.get("kind") == "timeseries":
-        return (f"{preprocessing.get('dataset')} {arguments.get('features', '')} "
-                f"{arguments.get('seq_len')}->{arguments.get('pred_len')}")
-    return f"{preprocessing.get('dataset')} ({preprocessing.get('binarize') or 'grey'})"
-
-
-def headline_metric(metrics: dict[str, float]) -> str:
-    """The test metric a card leads with: sMAPE (M4), MSE (standardised scale) or the negative ELBO."""
-    for key in ("test/smape", "test/mse", "test/neg_elbo"):
-        if key in metrics:
-            return f"{key.split('/')[1]} {metrics[key]:.4f}"
-    return ""
-
-
-def _convert_command(argv: list[str]) -> None:
-    import argparse
-
-    from zoo.conversion import convert_checkpoint, evaluate_pretrained
-
-    parser = argparse.ArgumentParser(prog="train.py convert",
-                                     description="Convert a Lightning .ckpt (read with weights_only=True) into a "
-                                                 "pretrained directory: config.json + model.safetensors.")
-    parser.add_argument("checkpoint", help="the .ckpt file")
-    parser.add_argument("directory", help="the pretrained directory to write, e.g. my_models/tcn.mydata")
-    parser.add_argument("--run_config", default=None,
-                        help="the run's config.yaml, for checkpoints written before zoo recorded the model "
-                             "in them (default: <checkpoint dir>/../config.yaml)")
-    parser.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], default="float32")
-    parser.add_argument("--data_license", default="")
-    parser.add_argument("--evaluate", action="store_true", help="test it and record the test metrics")
-    options = parser.parse_args(argv)
-    directory = convert_checkpoint(options.checkpoint, options.directory,
-                                   data_license=options.data_license, weights_dtype=options.dtype)
-    if options.evaluate:
-        from zoo import hub
-
-        metrics = evaluate_pretrained(directory)
-        config = hub.PretrainedConfig.from_file(directory / hub.CONFIG_NAME)
-        config.metrics = metrics
-        config.save(directory)
-    print(f"wrote {directory}")
-
-
-def _merge_command(argv: list[str]) -> None:
-    import argparse
-
-    from zoo.adapters.merging import merge_adapter_into_pretrained
-
-    parser = argparse.ArgumentParser(prog="train.py merge",
-                                     description="Merge a LoRA adapter directory (from fit --export_pretrained with "
-                                                 "model.lora) into its base: a plain pretrained directory.")
-    parser.add_argument("adapter", help="the adapter directory (adapter_config.json + adapter_model.safetensors)")
-    parser.add_argument("directory", help="the merged pretrained directory to write")
-    parser.add_argument("--base", default=None, help="the base pretrained name or directory (default: recorded)")
-    options = parser.parse_args(argv)
-    print(f"wrote {merge_adapter_into_pretrained(options.adapter, options.directory, base=options.base)}")
-
-
-VERBS = {"list": _list_command, "convert": _convert_command, "merge": _merge_command}
+def _lightning_verb_help() -> dict[str, str]:
+    """LightningCLI's verbs and the first sentence of the Trainer method each runs, for ``train.py --help``."""
+    helps = {}
+    for name in LIGHTNING_VERBS:
+        paragraph = " ".join((inspect.getdoc(getattr(Trainer, name)) or "").split("\n\n")[0].split())
+        helps[name] = paragraph.split(". ")[0].rstrip(".") + "."
+    return helps
 
 
 def main(args: list[str] | None = None) -> ZooCLI | None:
-    """Entry point of ``train.py`` and the ``zoo-train`` console script."""
+    """Entry point of ``train.py`` and the ``zoo-train`` console script.
+
+    ``fit``, ``validate``, ``test`` and ``predict`` (and options before them) go to LightningCLI
+    (:func:`build_cli`); every other verb, ``--help`` and a missing verb to :func:`zoo.verbs.run_verb`.
+
+    Args:
+        args: the command line after ``train.py`` (default: ``sys.argv[1:]``)
+    """
     argv = sys.argv[1:] if args is None else list(args)
-    if argv and argv[0] in VERBS:
-        VERBS[argv[0]](argv[1:])
+    if not argv or argv[0] in ("-h", "--help") or (argv[0] not in LIGHTNING_VERBS and not argv[0].startswith("-")):
+        run_verb(argv, _lightning_verb_help())
         return None
+    with reported_as_user_errors():  # a bad model name or pretrained source: one line, no traceback
+        expanded, family = prepare_argv(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return build_cli(args)
+    return _zoo_cli(argv, expanded, family, from_sys_argv=args is None, run=True)
+
+
+def prepare_argv(typed: Sequence[str]) -> tuple[list[str], TaskFamily]:
+    """The command line LightningCLI parses, and the task family it builds.
+
+    Registry names given for ``model.net`` become class paths with their variant's defaults
+    (:func:`zoo.model_names.expand_model_names`), then ``--model.pretrained`` / ``--model.init_from``
+    become a generated config (:func:`expand_pretrained`).
+
+    Args:
+        typed: the command line after ``train.py``, as typed
+    """
+    linked_dims = {name: family.linked_dims for name, family in FAMILIES.items()}
+    argv, pretrained_family = expand_pretrained(expand_model_names(typed, linked_dims))
+    return argv, FAMILIES[pretrained_family or detect_family(argv)]
 
 
 def build_cli(args: list[str] | None = None, run: bool = True) -> ZooCLI:
-    """The configured ZooCLI; ``run=False`` only parses and instantiates (for scripts and benchmarks)."""
+    """The configured ZooCLI; ``run=False`` only parses and instantiates (for scripts and benchmarks).
+
+    Args:
+        args: the command line after ``train.py`` (default: ``sys.argv[1:]``)
+        run: run the subcommand (else only parse and instantiate)
+    """
     typed = sys.argv[1:] if args is None else list(args)
-    argv, pretrained_family = expand_pretrained(typed)
-    if args is None:
+    argv, family = prepare_argv(typed)
+    return _zoo_cli(typed, argv, family, from_sys_argv=args is None, run=run)
+
+
+def _zoo_cli(typed: Sequence[str], argv: list[str], family: TaskFamily, from_sys_argv: bool, run: bool) -> ZooCLI:
+    if from_sys_argv:
         sys.argv[1:] = argv  # LightningCLI reads sys.argv itself (and warns when given both)
-    family = FAMILIES[pretrained_family or detect_family(argv)]
     return ZooCLI(
         family.task_class,
         family.data_class,
         family=family,
         command=typed,
-        args=None if args is None else argv,
+        args=None if from_sys_argv else argv,
         save_config_callback=ZooSaveConfig,
         run=run,
         save_config_kwargs={"overwrite": True},

@@ -1,0 +1,243 @@
+"""The verbs of ``train.py`` beside LightningCLI's: typed functions exposed through jsonargparse.
+
+As litgpt's ``__main__`` does, every verb is a plain typed function; its parser is built from the
+signature and the docstring (``add_function_arguments``: one argument per line under ``Args:``), so
+``train.py VERB --help`` documents it and ``--config FILE`` (YAML) may give any of its arguments.
+:func:`build_parser` puts them beside LightningCLI's subcommands (``fit``, ``validate``, ``test``,
+``predict``, which only lend their names and help lines here: ``zoo.cli.main`` hands those to
+LightningCLI), so ``train.py --help`` lists every verb. A user error in a verb (a missing file, a bad
+directory, a pretrained record that does not check out) is one line ``error: <message>`` on stderr and
+exit status 2; ``ZOO_DEBUG=1`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import inspect
+import os
+import sys
+import typing
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+from docstring_parser import parse as parse_docstring
+from jsonargparse import ActionConfigFile, ActionYesNo, ArgumentParser
+
+from zoo.hub.config import WeightsDtype
+
+
+def list_command(pattern: str = "*") -> None:
+    """Print the registered models and the shipped pretrained ones whose names match a pattern.
+
+    Registered models are built with ``--model.net NAME`` or ``zoo.create_model(NAME, ...)``; pretrained
+    ones are evaluated with ``test --model.pretrained NAME``. A pattern without a dot also selects the
+    pretrained models of the matching architectures (``tcn`` lists ``tcn.etth1``).
+
+    Args:
+        pattern: shell-style pattern on the names, e.g. "nbeats*" or "tcn.*"; "*" lists every model
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from zoo.hub import CONFIG_NAME, PretrainedConfig, list_pretrained, shipped_dir
+    from zoo.registry import get_model_entry, list_models
+
+    table = Table(title=f"registered models matching {pattern!r}")
+    for column in ("name", "task", "class", "description"):
+        table.add_column(column)
+    for name in list_models(pattern):
+        entry = get_model_entry(name)
+        builder = f"{entry.builder.__module__}.{entry.builder.__qualname__}"
+        table.add_row(name, entry.task, builder, entry.description)
+    console = Console(width=max(Console().width, 120))
+    console.print(table)
+    shipped = list_pretrained(pattern if "." in pattern or pattern == "*" else f"{pattern}.*")
+    table = Table(title="pretrained models (create_model('<name>', pretrained=True); test: --model.pretrained <name>)")
+    for column in ("name", "params", "data", "test metric"):
+        table.add_column(column)
+    for name in shipped:
+        directory = shipped_dir() / name
+        if not (directory / CONFIG_NAME).is_file():
+            table.add_row(name, "?", "(download on first use)", "")
+            continue
+        config = PretrainedConfig.from_file(directory / CONFIG_NAME)
+        table.add_row(name, f"{config.num_parameters / 1e6:.2f} M", describe_data(config.preprocessing),
+                      headline_metric(config.metrics))
+    console.print(table)
+
+
+def convert_command(
+    checkpoint: str,
+    directory: str,
+    dtype: WeightsDtype = "float32",
+    data_license: str = "",
+    evaluate: bool = False,
+) -> Path:
+    """Turn a Lightning checkpoint into a pretrained directory: config.json + model.safetensors.
+
+    The checkpoint is read with ``weights_only=True`` (tensors and plain types, never pickled objects);
+    the model it holds is the one zoo recorded in it while training.
+
+    Args:
+        checkpoint: the .ckpt file, e.g. runs/lightning_logs/version_0/checkpoints/last.ckpt
+        directory: the pretrained directory to write, e.g. my_models/tcn.mydata (written atomically; replaces one there)
+        dtype: the dtype of the stored weights
+        data_license: the license of the training data, recorded in the model card
+        evaluate: test the model on the test split it was trained for and record the test metrics
+    """
+    from zoo.conversion import convert_checkpoint, evaluate_pretrained
+    from zoo.hub import CONFIG_NAME, PretrainedConfig
+
+    written = convert_checkpoint(checkpoint, directory, data_license=data_license, weights_dtype=dtype)
+    if evaluate:
+        config = PretrainedConfig.from_file(written / CONFIG_NAME)
+        config.metrics = evaluate_pretrained(written)
+        config.save(written)
+    print(f"wrote {written}")
+    return written
+
+
+def merge_command(adapter: str, directory: str, base: str | None = None) -> Path:
+    """Merge a LoRA adapter into its base model: a plain pretrained directory, loadable without LoRA.
+
+    The adapter is what ``fit --export_pretrained DIR`` writes for a run with ``model.lora`` (PEFT's
+    layout); the sha256 of the base it was trained on is checked before merging.
+
+    Args:
+        adapter: the adapter directory (adapter_config.json + adapter_model.safetensors)
+        directory: the merged pretrained directory to write
+        base: the base pretrained name or directory (default: the one the adapter records)
+    """
+    from zoo.adapters.merging import merge_adapter_into_pretrained
+
+    written = merge_adapter_into_pretrained(adapter, directory, base=base)
+    print(f"wrote {written}")
+    return written
+
+
+def describe_data(preprocessing: Mapping[str, Any]) -> str:
+    """One line about the data of a pretrained model, e.g. ``ETTh1 M 96->96``.
+
+    Args:
+        preprocessing: the ``preprocessing`` record of a pretrained model's config.json
+    """
+    arguments = preprocessing.get("datamodule", {})
+    if preprocessing.get("kind") == "timeseries":
+        return (f"{preprocessing.get('dataset')} {arguments.get('features', '')} "
+                f"{arguments.get('seq_len')}->{arguments.get('pred_len')}")
+    return f"{preprocessing.get('dataset')} ({preprocessing.get('binarize') or 'grey'})"
+
+
+def headline_metric(metrics: Mapping[str, float]) -> str:
+    """The test metric a card leads with: sMAPE (M4), MSE (standardised scale) or the negative ELBO.
+
+    Args:
+        metrics: the ``metrics`` record of a pretrained model's config.json
+    """
+    for key in ("test/smape", "test/mse", "test/neg_elbo"):
+        if key in metrics:
+            return f"{key.split('/')[1]} {metrics[key]:.4f}"
+    return ""
+
+
+@dataclass(frozen=True)
+class Verb:
+    """A verb: its function, and the defaulted parameters that are given by position (``list [pattern]``)."""
+
+    function: Callable[..., Any]
+    optional_positionals: tuple[str, ...] = ()
+
+
+VERBS: dict[str, Verb] = {
+    "list": Verb(list_command, optional_positionals=("pattern",)),
+    "convert": Verb(convert_command),
+    "merge": Verb(merge_command),
+}
+
+
+def _verb_parser(verb: Verb) -> ArgumentParser:
+    """One verb's parser: ``--config``, its optional positionals, its switches, then the rest of its signature."""
+    docstring = parse_docstring(inspect.getdoc(verb.function) or "")
+    description = "\n\n".join(filter(None, (docstring.short_description, docstring.long_description)))
+    parser = ArgumentParser(description=description)
+    parser.add_argument("--config", action=ActionConfigFile, help="a YAML file giving any of the arguments below")
+    hints = typing.get_type_hints(verb.function)
+    params = inspect.signature(verb.function).parameters
+    helps = {param.arg_name: param.description for param in docstring.params}
+    for name in verb.optional_positionals:  # SUPPRESS: an absent positional must not undo a --config value
+        default = params[name].default
+        parser.add_argument(name, nargs="?", type=hints[name], default=argparse.SUPPRESS,
+                            help=f"{helps.get(name) or name} (default: {default})")
+    flags = [name for name, param in params.items() if hints.get(name) is bool and param.default is not param.empty]
+    for name in flags:  # a switch, as argparse's store_true: --evaluate / --no_evaluate (or evaluate: true in YAML)
+        parser.add_argument(f"--{name}", action=ActionYesNo, default=params[name].default, help=helps.get(name))
+    parser.add_function_arguments(verb.function, as_group=False, as_positional=True,
+                                  skip={*verb.optional_positionals, *flags})
+    return parser
+
+
+def build_parser(other_verbs: Mapping[str, str]) -> ArgumentParser:
+    """The parser of ``train.py``: the typed verbs, and ``other_verbs`` (name -> help line) listed beside them.
+
+    Args:
+        other_verbs: verbs parsed elsewhere (LightningCLI's), shown in ``--help`` with their help line
+    """
+    parser = ArgumentParser(prog="train.py", description=(
+        "Train, evaluate and share zoo models. `train.py VERB --help` documents a verb; every verb also "
+        "takes --config FILE (YAML)."))
+    subcommands = parser.add_subcommands(dest="verb", required=True)
+    for name, line in other_verbs.items():
+        subcommands.add_subcommand(name, ArgumentParser(description=line), help=line)
+    for name, verb in VERBS.items():
+        summary = parse_docstring(inspect.getdoc(verb.function) or "").short_description
+        subcommands.add_subcommand(name, _verb_parser(verb), help=summary)
+    return parser
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """What a verb reports as one line: zoo's pretrained-model errors, missing files, bad values or names."""
+    from zoo.hub import PretrainedError
+
+    return (PretrainedError, OSError, ValueError, KeyError)
+
+
+def fail(error: BaseException) -> NoReturn:
+    """Print ``error: <message>`` (one line) on stderr and exit with status 2.
+
+    Args:
+        error: the exception whose message to print
+    """
+    message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
+    print(f"error: {' '.join(str(message).split())}", file=sys.stderr)
+    raise SystemExit(2) from None
+
+
+@contextlib.contextmanager
+def reported_as_user_errors() -> Iterator[None]:
+    """Turn :func:`user_errors` raised inside into :func:`fail`; ``ZOO_DEBUG=1`` lets them through."""
+    try:
+        yield
+    except user_errors() as error:
+        if os.environ.get("ZOO_DEBUG", "") not in ("", "0"):
+            raise
+        fail(error)
+
+
+def run_verb(argv: list[str], other_verbs: Mapping[str, str]) -> Any:
+    """Parse ``argv`` (``VERB ARGS...``) and call the verb's function; returns what it returns.
+
+    Args:
+        argv: the command line after ``train.py``
+        other_verbs: LightningCLI's verbs (name -> help line), for ``--help`` and the error on a bad verb
+    """
+    config = build_parser(other_verbs).parse_args(argv)
+    if config.verb not in VERBS:  # only when a caller hands a LightningCLI verb here
+        raise SystemExit(f"error: {config.verb!r} is not a typed verb; run it through zoo.cli.main")
+    verb = VERBS[config.verb]
+    arguments = config[config.verb]
+    params = inspect.signature(verb.function).parameters
+    with reported_as_user_errors():
+        return verb.function(**{name: arguments[name] for name in params if name in arguments})
