@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from torchmetrics import Metric
 
+from zoo.choices import check_choice
+
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 Reduction = Literal["mean", "none"]
 
@@ -63,8 +65,7 @@ def _per_series(errors: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor
 def _reduce(values: torch.Tensor, reduction: Reduction) -> torch.Tensor:
     if reduction == "none":
         return values
-    if reduction != "mean":
-        raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
+    check_choice("reduction", reduction, Reduction)
     return values.mean()
 
 

@@ -35,7 +35,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_fit_exports_a_pretrained_directory_with_its_test_metrics(exported: Path) -> None:
     config = hub.PretrainedConfig.from_file(exported / "config.json")
-    assert config.architecture == "lstm" and config.instance_norm == {"affine": True}
+    assert config.architecture == "lstm" and config.model_args["revin"] is True and config.instance_norm is None
     assert {"test/mse", "test/mae", "test/mse_orig"} <= set(config.metrics)
     assert config.preprocessing["dataset"] == "synthetic" and len(config.preprocessing["target_scaler"]["std"]) == 4
     assert "--export_pretrained" in config.training_command and config.training["global_step"] > 0
@@ -57,7 +57,7 @@ def test_fit_with_init_from_starts_from_the_pretrained_weights(exported: Path, t
     pretrained = hub.from_pretrained(exported)
     assert cli.model.net.revin is not None  # filled in from config.json
     for key, value in pretrained.state_dict().items():
-        assert torch.equal(cli.model.state_dict()[key], value), key
+        assert torch.equal(cli.model.net.state_dict()[key], value), key
     # user options still win over the pretrained config: a different architecture is a clear error
     with pytest.raises(hub.ArchitectureMismatchError, match="holds a 'lstm'.*net is a TCNForecaster"):
         build_cli(["--config", QUICKSTART, "--model.init_from", str(exported), "--model.net=zoo.models.TCNForecaster",

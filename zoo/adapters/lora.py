@@ -45,6 +45,7 @@ from torch import nn
 from torch.func import functional_call
 
 from kernels import causal_conv1d
+from zoo.choices import check_choice
 from zoo.layers.causal_conv import CausalConv1d
 
 log = logging.getLogger(__name__)
@@ -81,8 +82,7 @@ class LoraConfig:
             raise ValueError(f"LoraConfig: r must be positive, got {self.r}")
         if not 0.0 <= self.lora_dropout < 1.0:
             raise ValueError(f"LoraConfig: lora_dropout must lie in [0, 1), got {self.lora_dropout}")
-        if self.init_lora_weights not in (True, False, "gaussian"):
-            raise ValueError(f"LoraConfig: init_lora_weights must be True, False or 'gaussian', got {self.init_lora_weights!r}")
+        check_choice("init_lora_weights", self.init_lora_weights, (True, False, "gaussian"), owner="LoraConfig")
 
     @property
     def scaling(self) -> float:

@@ -41,6 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Literal
 
+from zoo.choices import check_choice
+
 logger = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
@@ -89,9 +91,7 @@ class DataSource:
         if self.sha256 and (len(self.sha256) != 64 or set(self.sha256) - set("0123456789abcdef")):
             msg = f"sha256 must be 64 lowercase hex digits (or empty), got {self.sha256!r}"
             raise ValueError(f"DataSource {self.name!r}: {msg}")
-        if self.content_encoding not in (None, "gzip"):
-            msg = f"content_encoding must be 'gzip' or None, got {self.content_encoding!r}"
-            raise ValueError(f"DataSource {self.name!r}: {msg}")
+        check_choice("content_encoding", self.content_encoding, ContentEncoding | None, owner=f"DataSource {self.name!r}")
         if self.content_encoding is not None and self.archive_member is not None:
             msg = "archive_member and content_encoding cannot be combined"
             raise ValueError(f"DataSource {self.name!r}: {msg}")

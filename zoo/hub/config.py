@@ -25,6 +25,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from zoo.choices import check_choice
 from zoo.data.scaling import StandardScaler
 from zoo.hub.files import write_text_atomic
 from zoo.registry import TaskKind, get_model_entry
@@ -110,8 +111,10 @@ class PretrainedConfig:
         if raw.get("format_version", FORMAT_VERSION) > FORMAT_VERSION:
             raise IntegrityError(f"{path}: format_version {raw['format_version']} is newer than this zoo reads "
                                  f"({FORMAT_VERSION}); upgrade zoo")
-        if raw.get("weights_dtype", "float32") not in DTYPES:
-            raise IntegrityError(f"{path}: field 'weights_dtype' must be one of {sorted(DTYPES)}")
+        try:
+            check_choice("weights_dtype", raw.get("weights_dtype", "float32"), WeightsDtype, owner=f"{path}: field")
+        except ValueError as e:
+            raise IntegrityError(str(e)) from None
         try:
             entry = get_model_entry(raw["architecture"])
         except KeyError as e:

@@ -17,6 +17,8 @@ from typing import Literal
 
 import torch
 
+from zoo.choices import check_choice
+
 KLScheduleKind = Literal["constant", "linear", "cyclical"]
 
 
@@ -32,8 +34,7 @@ class KLSchedule:
     free_bits: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.kind not in ("constant", "linear", "cyclical"):
-            raise ValueError(f"kl_schedule must be 'constant', 'linear' or 'cyclical', got {self.kind!r}")
+        check_choice("kl_schedule", self.kind, KLScheduleKind)
         if self.beta < 0:
             raise ValueError(f"kl_beta must be >= 0, got {self.beta}")
         if self.kind == "linear" and self.warmup_steps <= 0:
