@@ -52,8 +52,18 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 class Case:
     """One convolution: inputs, the three implementations, forward and forward+backward closures."""
 
-    def __init__(self, batch: int, c: int, length: int, taps: int, dilation: int, depthwise: bool,
-                 dtype: torch.dtype, device: str, seed: int = 0) -> None:
+    def __init__(
+        self,
+        batch: int,
+        c: int,
+        length: int,
+        taps: int,
+        dilation: int,
+        depthwise: bool,
+        dtype: torch.dtype,
+        device: str,
+        seed: int = 0,
+    ) -> None:
         gen = torch.Generator().manual_seed(seed)
         groups = c if depthwise else 1
         self.dilation, self.groups, self.pad = dilation, groups, (taps - 1) * dilation
@@ -70,15 +80,17 @@ class Case:
         self.leaves = [self.x, self.weight, self.bias, self.conv.weight, self.conv.bias]
 
     def ours(self, backend: str) -> Fn:
-        return lambda: causal_conv1d(self.x, self.weight, self.bias, dilation=self.dilation,
-                                     groups=self.groups, backend=backend)
+        return lambda: causal_conv1d(
+            self.x, self.weight, self.bias, dilation=self.dilation, groups=self.groups, backend=backend
+        )
 
     def chomp(self) -> Fn:  # locuslab TCN: Conv1d padding both sides, Chomp1d drops the last pad steps
         return lambda: self.conv(self.x)[..., : -self.pad]
 
     def left_pad(self) -> Fn:
-        return lambda: F.conv1d(F.pad(self.x, (self.pad, 0)), self.weight, self.bias, dilation=self.dilation,
-                                groups=self.groups)
+        return lambda: F.conv1d(
+            F.pad(self.x, (self.pad, 0)), self.weight, self.bias, dilation=self.dilation, groups=self.groups
+        )
 
     def fwd_bwd(self, forward: Fn) -> Fn:
         def step() -> None:
@@ -89,8 +101,9 @@ class Case:
         return step
 
 
-def _nbytes_and_flops(batch: int, c_in: int, c_out: int, length: int, taps: int, groups: int,
-                      elem: int) -> dict[str, tuple[int, int]]:
+def _nbytes_and_flops(
+    batch: int, c_in: int, c_out: int, length: int, taps: int, groups: int, elem: int
+) -> dict[str, tuple[int, int]]:
     """Minimum HBM traffic and FLOPs of a forward and of a forward+backward."""
     params = c_out * (c_in // groups) * taps + c_out
     act_in, act_out = batch * c_in * length, batch * c_out * length
@@ -149,14 +162,23 @@ def _interleaved_ms(fns: dict[str, Fn], budget_s: float, min_reps: int, max_reps
     for name, all_ts in times.items():
         ts = clean[name] if len(clean[name]) >= min_reps else all_ts
         q = statistics.quantiles(ts, n=4)
-        out[name] = {"ms": statistics.median(ts), "iqr_ms": q[2] - q[0], "min_ms": min(ts), "reps": len(all_ts),
-                     "clean_reps": len(clean[name]), "used_clean_only": ts is clean[name]}
+        out[name] = {
+            "ms": statistics.median(ts),
+            "iqr_ms": q[2] - q[0],
+            "min_ms": min(ts),
+            "reps": len(all_ts),
+            "clean_reps": len(clean[name]),
+            "used_clean_only": ts is clean[name],
+        }
     return out
 
 
 CPU_SHAPES = [  # (case, B, C, L, K, d)
-    ("dense", 32, 64, 512, 3, 1), ("dense", 32, 64, 512, 3, 4), ("dense", 32, 64, 512, 3, 16),
-    ("depthwise", 32, 256, 512, 3, 1), ("depthwise", 32, 256, 512, 3, 4),
+    ("dense", 32, 64, 512, 3, 1),
+    ("dense", 32, 64, 512, 3, 4),
+    ("dense", 32, 64, 512, 3, 16),
+    ("depthwise", 32, 256, 512, 3, 1),
+    ("depthwise", 32, 256, 512, 3, 4),
 ]
 
 
@@ -177,9 +199,13 @@ def run_cpu(args: argparse.Namespace) -> list[dict[str, Any]]:
             else:
                 timing = _interleaved_ms(fns, args.budget_s, args.min_reps, args.max_reps)
             row = {
-                "case": case_name, "pass": pass_name, "dtype": "fp32",
+                "case": case_name,
+                "pass": pass_name,
+                "dtype": "fp32",
                 "shape": f"B={batch} C={c} L={length} K={taps} d={dilation}",
-                "timing": timing, "rel_err_vs_left_pad": errors, "waited_for_quiet_s": round(waited, 1),
+                "timing": timing,
+                "rel_err_vs_left_pad": errors,
+                "waited_for_quiet_s": round(waited, 1),
                 "load_average_after": os.getloadavg()[0],
                 "fallback_over_chomp": timing["fallback"]["ms"] / timing["chomp"]["ms"],
                 "fallback_over_left_pad": timing["fallback"]["ms"] / timing["left_pad"]["ms"],
@@ -187,17 +213,20 @@ def run_cpu(args: argparse.Namespace) -> list[dict[str, Any]]:
                 "min_fallback_over_left_pad": timing["fallback"]["min_ms"] / timing["left_pad"]["min_ms"],
             }
             rows.append(row)
-            print(f"{case_name:9s} {pass_name:7s} {row['shape']:28s} fallback {timing['fallback']['ms']:7.2f} ms"
-                  f"  chomp {timing['chomp']['ms']:7.2f} ms  left-pad {timing['left_pad']['ms']:7.2f} ms"
-                  f"  fallback/chomp {row['fallback_over_chomp']:.3f}"
-                  f"  fallback/left-pad {row['fallback_over_left_pad']:.3f}", flush=True)
+            print(
+                f"{case_name:9s} {pass_name:7s} {row['shape']:28s} fallback {timing['fallback']['ms']:7.2f} ms"
+                f"  chomp {timing['chomp']['ms']:7.2f} ms  left-pad {timing['left_pad']['ms']:7.2f} ms"
+                f"  fallback/chomp {row['fallback_over_chomp']:.3f}"
+                f"  fallback/left-pad {row['fallback_over_left_pad']:.3f}",
+                flush=True,
+            )
     return rows
 
 
 def _cpu_markdown(rows: list[dict[str, Any]]) -> list[str]:
     lines = [
         "Medians over interleaved repetitions (± interquartile range) that no other process competed with",
-        "(\"clean\", from /proc/loadavg; all repetitions where fewer than the minimum were clean); the ratios",
+        '("clean", from /proc/loadavg; all repetitions where fewer than the minimum were clean); the ratios',
         "of the minima beside them. fp32; forward under `torch.no_grad()`,",
         "forward+backward = `y.backward(dy)` into fresh `.grad` for x, weight and bias. Ratio < 1: the fallback",
         "is faster.",
@@ -209,16 +238,26 @@ def _cpu_markdown(rows: list[dict[str, Any]]) -> list[str]:
     for r in rows:
         t = r["timing"]
         cell = {k: f"{t[k]['ms']:.2f} ± {t[k]['iqr_ms']:.2f}" for k in t}
-        lines.append(f"| {r['case']} | {r['pass']} | {r['shape']} | {cell['fallback']} | {cell['chomp']} | "
-                     f"{cell['left_pad']} | {r['fallback_over_chomp']:.3f} | {r['fallback_over_left_pad']:.3f} | "
-                     f"{r['min_fallback_over_chomp']:.3f} / {r['min_fallback_over_left_pad']:.3f} | "
-                     f"{t['fallback']['clean_reps']}/{t['fallback']['reps']} | {r['load_average_after']:.1f} |")
+        lines.append(
+            f"| {r['case']} | {r['pass']} | {r['shape']} | {cell['fallback']} | {cell['chomp']} | "
+            f"{cell['left_pad']} | {r['fallback_over_chomp']:.3f} | {r['fallback_over_left_pad']:.3f} | "
+            f"{r['min_fallback_over_chomp']:.3f} / {r['min_fallback_over_left_pad']:.3f} | "
+            f"{t['fallback']['clean_reps']}/{t['fallback']['reps']} | {r['load_average_after']:.1f} |"
+        )
     worst = max(r["fallback_over_chomp"] for r in rows), max(r["fallback_over_left_pad"] for r in rows)
-    lines += ["", f"Largest ratio: fallback / Conv1d+chomp {worst[0]:.3f}, fallback / pad+conv {worst[1]:.3f}."]
+    lines += [
+        "",
+        f"Largest ratio: fallback / Conv1d+chomp {worst[0]:.3f}, fallback / pad+conv {worst[1]:.3f}.",
+    ]
     for key, label in (("chomp", "Conv1d+chomp"), ("left_pad", "pad+conv")):
-        slower = [f"{r['case']} {r['pass']} d={r['shape'].rsplit('=', 1)[1]} ({r[f'fallback_over_{key}']:.2f}x)"
-                  for r in rows if min(r[f"fallback_over_{key}"], r[f"min_fallback_over_{key}"]) > 1.05]
-        lines.append(f"Fallback slower than {label} by > 5 % (median and minimum): {', '.join(slower) or 'none'}.")
+        slower = [
+            f"{r['case']} {r['pass']} d={r['shape'].rsplit('=', 1)[1]} ({r[f'fallback_over_{key}']:.2f}x)"
+            for r in rows
+            if min(r[f"fallback_over_{key}"], r[f"min_fallback_over_{key}"]) > 1.05
+        ]
+        lines.append(
+            f"Fallback slower than {label} by > 5 % (median and minimum): {', '.join(slower) or 'none'}."
+        )
     return lines
 
 
@@ -232,7 +271,9 @@ def _gpu_ms(fn: Fn, grad_to_none: list[torch.Tensor] | None, warmup_ms: int, rep
     except ImportError:
         do_bench = None
     if do_bench is not None:
-        return float(do_bench(fn, warmup=warmup_ms, rep=rep_ms, grad_to_none=grad_to_none, return_mode="median"))
+        return float(
+            do_bench(fn, warmup=warmup_ms, rep=rep_ms, grad_to_none=grad_to_none, return_mode="median")
+        )
     fn()
     torch.cuda.synchronize()
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
@@ -268,10 +309,17 @@ def measure_peaks() -> dict[str, float]:
     copy_ms = _copy_ms(n)
     mm_ms = _matmul_ms(m)
     torch.cuda.empty_cache()
-    peaks = {"hbm_bytes_per_s": 2 * 4 * n / (copy_ms * 1e-3), "bf16_flops_per_s": 2 * m**3 / (mm_ms * 1e-3),
-             "copy_ms": copy_ms, "matmul_ms": mm_ms}
-    print(f"HBM copy: {peaks['hbm_bytes_per_s'] / 1e12:.2f} TB/s; bf16 matmul: "
-          f"{peaks['bf16_flops_per_s'] / 1e12:.0f} TFLOP/s", flush=True)
+    peaks = {
+        "hbm_bytes_per_s": 2 * 4 * n / (copy_ms * 1e-3),
+        "bf16_flops_per_s": 2 * m**3 / (mm_ms * 1e-3),
+        "copy_ms": copy_ms,
+        "matmul_ms": mm_ms,
+    }
+    print(
+        f"HBM copy: {peaks['hbm_bytes_per_s'] / 1e12:.2f} TB/s; bf16 matmul: "
+        f"{peaks['bf16_flops_per_s'] / 1e12:.0f} TFLOP/s",
+        flush=True,
+    )
     return peaks
 
 
@@ -291,8 +339,9 @@ def _finish_row(row: dict[str, Any], peaks: dict[str, float], nbytes: int, flops
     return row
 
 
-def _try_triton(fn: Fn, grad_to_none: list[torch.Tensor] | None, args: argparse.Namespace,
-                no_grad: bool) -> tuple[float | str, float | None]:
+def _try_triton(
+    fn: Fn, grad_to_none: list[torch.Tensor] | None, args: argparse.Namespace, no_grad: bool
+) -> tuple[float | str, float | None]:
     """(median ms or the error text, seconds of the first call: compilation and autotuning)."""
     try:
         with torch.set_grad_enabled(not no_grad):
@@ -324,8 +373,15 @@ def _conv_row(case: Case, pass_name: str, args: argparse.Namespace) -> dict[str,
 def _gpu_grid(args: argparse.Namespace) -> list[tuple]:
     if args.quick:
         return [(dt_, case, 64, 512, 3, 8) for dt_ in DTYPES for case in ("dense", "depthwise")]
-    return [(dt_, case, c, length, taps, d) for dt_ in DTYPES for case in ("dense", "depthwise")
-            for c in (64, 256, 512) for length in (512, 4096) for taps in (3, 7) for d in (1, 8)]
+    return [
+        (dt_, case, c, length, taps, d)
+        for dt_ in DTYPES
+        for case in ("dense", "depthwise")
+        for c in (64, 256, 512)
+        for length in (512, 4096)
+        for taps in (3, 7)
+        for d in (1, 8)
+    ]
 
 
 def run_cuda(args: argparse.Namespace, peaks: dict[str, float]) -> list[dict[str, Any]]:
@@ -336,8 +392,12 @@ def run_cuda(args: argparse.Namespace, peaks: dict[str, float]) -> list[dict[str
         case = Case(batch, c, length, taps, dilation, case_name == "depthwise", dtype, "cuda")
         cost = _nbytes_and_flops(batch, c, c, length, taps, case.groups, torch.finfo(dtype).bits // 8)
         for pass_name in ("fwd", "fwd+bwd"):
-            row = {"case": case_name, "pass": pass_name, "dtype": dtype_name,
-                   "shape": f"B={batch} C={c} L={length} K={taps} d={dilation}"}
+            row = {
+                "case": case_name,
+                "pass": pass_name,
+                "dtype": dtype_name,
+                "shape": f"B={batch} C={c} L={length} K={taps} d={dilation}",
+            }
             t0 = time.perf_counter()
             row.update(_conv_row(case, pass_name, args))
             row["row_seconds"] = round(time.perf_counter() - t0, 2)
@@ -352,8 +412,16 @@ def run_cuda(args: argparse.Namespace, peaks: dict[str, float]) -> list[dict[str
     return rows
 
 
-def _block_row(dtype_name: str, batch: int, c: int, length: int, taps: int, dilation: int,
-               args: argparse.Namespace, peaks: dict[str, float]) -> dict[str, Any]:
+def _block_row(
+    dtype_name: str,
+    batch: int,
+    c: int,
+    length: int,
+    taps: int,
+    dilation: int,
+    args: argparse.Namespace,
+    peaks: dict[str, float],
+) -> dict[str, Any]:
     """Two dense causal convs with ReLU (the TCN residual block's main path, without weight norm and dropout)."""
     dtype = DTYPES[dtype_name]
     first = Case(batch, c, length, taps, dilation, False, dtype, "cuda", seed=1)
@@ -362,8 +430,9 @@ def _block_row(dtype_name: str, batch: int, c: int, length: int, taps: int, dila
 
     def ours() -> torch.Tensor:
         h = causal_conv1d(x, first.weight, first.bias, dilation=dilation, activation="relu", backend="triton")
-        return causal_conv1d(h, second.weight, second.bias, dilation=dilation, activation="relu",
-                             backend="triton")
+        return causal_conv1d(
+            h, second.weight, second.bias, dilation=dilation, activation="relu", backend="triton"
+        )
 
     def locuslab() -> torch.Tensor:
         return F.relu(second.conv(F.relu(first.conv(x)[..., :-pad]))[..., :-pad])
@@ -382,8 +451,12 @@ def _block_row(dtype_name: str, batch: int, c: int, length: int, taps: int, dila
 
         return step
 
-    row: dict[str, Any] = {"case": "tcn block (2 dense + relu)", "pass": "fwd+bwd", "dtype": dtype_name,
-                           "shape": f"B={batch} C={c} L={length} K={taps} d={dilation}"}
+    row: dict[str, Any] = {
+        "case": "tcn block (2 dense + relu)",
+        "pass": "fwd+bwd",
+        "dtype": dtype_name,
+        "shape": f"B={batch} C={c} L={length} K={taps} d={dilation}",
+    }
     row["triton_ms"], row["triton_first_call_s"] = _try_triton(fwd_bwd(ours), leaves, args, False)
     row["cudnn_chomp_ms"] = _gpu_ms(fwd_bwd(locuslab), leaves, args.warmup_ms, args.rep_ms)
     row["pad_conv_ms"] = _gpu_ms(fwd_bwd(pad_conv), leaves, args.warmup_ms, args.rep_ms)
@@ -403,10 +476,12 @@ def _fmt(value: Any, spec: str = ".3f") -> str:
 
 
 def _print_gpu_row(r: dict[str, Any]) -> None:
-    print(f"{r['case']:9s} {r['pass']:7s} {r['dtype']} {r['shape']:28s} triton {_fmt(r['triton_ms'])} "
-          f"chomp {r['cudnn_chomp_ms']:.3f} pad {r['pad_conv_ms']:.3f} roof {r['roofline_ms']:.3f} "
-          f"speedup {_fmt(r['speedup_vs_best_cudnn'], '.2f')} frac {_fmt(r['fraction_of_roofline'], '.2f')}",
-          flush=True)
+    print(
+        f"{r['case']:9s} {r['pass']:7s} {r['dtype']} {r['shape']:28s} triton {_fmt(r['triton_ms'])} "
+        f"chomp {r['cudnn_chomp_ms']:.3f} pad {r['pad_conv_ms']:.3f} roof {r['roofline_ms']:.3f} "
+        f"speedup {_fmt(r['speedup_vs_best_cudnn'], '.2f')} frac {_fmt(r['fraction_of_roofline'], '.2f')}",
+        flush=True,
+    )
 
 
 def _cuda_markdown(rows: list[dict[str, Any]], peaks: dict[str, float]) -> list[str]:
@@ -430,7 +505,8 @@ def _cuda_markdown(rows: list[dict[str, Any]], peaks: dict[str, float]) -> list[
             f"| {r['case']} {r['pass']} | {r['dtype']} | {r['shape']} | {_fmt(r['triton_ms'])} | "
             f"{r['cudnn_chomp_ms']:.3f} | {r['pad_conv_ms']:.3f} | {r['roofline_ms']:.3f} | "
             f"{_fmt(r['speedup_vs_best_cudnn'], '.2f')} | {_fmt(r['fraction_of_roofline'], '.2f')} | "
-            f"{r['bound']} | {_fmt(r.get('rel_err_vs_pad_conv'), '.1e')} |")
+            f"{r['bound']} | {_fmt(r.get('rel_err_vs_pad_conv'), '.1e')} |"
+        )
     return lines
 
 
@@ -444,8 +520,12 @@ def main() -> None:
     parser.add_argument("--budget-s", type=float, default=2.0, help="CPU: seconds of timing per row and pass")
     parser.add_argument("--min-reps", type=int, default=15, help="CPU: repetitions at least")
     parser.add_argument("--max-reps", type=int, default=400, help="CPU: repetitions at most")
-    parser.add_argument("--quiet-wait-s", type=float, default=120.0,
-                        help="CPU: wait up to this long before each row for other processes to leave our cores")
+    parser.add_argument(
+        "--quiet-wait-s",
+        type=float,
+        default=120.0,
+        help="CPU: wait up to this long before each row for other processes to leave our cores",
+    )
     parser.add_argument("--warmup-ms", type=int, default=5, help="CUDA: do_bench warm-up per measurement")
     parser.add_argument("--rep-ms", type=int, default=25, help="CUDA: do_bench timing budget per measurement")
     parser.add_argument("--quick", action="store_true", help="CUDA: a few shapes only (smoke test)")
@@ -456,8 +536,11 @@ def main() -> None:
     start = time.perf_counter()
     meta: dict[str, Any] = run_metadata(args.device)
     if args.device == "cpu":
-        meta |= {"torch_threads": torch.get_num_threads(), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
-                 "load_average_before": os.getloadavg()}
+        meta |= {
+            "torch_threads": torch.get_num_threads(),
+            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+            "load_average_before": os.getloadavg(),
+        }
         rows = run_cpu(args)
         meta["load_average_after"] = os.getloadavg()
         body = _cpu_markdown(rows)
@@ -465,9 +548,14 @@ def main() -> None:
         peaks = None
     else:
         torch.backends.cudnn.benchmark = True
-        meta |= {"cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version(),
-                 "cudnn_benchmark": True, "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
-                 "matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32, "quick": args.quick}
+        meta |= {
+            "cuda": torch.version.cuda,
+            "cudnn": torch.backends.cudnn.version(),
+            "cudnn_benchmark": True,
+            "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
+            "matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+            "quick": args.quick,
+        }
         peaks = measure_peaks()
         rows = run_cuda(args, peaks)
         body = _cuda_markdown(rows, peaks)
@@ -477,12 +565,18 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     header = [
-        f"# {title}", "",
+        f"# {title}",
+        "",
         f"Date {meta['date']}, device {meta['device']}, torch {meta['torch']}, triton {meta['triton']}"
-        + (f", {meta['torch_threads']} threads, load average {meta['load_average_before'][0]:.2f} before and "
-           f"{meta['load_average_after'][0]:.2f} after" if args.device == "cpu" else
-           f", CUDA {meta['cuda']}, cuDNN {meta['cudnn']}") + f"; {meta['seconds']} s.",
-        f"Command: `{meta['command']}`", "",
+        + (
+            f", {meta['torch_threads']} threads, load average {meta['load_average_before'][0]:.2f} before and "
+            f"{meta['load_average_after'][0]:.2f} after"
+            if args.device == "cpu"
+            else f", CUDA {meta['cuda']}, cuDNN {meta['cudnn']}"
+        )
+        + f"; {meta['seconds']} s.",
+        f"Command: `{meta['command']}`",
+        "",
     ]
     out.with_suffix(".md").write_text("\n".join(header + body) + "\n")
     out.with_suffix(".json").write_text(json.dumps({"meta": meta, "peaks": peaks, "results": rows}, indent=1))

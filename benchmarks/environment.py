@@ -58,8 +58,9 @@ def git_commit() -> str:
     if os.environ.get("ZOO_GIT_COMMIT"):
         return os.environ["ZOO_GIT_COMMIT"]
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                              check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -68,7 +69,11 @@ def run_metadata(device: str) -> dict[str, Any]:
     """What every results file starts with: date (UTC), device, versions, commit and the command line."""
     return {
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "device": device_name(device), "torch": torch.__version__, "triton": triton_version(),
-        "lightning": lightning.__version__, "python": platform.python_version(), "git": git_commit(),
+        "device": device_name(device),
+        "torch": torch.__version__,
+        "triton": triton_version(),
+        "lightning": lightning.__version__,
+        "python": platform.python_version(),
+        "git": git_commit(),
         "command": "python " + " ".join(sys.argv),
     }

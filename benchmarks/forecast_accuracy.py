@@ -39,9 +39,17 @@ def run_one(config: str, overrides: list[str], horizon: int, seed: int, workdir:
 
     from zoo.cli import build_cli
 
-    args = ["--config", config, *overrides, f"--data.pred_len={horizon}", f"--seed_everything={seed}",
-            "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
-            f"--trainer.logger.init_args.save_dir={workdir}", "--test_after_fit=false"]
+    args = [
+        "--config",
+        config,
+        *overrides,
+        f"--data.pred_len={horizon}",
+        f"--seed_everything={seed}",
+        "--trainer.enable_progress_bar=false",
+        "--trainer.enable_model_summary=false",
+        f"--trainer.logger.init_args.save_dir={workdir}",
+        "--test_after_fit=false",
+    ]
     start = time.perf_counter()
     cli = build_cli(args, run=False)
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
@@ -51,10 +59,12 @@ def run_one(config: str, overrides: list[str], horizon: int, seed: int, workdir:
     best_val = float(checkpoint.best_model_score) if checkpoint.best_model_score is not None else None
     metrics = cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path=best, verbose=False)[0]
     return {
-        "horizon": horizon, "seed": seed,
+        "horizon": horizon,
+        "seed": seed,
         "metrics": {k: float(v) for k, v in metrics.items()},
         "best_val_mse": best_val,
-        "epochs": cli.trainer.current_epoch, "best_checkpoint_epoch": _epoch_of(best),
+        "epochs": cli.trainer.current_epoch,
+        "best_checkpoint_epoch": _epoch_of(best),
         "fit_seconds": round(fit_seconds, 2),
         "windows": cli.datamodule.num_windows,
         "trainable_parameters": sum(p.numel() for p in cli.model.parameters() if p.requires_grad),
@@ -72,10 +82,17 @@ def _worker(spec: dict[str, Any]) -> dict[str, Any]:
     return run_one(spec["config"], spec["overrides"], spec["horizon"], spec["seed"], Path(spec["workdir"]))
 
 
-def _launch(name: str, config: str, overrides: list[str], horizon: int, seed: int, tmp: Path,
-            partial: Path) -> dict[str, Any]:
+def _launch(
+    name: str, config: str, overrides: list[str], horizon: int, seed: int, tmp: Path, partial: Path
+) -> dict[str, Any]:
     stem = f"{name}_h{horizon}_s{seed}"
-    spec = {"config": config, "overrides": overrides, "horizon": horizon, "seed": seed, "workdir": str(tmp / stem)}
+    spec = {
+        "config": config,
+        "overrides": overrides,
+        "horizon": horizon,
+        "seed": seed,
+        "workdir": str(tmp / stem),
+    }
     result = {**run_worker(__file__, spec, tmp, stem), "name": name}
     append_record(partial, result)  # results so far survive an interrupted sweep
     print(f"{stem}: test/mse={result['metrics']['test/mse']:.4f} ({result['fit_seconds']:.0f}s)", flush=True)
@@ -113,7 +130,9 @@ def _markdown(results: list[dict[str, Any]], meta: dict[str, Any], dataset: str)
             pub = PUBLISHED.get((base, dataset, horizon))
             if pub is not None and pub.source not in sources:
                 sources.append(pub.source)
-            pub_text = f"{pub.mse:.3f} / {pub.mae:.3f} [{sources.index(pub.source) + 1}]" if pub else "none found"
+            pub_text = (
+                f"{pub.mse:.3f} / {pub.mae:.3f} [{sources.index(pub.source) + 1}]" if pub else "none found"
+            )
             lines.append(
                 f"| {name} | {horizon} | {int(rows[0]['metrics']['test/windows'])} | {_mean_std(metric['test/mse'])} | "
                 f"{_mean_std(metric['test/mae'])} | {_mean_std(metric['test/mse_orig'])} | "
@@ -126,16 +145,21 @@ def _markdown(results: list[dict[str, Any]], meta: dict[str, Any], dataset: str)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--config", action="append", required=True, help="name=path[::override ...]")
     parser.add_argument("--seeds", type=int, nargs="+", default=[2021, 2022, 2023])
     parser.add_argument("--horizons", type=int, nargs="+", default=[96, 192, 336, 720])
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--dataset", default="ETTh1", help="label for the table and published lookup")
     parser.add_argument("--out", required=True, help="output stem: writes <out>.md and <out>.json")
-    parser.add_argument("--resume", action="store_true",
-                        help="keep the runs recorded in <out>.partial.jsonl by an interrupted sweep (same name, "
-                             "horizon and seed) instead of running them again")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the runs recorded in <out>.partial.jsonl by an interrupted sweep (same name, "
+        "horizon and seed) instead of running them again",
+    )
     args = parser.parse_args()
 
     import torch
@@ -160,10 +184,15 @@ def main() -> None:
     partial.write_text("".join(json.dumps(r) + "\n" for key, r in done.items() if key in wanted))
     with tempfile.TemporaryDirectory(prefix="zoo_bench_") as tmp_dir:
         with cf.ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            futures = {i: pool.submit(_launch, *job, Path(tmp_dir), partial)
-                       for i, job in enumerate(jobs) if (job[0], job[3], job[4]) not in done}
-            results = [futures[i].result() if i in futures else done[(job[0], job[3], job[4])]
-                       for i, job in enumerate(jobs)]
+            futures = {
+                i: pool.submit(_launch, *job, Path(tmp_dir), partial)
+                for i, job in enumerate(jobs)
+                if (job[0], job[3], job[4]) not in done
+            }
+            results = [
+                futures[i].result() if i in futures else done[(job[0], job[3], job[4])]
+                for i, job in enumerate(jobs)
+            ]
     meta = {**run_metadata("cuda" if torch.cuda.is_available() else "cpu"), "seeds": args.seeds}
     partial.unlink(missing_ok=True)
     out.with_suffix(".json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))

@@ -49,10 +49,14 @@ class Reference:
     source: str
 
 
-_BURDA = ("Burda, Grosse & Salakhutdinov, 'Importance Weighted Autoencoders' (ICLR 2016), Table 1: VAE, "
-          "1 stochastic layer, k=1 training, dynamically binarised MNIST, test NLL by IWAE k=5000")
-_JANG = ("Jang, Gu & Poole, 'Categorical Reparameterization with Gumbel-Softmax' (ICLR 2017), Table 1: "
-         "test negative ELBO on binarised MNIST, 20 x 10 categorical VAE")
+_BURDA = (
+    "Burda, Grosse & Salakhutdinov, 'Importance Weighted Autoencoders' (ICLR 2016), Table 1: VAE, "
+    "1 stochastic layer, k=1 training, dynamically binarised MNIST, test NLL by IWAE k=5000"
+)
+_JANG = (
+    "Jang, Gu & Poole, 'Categorical Reparameterization with Gumbel-Softmax' (ICLR 2017), Table 1: "
+    "test negative ELBO on binarised MNIST, 20 x 10 categorical VAE"
+)
 PUBLISHED: dict[str, Reference] = {
     "vae_mnist": Reference("nll_iwae", 86.76, 88.0, _BURDA),
     "gumbel_vae_mnist": Reference("neg_elbo", 101.5, 101.5, _JANG + ", Gumbel-Softmax"),
@@ -62,13 +66,32 @@ PUBLISHED: dict[str, Reference] = {
 
 def run_config(stem: str, runs: Path, overrides: list[str]) -> None:
     """Train and test one config in its own process (log beside the run directory)."""
-    command = [sys.executable, "train.py", "fit", "--config", str(CONFIGS / f"{stem}.yaml"),
-               "--trainer.logger", "CSVLogger", "--trainer.logger.save_dir", str(runs),
-               "--trainer.logger.name", stem, "--trainer.enable_progress_bar", "false", *overrides]
+    command = [
+        sys.executable,
+        "train.py",
+        "fit",
+        "--config",
+        str(CONFIGS / f"{stem}.yaml"),
+        "--trainer.logger",
+        "CSVLogger",
+        "--trainer.logger.save_dir",
+        str(runs),
+        "--trainer.logger.name",
+        stem,
+        "--trainer.enable_progress_bar",
+        "false",
+        *overrides,
+    ]
     runs.mkdir(parents=True, exist_ok=True)
     with (runs / f"{stem}.log").open("w") as log:
-        proc = subprocess.run(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, check=False,
-                              env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})
+        proc = subprocess.run(
+            command,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            check=False,
+            env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")},
+        )
     if proc.returncode:
         raise RuntimeError(f"{stem} failed (exit {proc.returncode}); see {runs / f'{stem}.log'}")
 
@@ -78,14 +101,32 @@ def retest_config(stem: str, runs: Path) -> None:
     fit = _latest_version(runs, stem)
     best = [p for p in (fit / "checkpoints").glob("*.ckpt") if p.name != "last.ckpt"]
     if len(best) != 1:
-        raise FileNotFoundError(f"expected one best checkpoint in {fit / 'checkpoints'}, found {[p.name for p in best]}")
-    command = [sys.executable, "train.py", "test", "--config", str(CONFIGS / f"{stem}.yaml"),
-               "--ckpt_path", str(best[0]), "--trainer.logger", "CSVLogger", "--trainer.logger.save_dir", str(runs),
-               "--trainer.logger.name", f"{stem}_test", "--trainer.enable_progress_bar", "false"]
+        raise FileNotFoundError(
+            f"expected one best checkpoint in {fit / 'checkpoints'}, found {[p.name for p in best]}"
+        )
+    command = [
+        sys.executable,
+        "train.py",
+        "test",
+        "--config",
+        str(CONFIGS / f"{stem}.yaml"),
+        "--ckpt_path",
+        str(best[0]),
+        "--trainer.logger",
+        "CSVLogger",
+        "--trainer.logger.save_dir",
+        str(runs),
+        "--trainer.logger.name",
+        f"{stem}_test",
+        "--trainer.enable_progress_bar",
+        "false",
+    ]
     with (runs / f"{stem}_test.log").open("w") as log:
         proc = subprocess.run(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, check=False)
     if proc.returncode:
-        raise RuntimeError(f"re-test of {stem} failed (exit {proc.returncode}); see {runs / f'{stem}_test.log'}")
+        raise RuntimeError(
+            f"re-test of {stem} failed (exit {proc.returncode}); see {runs / f'{stem}_test.log'}"
+        )
 
 
 def _latest_version(runs: Path, stem: str) -> Path:
@@ -114,14 +155,19 @@ def collect(runs: Path, stem: str, images: Path) -> dict[str, Any]:
     last = run / "checkpoints" / "last.ckpt"
     fit_seconds = last.stat().st_mtime - (run / "config.yaml").stat().st_mtime if last.exists() else None
     row: dict[str, Any] = {
-        "config": f"configs/generative/{stem}.yaml", "run": _relative(run), "test_run": _relative(test_run),
+        "config": f"configs/generative/{stem}.yaml",
+        "run": _relative(run),
+        "test_run": _relative(test_run),
         "model": config["model"]["net"]["class_path"].rsplit(".", 1)[-1],
-        "dataset": config["data"]["dataset"], "binarize": config["data"]["binarize"],
-        "seed": config.get("seed_everything"), "max_epochs": config["trainer"]["max_epochs"],
+        "dataset": config["data"]["dataset"],
+        "binarize": config["data"]["binarize"],
+        "seed": config.get("seed_everything"),
+        "max_epochs": config["trainer"]["max_epochs"],
         "epochs_run": max(int(r["epoch"]) for r in rows if r.get("train/loss_epoch")) + 1,
         "iwae_k": config["model"].get("test_iwae_samples"),
         "fit_minutes": None if fit_seconds is None else round(fit_seconds / 60, 1),
-        "best_val_neg_elbo": min(vals)[0] if vals else None, "best_val_epoch": min(vals)[1] if vals else None,
+        "best_val_neg_elbo": min(vals)[0] if vals else None,
+        "best_val_epoch": min(vals)[1] if vals else None,
     }
     for key in ("neg_elbo", "neg_elbo_relaxed", "recon", "kl", "nll_iwae", "active_units"):
         value = test.get(f"test/{key}")
@@ -129,8 +175,13 @@ def collect(runs: Path, stem: str, images: Path) -> dict[str, Any]:
     reference = PUBLISHED.get(stem)
     if reference is not None:
         ours = row[f"test_{reference.metric}"]
-        row.update(published=reference.value, published_metric=reference.metric, target=reference.target,
-                   source=reference.source, meets_target=None if ours is None else ours <= reference.target)
+        row.update(
+            published=reference.value,
+            published_metric=reference.metric,
+            target=reference.target,
+            source=reference.source,
+            meets_target=None if ours is None else ours <= reference.target,
+        )
         relaxed = row["test_neg_elbo_relaxed"]
         if reference.metric == "neg_elbo" and relaxed is not None:
             row["meets_target_relaxed"] = relaxed <= reference.target
@@ -187,14 +238,18 @@ def write_tables(rows: list[dict[str, Any]], out: Path, meta: dict[str, Any]) ->
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--configs", nargs="+", default=sorted(p.stem for p in CONFIGS.glob("*.yaml")))
     parser.add_argument("--runs", type=Path, default=REPO / "runs" / "generative")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "generative_mnist")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--override", action="append", default=[], help="extra CLI argument for every run")
     parser.add_argument("--collect-only", action="store_true", help="tabulate the newest finished runs")
-    parser.add_argument("--retest", nargs="*", default=[], help="configs whose best checkpoint to test again first")
+    parser.add_argument(
+        "--retest", nargs="*", default=[], help="configs whose best checkpoint to test again first"
+    )
     args = parser.parse_args()
     if not args.collect_only:
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:

@@ -38,17 +38,23 @@ print(json.dumps({"seconds": seconds, "modules": len(new),
 
 def commit_of(tree: Path) -> str:
     """The tree's git commit (short), with "+changes" when its work tree differs from it."""
-    def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(tree), *args], capture_output=True, text=True, check=False).stdout.strip()
 
-    return git("rev-parse", "--short", "HEAD") + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(tree), *args], capture_output=True, text=True, check=False
+        ).stdout.strip()
+
+    return git("rev-parse", "--short", "HEAD") + (
+        "+changes" if git("status", "--porcelain", "--untracked-files=no") else ""
+    )
 
 
 def measure(tree: Path) -> dict:
     """One fresh process loading the model from the source tree ``tree``."""
     env = {**os.environ, "PYTHONPATH": str(tree), "ZOO_PRETRAINED_DIR": str(tree / "checkpoints")}
-    result = subprocess.run([sys.executable, "-c", PROBE], cwd=tree, env=env, capture_output=True, text=True,
-                            check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=tree, env=env, capture_output=True, text=True, check=True
+    )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -57,7 +63,7 @@ def markdown(report: dict) -> str:
     lines = [
         "# Load time of a shipped model",
         "",
-        f"`import zoo; zoo.create_model(\"tcn.etth1\", pretrained=True)` after `import torch`, each run a fresh "
+        f'`import zoo; zoo.create_model("tcn.etth1", pretrained=True)` after `import torch`, each run a fresh '
         f"process, {report['repeats']} runs per tree, interleaved. {report['date']}; Python {report['python']}, "
         f"torch {report['torch']}, {report['cores']} cores ({report['cpu']}).",
         "",
@@ -69,7 +75,9 @@ def markdown(report: dict) -> str:
     for label, result in report["results"].items():
         runs = ", ".join(f"{s:.3f}" for s in result["seconds"])
         heavy = ", ".join(result["heavy_imported"]) or "none"
-        lines.append(f"| {label} | {result['commit']} | {result['median_seconds']:.3f} | {runs} | {result['modules_imported']} | {heavy} |")
+        lines.append(
+            f"| {label} | {result['commit']} | {result['median_seconds']:.3f} | {runs} | {result['modules_imported']} | {heavy} |"
+        )
     for label, result in report["results"].items():
         lines += ["", f"Top-level packages imported ({label}): {', '.join(result['packages_imported'])}."]
     return "\n".join(lines) + "\n"
@@ -77,7 +85,9 @@ def markdown(report: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--tree", action="append", required=True, help="LABEL=PATH of a source tree (repeatable)")
+    parser.add_argument(
+        "--tree", action="append", required=True, help="LABEL=PATH of a source tree (repeatable)"
+    )
     parser.add_argument("--repeats", type=int, default=5, help="fresh processes per tree")
     parser.add_argument("--output", type=Path, default=Path("benchmarks/results/load_time.json"))
     options = parser.parse_args()
@@ -112,9 +122,11 @@ def main() -> None:
     options.output.write_text(json.dumps(report, indent=2) + "\n")
     options.output.with_suffix(".md").write_text(markdown(report))
     for label, result in report["results"].items():
-        print(f"{label}: median {result['median_seconds']:.3f} s over {options.repeats} processes "
-              f"({', '.join(f'{s:.3f}' for s in result['seconds'])}); {result['modules_imported']} modules; "
-              f"heavy: {result['heavy_imported'] or 'none'}")
+        print(
+            f"{label}: median {result['median_seconds']:.3f} s over {options.repeats} processes "
+            f"({', '.join(f'{s:.3f}' for s in result['seconds'])}); {result['modules_imported']} modules; "
+            f"heavy: {result['heavy_imported'] or 'none'}"
+        )
 
 
 if __name__ == "__main__":

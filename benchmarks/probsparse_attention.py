@@ -61,8 +61,9 @@ CUDA_LENGTHS = [96, 336, 720, 1440, 2880, 8192, 16384]
 # ---------------------------------------------------------------- the variants
 
 
-def informer_prob_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, index_sample: torch.Tensor,
-                            factor: int, causal: bool) -> torch.Tensor:
+def informer_prob_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, index_sample: torch.Tensor, factor: int, causal: bool
+) -> torch.Tensor:
     """Informer2020 ``ProbAttention.forward`` (models/attn.py) on (B, H, L, D) tensors, step by step:
     unscaled sampled scores from the gathered keys, M, top-u, scaled scores of the active rows, ProbMask,
     softmax, in-place update of the initial context (mean, or cumsum when causal). The key samples are
@@ -93,12 +94,23 @@ def informer_prob_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, i
 class Case:
     """Inputs of one shape and the closures of every variant, forward and forward+backward."""
 
-    def __init__(self, batch: int, heads: int, length: int, dim: int, factor: int, causal: bool,
-                 dtype: torch.dtype, device: str, seed: int = 0) -> None:
+    def __init__(
+        self,
+        batch: int,
+        heads: int,
+        length: int,
+        dim: int,
+        factor: int,
+        causal: bool,
+        dtype: torch.dtype,
+        device: str,
+        seed: int = 0,
+    ) -> None:
         gen = torch.Generator().manual_seed(seed)
         shape = (batch, heads, length, dim)
-        self.q, self.k, self.v, self.do = (torch.randn(shape, generator=gen).to(device=device, dtype=dtype)
-                                           for _ in range(4))
+        self.q, self.k, self.v, self.do = (
+            torch.randn(shape, generator=gen).to(device=device, dtype=dtype) for _ in range(4)
+        )
         for t in (self.q, self.k, self.v):
             t.requires_grad_()
         self.index = sample_index(length, length, factor, generator=gen).to(device)
@@ -108,8 +120,9 @@ class Case:
         q, k, v, index, factor, causal = self.q, self.k, self.v, self.index, self.factor, self.causal
         if variant in ("fallback", "reference", "triton"):
             backend = "triton" if variant == "triton" else "torch"
-            return lambda: probsparse_attention(q, k, v, factor=factor, causal=causal, index_sample=index,
-                                                backend=backend)
+            return lambda: probsparse_attention(
+                q, k, v, factor=factor, causal=causal, index_sample=index, backend=backend
+            )
         if variant == "informer":
             return lambda: informer_prob_attention(q, k, v, index, factor, causal)
         if variant == "sdpa":
@@ -119,15 +132,18 @@ class Case:
     def step(self, variant: str, pass_name: str) -> Fn:
         forward = self.forward(variant)
         if pass_name == "fwd":
+
             def run() -> None:
                 with torch.no_grad():
                     forward()
+
             return run
 
         def run_bwd() -> None:
             for t in (self.q, self.k, self.v):
                 t.grad = None
             forward().backward(self.do)
+
         return run_bwd
 
 
@@ -151,8 +167,16 @@ def _rss_child(spec: dict[str, Any]) -> None:
     torch.set_num_threads(spec["threads"])
 
     def case(length: int) -> Case:
-        return Case(spec["batch"], spec["heads"], length, spec["dim"], spec["factor"], spec["causal"],
-                    torch.float32, "cpu")
+        return Case(
+            spec["batch"],
+            spec["heads"],
+            length,
+            spec["dim"],
+            spec["factor"],
+            spec["causal"],
+            torch.float32,
+            "cpu",
+        )
 
     case(32).step(spec["variant"], spec["pass"])()  # warm-up: one-off library allocations
     step = case(spec["length"]).step(spec["variant"], spec["pass"])
@@ -163,8 +187,9 @@ def _rss_child(spec: dict[str, Any]) -> None:
 
 
 def _peak_mib(spec: dict[str, Any]) -> float | str:
-    out = subprocess.run([sys.executable, __file__, "--rss-child", json.dumps(spec)], capture_output=True,
-                         text=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--rss-child", json.dumps(spec)], capture_output=True, text=True
+    )
     if out.returncode != 0:
         return f"error: {out.stderr.strip().splitlines()[-1][:200] if out.stderr.strip() else out.returncode}"
     return float(json.loads(out.stdout.strip().splitlines()[-1])["peak_mib"])
@@ -179,7 +204,7 @@ def _interleaved_ms(fns: dict[str, Fn], repeats: int) -> dict[str, dict[str, flo
     times: dict[str, list[float]] = {name: [] for name in fns}
     clean: dict[str, list[float]] = {name: [] for name in fns}
     for rep in range(repeats):
-        for name in (list(fns) if rep % 2 == 0 else list(reversed(fns))):
+        for name in list(fns) if rep % 2 == 0 else list(reversed(fns)):
             t0 = time.perf_counter()
             fns[name]()
             times[name].append((time.perf_counter() - t0) * 1e3)
@@ -188,8 +213,12 @@ def _interleaved_ms(fns: dict[str, Fn], repeats: int) -> dict[str, dict[str, flo
     out = {}
     for name, all_ts in times.items():
         ts = clean[name] if 2 * len(clean[name]) >= len(all_ts) else all_ts
-        out[name] = {"ms": statistics.median(ts), "min_ms": min(ts), "reps": len(all_ts),
-                     "clean_reps": len(clean[name])}
+        out[name] = {
+            "ms": statistics.median(ts),
+            "min_ms": min(ts),
+            "reps": len(all_ts),
+            "clean_reps": len(clean[name]),
+        }
     return out
 
 
@@ -205,25 +234,42 @@ def run_cpu(args: argparse.Namespace) -> list[dict[str, Any]]:
             del want
             for pass_name in ("fwd", "fwd+bwd"):
                 timing = _interleaved_ms({v: case.step(v, pass_name) for v in variants}, args.repeats)
-                spec = {"batch": args.batch, "heads": args.heads, "length": length, "dim": args.dim,
-                        "factor": args.factor, "causal": causal, "pass": pass_name,
-                        "threads": torch.get_num_threads()}
+                spec = {
+                    "batch": args.batch,
+                    "heads": args.heads,
+                    "length": length,
+                    "dim": args.dim,
+                    "factor": args.factor,
+                    "causal": causal,
+                    "pass": pass_name,
+                    "threads": torch.get_num_threads(),
+                }
                 memory = {v: _peak_mib(spec | {"variant": v}) for v in variants}
-                row = {"causal": causal, "pass": pass_name, "length": length, "timing": timing,
-                       "peak_mib": memory, "rel_err_fallback_vs_informer": err,
-                       "load_average_after": os.getloadavg()[0]}
+                row = {
+                    "causal": causal,
+                    "pass": pass_name,
+                    "length": length,
+                    "timing": timing,
+                    "peak_mib": memory,
+                    "rel_err_fallback_vs_informer": err,
+                    "load_average_after": os.getloadavg()[0],
+                }
                 for other in ("informer", "sdpa"):
                     row[f"speedup_vs_{other}"] = timing[other]["ms"] / timing["fallback"]["ms"]
                     mem_other, mem_ours = memory[other], memory["fallback"]
                     both = isinstance(mem_other, float) and isinstance(mem_ours, float) and mem_ours > 0
                     row[f"memory_ratio_vs_{other}"] = mem_other / mem_ours if both else None
                 rows.append(row)
-                figures = " | ".join(f"{v} {timing[v]['ms']:9.2f} ms {_fmt(memory[v], '.1f')} MiB"
-                                     for v in variants)
+                figures = " | ".join(
+                    f"{v} {timing[v]['ms']:9.2f} ms {_fmt(memory[v], '.1f')} MiB" for v in variants
+                )
                 mode = "causal" if causal else "full"
-                print(f"{mode:6s} {pass_name:7s} L={length:5d}  {figures} | vs informer: "
-                      f"{row['speedup_vs_informer']:.2f}x faster, "
-                      f"{_fmt(row['memory_ratio_vs_informer'], '.1f')}x less memory", flush=True)
+                print(
+                    f"{mode:6s} {pass_name:7s} L={length:5d}  {figures} | vs informer: "
+                    f"{row['speedup_vs_informer']:.2f}x faster, "
+                    f"{_fmt(row['memory_ratio_vs_informer'], '.1f')}x less memory",
+                    flush=True,
+                )
             del case
     return rows
 
@@ -249,20 +295,32 @@ def _cpu_markdown(rows: list[dict[str, Any]], args: argparse.Namespace) -> list[
         t, m = r["timing"], r["peak_mib"]
         cell = {k: f"{t[k]['ms']:.1f} ({t[k]['min_ms']:.1f})" for k in t}
         cells = [
-            "causal" if r["causal"] else "full", r["pass"], str(r["length"]),
-            cell["fallback"], cell["informer"], cell["sdpa"], *(_fmt(m[v], ".1f") for v in m),
-            f"{r['speedup_vs_informer']:.2f}", _fmt(r["memory_ratio_vs_informer"], ".1f"),
-            f"{r['speedup_vs_sdpa']:.2f}", f"{r['rel_err_fallback_vs_informer']:.1e}",
-            f"{t['fallback']['clean_reps']}/{t['fallback']['reps']}", f"{r['load_average_after']:.1f}",
+            "causal" if r["causal"] else "full",
+            r["pass"],
+            str(r["length"]),
+            cell["fallback"],
+            cell["informer"],
+            cell["sdpa"],
+            *(_fmt(m[v], ".1f") for v in m),
+            f"{r['speedup_vs_informer']:.2f}",
+            _fmt(r["memory_ratio_vs_informer"], ".1f"),
+            f"{r['speedup_vs_sdpa']:.2f}",
+            f"{r['rel_err_fallback_vs_informer']:.1e}",
+            f"{t['fallback']['clean_reps']}/{t['fallback']['reps']}",
+            f"{r['load_average_after']:.1f}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
     long = [r for r in rows if r["length"] >= 720]
     if long:
         speed = min(r["speedup_vs_informer"] for r in long)
         mem = [r["memory_ratio_vs_informer"] for r in long if r["memory_ratio_vs_informer"] is not None]
-        lines += ["", f"At L >= 720: the fallback is at least {speed:.2f}x faster than the gather-keys "
-                  "algorithm" + (f" and uses at least {min(mem):.1f}x less peak memory." if mem else ".")
-                  + " Target: >= 3x and >= 5x."]
+        lines += [
+            "",
+            f"At L >= 720: the fallback is at least {speed:.2f}x faster than the gather-keys "
+            "algorithm"
+            + (f" and uses at least {min(mem):.1f}x less peak memory." if mem else ".")
+            + " Target: >= 3x and >= 5x.",
+        ]
     return lines
 
 
@@ -297,8 +355,9 @@ def _gpu_peak_mib(case: Case, step: Fn) -> float:
     return (torch.cuda.max_memory_allocated() - base) / 2**20
 
 
-def _try(case: Case, variant: str, pass_name: str,
-         args: argparse.Namespace) -> tuple[float | str, float | str, float | None]:
+def _try(
+    case: Case, variant: str, pass_name: str, args: argparse.Namespace
+) -> tuple[float | str, float | str, float | None]:
     """(median ms, peak MiB, seconds of the first call) or the error text in place of the figures."""
     step = case.step(variant, pass_name)
     try:
@@ -328,8 +387,13 @@ def run_cuda(args: argparse.Namespace, bandwidth: float) -> list[dict[str, Any]]
                 elem = torch.finfo(dtype).bits // 8
                 tensor_bytes = elem * args.batch * args.heads * length * args.dim
                 for pass_name in ("fwd", "fwd+bwd"):
-                    row: dict[str, Any] = {"dtype": dtype_name, "causal": causal, "pass": pass_name,
-                                           "length": length, "rel_err_triton_vs_reference": err}
+                    row: dict[str, Any] = {
+                        "dtype": dtype_name,
+                        "causal": causal,
+                        "pass": pass_name,
+                        "length": length,
+                        "rel_err_triton_vs_reference": err,
+                    }
                     for variant in ("triton", "reference", "sdpa"):
                         ms, mib, first = _try(case, variant, pass_name, args)
                         row[f"{variant}_ms"], row[f"{variant}_peak_mib"] = ms, mib
@@ -345,11 +409,14 @@ def run_cuda(args: argparse.Namespace, bandwidth: float) -> list[dict[str, Any]]
                         both = ok and isinstance(theirs, float)
                         row[f"speedup_vs_{other}"] = theirs / ours if both else None
                     rows.append(row)
-                    print(f"{dtype_name} {'causal' if causal else 'full':6s} {pass_name:7s} L={length:6d} "
-                          f"triton {_fmt(row['triton_ms'])} ms  reference {_fmt(row['reference_ms'])} ms  "
-                          f"sdpa "
-                          f"{_fmt(row['sdpa_ms'])} ms  roofline {row['roofline_ms']:.4f} ms  fraction "
-                          f"{_fmt(row['fraction_of_roofline'], '.2f')}", flush=True)
+                    print(
+                        f"{dtype_name} {'causal' if causal else 'full':6s} {pass_name:7s} L={length:6d} "
+                        f"triton {_fmt(row['triton_ms'])} ms  reference {_fmt(row['reference_ms'])} ms  "
+                        f"sdpa "
+                        f"{_fmt(row['sdpa_ms'])} ms  roofline {row['roofline_ms']:.4f} ms  fraction "
+                        f"{_fmt(row['fraction_of_roofline'], '.2f')}",
+                        flush=True,
+                    )
                 del case
                 torch.cuda.empty_cache()
     return rows
@@ -372,11 +439,20 @@ def _cuda_markdown(rows: list[dict[str, Any]], args: argparse.Namespace, bandwid
     ]
     for r in rows:
         cells = [
-            r["dtype"], "causal" if r["causal"] else "full", r["pass"], str(r["length"]),
-            _fmt(r["triton_ms"]), _fmt(r["reference_ms"]), _fmt(r["sdpa_ms"]), f"{r['roofline_ms']:.4f}",
-            _fmt(r["fraction_of_roofline"], ".2f"), _fmt(r["speedup_vs_reference"], ".2f"),
-            _fmt(r["speedup_vs_sdpa"], ".2f"), _fmt(r["triton_peak_mib"], ".1f"),
-            _fmt(r["reference_peak_mib"], ".1f"), _fmt(r["sdpa_peak_mib"], ".1f"),
+            r["dtype"],
+            "causal" if r["causal"] else "full",
+            r["pass"],
+            str(r["length"]),
+            _fmt(r["triton_ms"]),
+            _fmt(r["reference_ms"]),
+            _fmt(r["sdpa_ms"]),
+            f"{r['roofline_ms']:.4f}",
+            _fmt(r["fraction_of_roofline"], ".2f"),
+            _fmt(r["speedup_vs_reference"], ".2f"),
+            _fmt(r["speedup_vs_sdpa"], ".2f"),
+            _fmt(r["triton_peak_mib"], ".1f"),
+            _fmt(r["reference_peak_mib"], ".1f"),
+            _fmt(r["sdpa_peak_mib"], ".1f"),
             _fmt(r["rel_err_triton_vs_reference"], ".1e"),
         ]
         lines.append("| " + " | ".join(cells) + " |")
@@ -400,12 +476,20 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", choices=("cpu", "cuda"), required=True)
-    parser.add_argument("--out", help="output stem: writes <out>.md and <out>.json "
-                        "(default benchmarks/results/probsparse_attention_<device>)")
-    parser.add_argument("--lengths", type=int, nargs="+", help=f"L values (default CPU {CPU_LENGTHS}, "
-                        f"CUDA {CUDA_LENGTHS})")
-    parser.add_argument("--causal", choices=("no", "yes", "both"), default="no",
-                        help="non-causal (Informer's encoder), causal (its decoder self-attention) or both")
+    parser.add_argument(
+        "--out",
+        help="output stem: writes <out>.md and <out>.json "
+        "(default benchmarks/results/probsparse_attention_<device>)",
+    )
+    parser.add_argument(
+        "--lengths", type=int, nargs="+", help=f"L values (default CPU {CPU_LENGTHS}, CUDA {CUDA_LENGTHS})"
+    )
+    parser.add_argument(
+        "--causal",
+        choices=("no", "yes", "both"),
+        default="no",
+        help="non-causal (Informer's encoder), causal (its decoder self-attention) or both",
+    )
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--heads", type=int, default=8)
     parser.add_argument("--dim", type=int, default=64)
@@ -440,15 +524,19 @@ def main() -> None:
     out = Path(args.out or REPO / "benchmarks" / "results" / f"probsparse_attention_{args.device}")
     out.parent.mkdir(parents=True, exist_ok=True)
     if args.device == "cpu":
-        extra = (f", {meta['torch_threads']} threads, load average {meta['load_average_before'][0]:.2f} "
-                 f"before and {meta['load_average_after'][0]:.2f} after")
+        extra = (
+            f", {meta['torch_threads']} threads, load average {meta['load_average_before'][0]:.2f} "
+            f"before and {meta['load_average_after'][0]:.2f} after"
+        )
     else:
         extra = f", CUDA {meta['cuda']}"
     header = [
-        f"# {title}", "",
+        f"# {title}",
+        "",
         f"Date {meta['date']}, device {meta['device']}, torch {meta['torch']}, triton {meta['triton']}"
         f"{extra}; {meta['seconds']} s.",
-        f"Command: `{meta['command']}`", "",
+        f"Command: `{meta['command']}`",
+        "",
     ]
     Path(f"{out}.md").write_text("\n".join(header + body) + "\n")
     record = {"meta": meta, "bandwidth_bytes_per_s": bandwidth, "results": rows}

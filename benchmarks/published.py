@@ -15,15 +15,23 @@ class Published:
     source: str
 
 
-_REPEAT = ("Zeng et al., 'Are Transformers Effective for Time Series Forecasting?' (AAAI 2023), Table 2, "
-           "row Repeat; lookback 96; LTSF-Linear test loader used drop_last=True")
-_LSTMA = ("Zhou et al., Informer (AAAI 2021), multivariate ETTh1 table, row LSTMa (as reprinted in Autoformer "
-          "App. Table 5 and S4 Table 14); lookback tuned per horizon, test drop_last=True")
-_INFORMER_DAGGER = ("Zhou et al., Informer (AAAI 2021), multivariate ETTh1 table, column Informer† (canonical "
-                    "full self-attention with Informer's generative decoder), reprinted as 'Transformer' in "
-                    "Zhang & Yan, Crossformer (ICLR 2023) Table 2; lookback tuned per horizon, test drop_last=True")
-_INFORMER_TSLIB = ("Zeng et al. (AAAI 2023), Table 2, row Informer (from FEDformer's runs); lookback 96, "
-                   "label 48, test drop_last=True")
+_REPEAT = (
+    "Zeng et al., 'Are Transformers Effective for Time Series Forecasting?' (AAAI 2023), Table 2, "
+    "row Repeat; lookback 96; LTSF-Linear test loader used drop_last=True"
+)
+_LSTMA = (
+    "Zhou et al., Informer (AAAI 2021), multivariate ETTh1 table, row LSTMa (as reprinted in Autoformer "
+    "App. Table 5 and S4 Table 14); lookback tuned per horizon, test drop_last=True"
+)
+_INFORMER_DAGGER = (
+    "Zhou et al., Informer (AAAI 2021), multivariate ETTh1 table, column Informer† (canonical "
+    "full self-attention with Informer's generative decoder), reprinted as 'Transformer' in "
+    "Zhang & Yan, Crossformer (ICLR 2023) Table 2; lookback tuned per horizon, test drop_last=True"
+)
+_INFORMER_TSLIB = (
+    "Zeng et al. (AAAI 2023), Table 2, row Informer (from FEDformer's runs); lookback 96, "
+    "label 48, test drop_last=True"
+)
 
 # (model, dataset, pred_len) -> published figure
 PUBLISHED: dict[tuple[str, str, int], Published] = {

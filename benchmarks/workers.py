@@ -26,8 +26,13 @@ def run_worker(script: str, spec: dict[str, Any], tmp: Path, stem: str) -> dict[
     spec_file.write_text(json.dumps(spec))
     log_file = tmp / f"{stem}.log"
     with log_file.open("w") as log:
-        proc = subprocess.run([sys.executable, script, "--worker", str(spec_file)], stdout=log,
-                              stderr=subprocess.STDOUT, cwd=Path(script).resolve().parents[1], check=False)
+        proc = subprocess.run(
+            [sys.executable, script, "--worker", str(spec_file)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=Path(script).resolve().parents[1],
+            check=False,
+        )
     if proc.returncode != 0:
         raise RuntimeError(f"{stem} failed (exit {proc.returncode}):\n{log_file.read_text()[-3000:]}")
     return json.loads(Path(spec["result"]).read_text())

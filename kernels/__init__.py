@@ -9,5 +9,9 @@ from kernels.probsparse_attention import probsparse_attention
 from kernels.triton_support import interpreter_enabled, require_triton, triton_available
 
 __all__ = [
-    "causal_conv1d", "interpreter_enabled", "probsparse_attention", "require_triton", "triton_available",
+    "causal_conv1d",
+    "interpreter_enabled",
+    "probsparse_attention",
+    "require_triton",
+    "triton_available",
 ]

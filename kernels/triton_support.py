@@ -28,7 +28,9 @@ Backend = Literal["auto", "triton", "torch"]
 BACKENDS: tuple[str, ...] = get_args(Backend)
 
 
-def check_choice(op: str, option: str, value: object, allowed: Sequence[str], *, optional: bool = False) -> None:
+def check_choice(
+    op: str, option: str, value: object, allowed: Sequence[str], *, optional: bool = False
+) -> None:
     """Raise ``ValueError("<op>: <option> must be 'a', 'b' or 'c', got 'x'")`` unless ``value`` is allowed.
 
     ``optional=True`` also accepts None (the message then reads "must be None or one of ...").
@@ -110,8 +112,10 @@ def use_triton(op: str, x: torch.Tensor, backend: str, unsupported: str | None) 
         require_triton(op)  # raises the ImportError that says what to do
     if not x.is_cuda:
         if not interpreter_enabled():
-            raise RuntimeError(f"{op}: backend='triton' on CPU tensors needs the Triton interpreter: set "
-                               "TRITON_INTERPRET=1 before triton is first imported, or use backend='torch'")
+            raise RuntimeError(
+                f"{op}: backend='triton' on CPU tensors needs the Triton interpreter: set "
+                "TRITON_INTERPRET=1 before triton is first imported, or use backend='torch'"
+            )
         if x.dtype == torch.bfloat16:
             raise ValueError(f"{op}: the Triton interpreter cannot run bf16; use fp16/fp32 or a GPU")
     return True

@@ -53,8 +53,10 @@ def read_wandb_records(path: Path, timeout: float = 60.0) -> list:
         if records and records[-1].WhichOneof("record_type") == "exit":
             return records
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{path} has no exit record after {timeout:g} s ({len(records)} records): "
-                               "the run was not finished, or wandb-core has not closed the file")
+            raise TimeoutError(
+                f"{path} has no exit record after {timeout:g} s ({len(records)} records): "
+                "the run was not finished, or wandb-core has not closed the file"
+            )
         time.sleep(0.05)
 
 
@@ -74,10 +76,10 @@ def _wandb_file_records(path: Path) -> list:
         if left < 7:  # a block ends in zero padding when no record header fits
             position += left
             continue
-        _, length, kind = struct.unpack("<IHB", data[position:position + 7])
+        _, length, kind = struct.unpack("<IHB", data[position : position + 7])
         if position + 7 + length > len(data):
             break
-        chunk = data[position + 7:position + 7 + length]
+        chunk = data[position + 7 : position + 7 + length]
         position += 7 + length
         if kind == 0:
             continue

@@ -17,14 +17,23 @@ def test_accepts_allowed_values_and_returns_them() -> None:
     assert check_choice("split", "b", ("a", "b")) == "b"
 
 
-@pytest.mark.parametrize("allowed, value, message", [
-    (Literal["prob", "full"], "sparse", "attention must be 'prob' or 'full', got 'sparse'"),
-    (Literal["M", "S", "MS"], "X", "attention must be one of 'M', 'S' or 'MS', got 'X'"),
-    (Literal["dynamic", "static"] | None, "otsu", "attention must be one of 'dynamic', 'static' or None, got 'otsu'"),
-    (("only",), "other", "attention must be 'only', got 'other'"),
-    (Literal["a", "b"], None, "attention must be 'a' or 'b', got None"),
-])
-def test_names_the_option_the_allowed_values_and_the_value(allowed: object, value: object, message: str) -> None:
+@pytest.mark.parametrize(
+    "allowed, value, message",
+    [
+        (Literal["prob", "full"], "sparse", "attention must be 'prob' or 'full', got 'sparse'"),
+        (Literal["M", "S", "MS"], "X", "attention must be one of 'M', 'S' or 'MS', got 'X'"),
+        (
+            Literal["dynamic", "static"] | None,
+            "otsu",
+            "attention must be one of 'dynamic', 'static' or None, got 'otsu'",
+        ),
+        (("only",), "other", "attention must be 'only', got 'other'"),
+        (Literal["a", "b"], None, "attention must be 'a' or 'b', got None"),
+    ],
+)
+def test_names_the_option_the_allowed_values_and_the_value(
+    allowed: object, value: object, message: str
+) -> None:
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         check_choice("attention", value, allowed)
     with pytest.raises(ValueError, match=f"^Informer: {re.escape(message)}$"):
@@ -42,5 +51,7 @@ def test_the_kernels_check() -> None:
     kernel_check_choice("op", "activation", None, ("relu",), optional=True)
     with pytest.raises(ValueError, match=r"^op: backend must be 'auto', 'triton' or 'torch', got 'cuda'$"):
         kernel_check_choice("op", "backend", "cuda", ("auto", "triton", "torch"))
-    with pytest.raises(ValueError, match=r"^op: activation must be None or one of 'relu' or 'gelu', got 'tanh'$"):
+    with pytest.raises(
+        ValueError, match=r"^op: activation must be None or one of 'relu' or 'gelu', got 'tanh'$"
+    ):
         kernel_check_choice("op", "activation", "tanh", ("relu", "gelu"), optional=True)

@@ -121,6 +121,8 @@ def test_loading_a_shipped_forecaster_imports_nothing_heavy() -> None:
         "assert net(torch.zeros(1, 96, 7)).shape == (1, 96, 7)\n"
         f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]", f"loading tcn.etth1 imported {result.stdout.strip()}"

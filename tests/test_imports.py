@@ -7,7 +7,9 @@ import sys
 
 from tests.conftest import REPO
 
-BLOCK = "import sys\nfor name in ('wandb', 'triton'):\n    sys.modules[name] = None  # makes `import name` fail\n"
+BLOCK = (
+    "import sys\nfor name in ('wandb', 'triton'):\n    sys.modules[name] = None  # makes `import name` fail\n"
+)
 
 
 def test_zoo_and_kernels_import_without_wandb_and_triton() -> None:
@@ -18,7 +20,9 @@ def test_zoo_and_kernels_import_without_wandb_and_triton() -> None:
         "    assert \"backend='torch'\" in str(err)\nelse:\n    raise SystemExit('no error')\n"
         "print(zoo.list_models())\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stderr
     assert "lstm" in result.stdout
 

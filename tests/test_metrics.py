@@ -12,10 +12,12 @@ from zoo.metrics import M4Scores, divide_no_nan, mape, mase, owa, seasonal_naive
 def test_smape_mape_by_hand_on_arrays_and_tensors() -> None:
     forecast = np.array([[1.0, 2.0, 4.0], [10.0, 10.0, 10.0]])
     target = np.array([[1.0, 1.0, 2.0], [5.0, 20.0, 10.0]])
-    per_series = np.array([
-        200 / 3 * (0 + 1 / 3 + 2 / 6),
-        200 / 3 * (5 / 15 + 10 / 30 + 0),
-    ])
+    per_series = np.array(
+        [
+            200 / 3 * (0 + 1 / 3 + 2 / 6),
+            200 / 3 * (5 / 15 + 10 / 30 + 0),
+        ]
+    )
     np.testing.assert_allclose(smape(forecast, target, reduction="none"), per_series)
     assert isinstance(smape(forecast, target), np.ndarray)
     assert float(smape(forecast, target)) == pytest.approx(per_series.mean())
@@ -37,8 +39,9 @@ def test_zero_denominators_count_as_zero_with_finite_gradients() -> None:
     value = smape(forecast, torch.zeros(1, 2)) + mape(forecast, torch.zeros(1, 2))
     value.backward()
     assert value.item() == 0.0 and torch.isfinite(forecast.grad).all()
-    torch.testing.assert_close(divide_no_nan(torch.tensor([1.0, 2.0]), torch.tensor([0.0, 4.0])),
-                               torch.tensor([0.0, 0.5]))
+    torch.testing.assert_close(
+        divide_no_nan(torch.tensor([1.0, 2.0]), torch.tensor([0.0, 4.0])), torch.tensor([0.0, 0.5])
+    )
 
 
 def test_smape_detached_denominator_gradient() -> None:
@@ -117,8 +120,9 @@ def test_official_naive2_forecasts_score_the_published_values(data_dir, frequenc
     assert owa(smape_value, mase_value, smape_value, mase_value) == 1.0
     # The same through the running metric the task uses for test/owa.
     scores = M4Scores()
-    scores.update(torch.tensor(panel.naive2), torch.tensor(panel.test), torch.tensor(scale),
-                  torch.tensor(panel.naive2))
+    scores.update(
+        torch.tensor(panel.naive2), torch.tensor(panel.test), torch.tensor(scale), torch.tensor(panel.naive2)
+    )
     result = scores.compute()
     assert result["owa"].item() == pytest.approx(1.0)
     assert result["smape"].item() == pytest.approx(smape_value)

@@ -54,8 +54,11 @@ def parameter_help(component: Callable) -> dict[str, str | None]:
     else:
         parser.add_function_arguments(component, "x", fail_untyped=False, sub_configs=True)
     helps = {action.dest[2:]: action.help for action in parser._actions if action.dest.startswith("x.")}
-    names = [name for name, p in inspect.signature(component).parameters.items()
-             if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    names = [
+        name
+        for name, p in inspect.signature(component).parameters.items()
+        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
     return {name: helps.get(name) for name in names}
 
 
@@ -69,8 +72,10 @@ def test_docstring_parser_is_installed() -> None:
 def test_every_parameter_has_help(component: Callable) -> None:
     helps = parameter_help(component)
     missing = [name for name, text in helps.items() if not (text and text.strip())]
-    assert not missing, (f"{component.__qualname__}: {len(missing)} of {len(helps)} parameters have no --help "
-                         f"text (document each on its own line under 'Args:'): {missing}")
+    assert not missing, (
+        f"{component.__qualname__}: {len(missing)} of {len(helps)} parameters have no --help "
+        f"text (document each on its own line under 'Args:'): {missing}"
+    )
 
 
 def test_the_registry_has_forecasters_and_generative_models() -> None:
@@ -86,8 +91,10 @@ def test_forecasters_get_the_data_dimension_help_from_forecaster(forecaster: typ
     """The six dimensions and RevIN's options are described once (``Forecaster``) and reach every subclass's
     own docstring, so the help does not depend on jsonargparse reading base classes' docstrings."""
     assert set(SHARED_ARGUMENT_DOCS) == set(SHARED)
-    expected = {name: " ".join(line.strip() for line in SHARED_ARGUMENT_DOCS[name]).split(": ", 1)[1]
-                for name in SHARED}
+    expected = {
+        name: " ".join(line.strip() for line in SHARED_ARGUMENT_DOCS[name]).split(": ", 1)[1]
+        for name in SHARED
+    }
     helps = parameter_help(forecaster)
     for name in SHARED:
         assert " ".join((helps[name] or "").split()) == expected[name], name

@@ -30,7 +30,9 @@ def test_save_load_round_trip_for_every_registered_model(name: str, tmp_path: Pa
     assert sorted(p.name for p in directory.iterdir()) == ["config.json", "model.safetensors"]
     loaded = hub.from_pretrained(directory)
     assert type(loaded) is type(net) and not loaded.training
-    assert hub.jsonable(loaded.constructor_args) == hub.jsonable(net.constructor_args)  # tuples come back as lists
+    assert hub.jsonable(loaded.constructor_args) == hub.jsonable(
+        net.constructor_args
+    )  # tuples come back as lists
     assert loaded.state_dict().keys() == net.state_dict().keys()
     for key, value in net.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value), key
@@ -41,7 +43,10 @@ def test_save_load_round_trip_for_every_registered_model(name: str, tmp_path: Pa
     assert config.metrics == {"test/x": 1.5} and config.task == get_model_entry(name).task
     # the same directory through create_model: architecture from config.json, weights optional
     rebuilt = zoo.create_model(str(directory), pretrained=True)
-    assert all(torch.equal(a, b) for a, b in zip(rebuilt.state_dict().values(), net.state_dict().values(), strict=True))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(rebuilt.state_dict().values(), net.state_dict().values(), strict=True)
+    )
 
 
 def test_variant_names_are_recorded() -> None:
@@ -64,7 +69,9 @@ def test_task_with_revin_saves_a_forecaster_with_revin_that_forecasts_like_the_t
     with torch.no_grad():
         torch.testing.assert_close(loaded(x), task(x))
     # and back into a task for fine-tuning: net and RevIN both start from the weights
-    fresh = ForecastingTask(zoo.create_model("tcn", **SMALL_FORECAST, revin=True), init_from=str(directory)).eval()
+    fresh = ForecastingTask(
+        zoo.create_model("tcn", **SMALL_FORECAST, revin=True), init_from=str(directory)
+    ).eval()
     with torch.no_grad():
         torch.testing.assert_close(fresh(x), task(x))
     with pytest.raises(hub.ArchitectureMismatchError, match="trained with revin=true"):
@@ -76,7 +83,9 @@ def test_task_with_revin_saves_a_forecaster_with_revin_that_forecasts_like_the_t
 def test_scaler_statistics_travel_with_the_weights(tmp_path: Path) -> None:
     net = zoo.create_model("lstm", **SMALL_FORECAST)
     stats = {"mean": [1.0, 2.0, 3.0], "std": [2.0, 4.0, 8.0]}
-    directory = hub.save_pretrained(net, tmp_path / "lstm.s", preprocessing={"scaler": stats, "target_scaler": stats})
+    directory = hub.save_pretrained(
+        net, tmp_path / "lstm.s", preprocessing={"scaler": stats, "target_scaler": stats}
+    )
     task = ForecastingTask(zoo.create_model(str(directory), pretrained=True))
     assert task.target_mean.tolist() == stats["mean"] and task.target_std.tolist() == stats["std"]
     # predict in original units without any datamodule
@@ -84,7 +93,9 @@ def test_scaler_statistics_travel_with_the_weights(tmp_path: Path) -> None:
     with torch.no_grad():
         scaled = task(batch["x"])
         original = task.predict_step(batch, 0)
-    torch.testing.assert_close(original, scaled * torch.tensor([2.0, 4.0, 8.0]) + torch.tensor([1.0, 2.0, 3.0]))
+    torch.testing.assert_close(
+        original, scaled * torch.tensor([2.0, 4.0, 8.0]) + torch.tensor([1.0, 2.0, 3.0])
+    )
     scaler = task.net.pretrained_config.scaler("input")
     assert scaler is not None and scaler.mean.tolist() == stats["mean"]
 
@@ -123,9 +134,14 @@ def shipped_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private checkpoints/ with two models and a manifest, as ZOO_PRETRAINED_DIR; ZOO_HOME empty."""
     root = tmp_path / "checkpoints"
     torch.manual_seed(0)
-    hub.save_pretrained(zoo.create_model("lstm", **SMALL_FORECAST), root / "lstm.tiny", metrics={"test/mse": 0.5})
-    hub.save_pretrained(zoo.create_model("vae", image_shape=(1, 8, 8), latent_dim=2, hidden_dims=(4,)),
-                        root / "vae.tiny", metrics={"test/neg_elbo": 40.0})
+    hub.save_pretrained(
+        zoo.create_model("lstm", **SMALL_FORECAST), root / "lstm.tiny", metrics={"test/mse": 0.5}
+    )
+    hub.save_pretrained(
+        zoo.create_model("vae", image_shape=(1, 8, 8), latent_dim=2, hidden_dims=(4,)),
+        root / "vae.tiny",
+        metrics={"test/neg_elbo": 40.0},
+    )
     hub.write_manifest(root)
     monkeypatch.setenv("ZOO_PRETRAINED_DIR", str(root))
     monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
@@ -160,16 +176,24 @@ def test_a_corrupted_byte_is_a_clear_error_naming_the_file(shipped_root: Path) -
 def test_a_wrong_architecture_config_is_a_clear_error_naming_the_file(tmp_path: Path) -> None:
     directory = hub.save_pretrained(zoo.create_model("lstm", **SMALL_FORECAST), tmp_path / "lstm.x")
     config = json.loads((directory / "config.json").read_text())
-    (directory / "config.json").write_text(json.dumps({**config, "architecture": "tcn",
-                                                       "model_args": {**SMALL_FORECAST}}))
-    with pytest.raises(hub.ArchitectureMismatchError, match=rf"{directory / 'model.safetensors'} does not fit "
-                                                              r"architecture 'tcn'"):
+    (directory / "config.json").write_text(
+        json.dumps({**config, "architecture": "tcn", "model_args": {**SMALL_FORECAST}})
+    )
+    with pytest.raises(
+        hub.ArchitectureMismatchError,
+        match=rf"{directory / 'model.safetensors'} does not fit "
+        r"architecture 'tcn'",
+    ):
         hub.from_pretrained(directory)
     (directory / "config.json").write_text(json.dumps({**config, "architecture": "lstmm"}))
     with pytest.raises(hub.IntegrityError, match=r"config.json: field 'architecture': unknown model 'lstmm'"):
         hub.from_pretrained(directory)
-    (directory / "config.json").write_text(json.dumps({**config, "model_args": {**config["model_args"], "hidden": 3}}))
-    with pytest.raises(hub.IntegrityError, match=r"config.json: field 'model_args' does not build 'lstm'.*hidden"):
+    (directory / "config.json").write_text(
+        json.dumps({**config, "model_args": {**config["model_args"], "hidden": 3}})
+    )
+    with pytest.raises(
+        hub.IntegrityError, match=r"config.json: field 'model_args' does not build 'lstm'.*hidden"
+    ):
         hub.from_pretrained(directory)
     del config["task"]
     (directory / "config.json").write_text(json.dumps(config))
@@ -180,17 +204,19 @@ def test_a_wrong_architecture_config_is_a_clear_error_naming_the_file(tmp_path: 
         hub.from_pretrained(directory)
 
 
-
-
 def test_a_malicious_pickle_is_refused_not_executed(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     directory = hub.save_pretrained(zoo.create_model("lstm", **SMALL_FORECAST), tmp_path / "lstm.x")
     (directory / "model.safetensors").write_bytes(pickle.dumps({"state_dict": PickleExploit(marker)}))
-    with pytest.raises(hub.IntegrityError, match=r"model.safetensors is not a valid safetensors file.*never unpickled"):
+    with pytest.raises(
+        hub.IntegrityError, match=r"model.safetensors is not a valid safetensors file.*never unpickled"
+    ):
         hub.from_pretrained(directory)
     ckpt = tmp_path / "evil.ckpt"
     torch.save({"state_dict": {}, "payload": PickleExploit(marker)}, ckpt)
-    with pytest.raises(hub.IntegrityError, match=r"refusing to load .*evil.ckpt: it is not a plain-weights checkpoint"):
+    with pytest.raises(
+        hub.IntegrityError, match=r"refusing to load .*evil.ckpt: it is not a plain-weights checkpoint"
+    ):
         load_checkpoint(ckpt)
     with pytest.raises(hub.IntegrityError, match="refusing to load"):
         convert_checkpoint(ckpt, tmp_path / "out")
@@ -199,7 +225,9 @@ def test_a_malicious_pickle_is_refused_not_executed(tmp_path: Path) -> None:
 
 
 def test_unknown_names_and_architecture_names_with_pretrained(shipped_root: Path) -> None:
-    with pytest.raises(hub.PretrainedNotFoundError, match=r"no pretrained model named 'lstm.big'.*lstm.tiny, vae.tiny"):
+    with pytest.raises(
+        hub.PretrainedNotFoundError, match=r"no pretrained model named 'lstm.big'.*lstm.tiny, vae.tiny"
+    ):
         zoo.create_model("lstm.big", pretrained=True)
     with pytest.raises(ValueError, match=r"'lstm' names an architecture.*lstm.tiny"):
         zoo.create_model("lstm", pretrained=True)
@@ -212,11 +240,15 @@ def test_checkpoint_path_overrides_the_weights(shipped_root: Path, tmp_path: Pat
     hub.save_pretrained(other, tmp_path / "mine")
     for source in (tmp_path / "mine", tmp_path / "mine" / "model.safetensors"):
         net = zoo.create_model("lstm.tiny", checkpoint_path=source)
-        assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), other.state_dict().values(), strict=True))
+        assert all(
+            torch.equal(a, b)
+            for a, b in zip(net.state_dict().values(), other.state_dict().values(), strict=True)
+        )
 
 
-def test_download_to_zoo_home_checks_sha256_and_honours_offline(shipped_root: Path, tmp_path: Path,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_download_to_zoo_home_checks_sha256_and_honours_offline(
+    shipped_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     hosted = tmp_path / "hosted" / "lstm.tiny"
     shutil.move(shipped_root / "lstm.tiny", hosted)  # shipped manifest entry, files only "online"
     hub.write_manifest(shipped_root)  # vae.tiny only now
@@ -242,11 +274,22 @@ def test_download_to_zoo_home_checks_sha256_and_honours_offline(shipped_root: Pa
 def _fit_tiny_forecaster(tmp_path: Path) -> tuple[ForecastingTask, pl.Trainer, Path]:
     from zoo.cli import main
 
-    cli = main(["fit", "--config", str(Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"),
-                "--trainer.max_epochs=1", "--trainer.limit_train_batches=3", "--trainer.limit_val_batches=2",
-                "--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false",
-                f"--trainer.logger.init_args.save_dir={tmp_path}", "--model.net.init_args.hidden_size=8",
-                "--model.net.init_args.revin=true", "--test_after_fit=false"])
+    cli = main(
+        [
+            "fit",
+            "--config",
+            str(Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"),
+            "--trainer.max_epochs=1",
+            "--trainer.limit_train_batches=3",
+            "--trainer.limit_val_batches=2",
+            "--trainer.enable_progress_bar=false",
+            "--trainer.enable_model_summary=false",
+            f"--trainer.logger.init_args.save_dir={tmp_path}",
+            "--model.net.init_args.hidden_size=8",
+            "--model.net.init_args.revin=true",
+            "--test_after_fit=false",
+        ]
+    )
     return cli.model, cli.trainer, Path(cli.trainer.checkpoint_callback.best_model_path)
 
 
@@ -258,8 +301,11 @@ def test_lightning_checkpoints_describe_themselves_and_convert(tmp_path: Path) -
     assert len(record["preprocessing"]["scaler"]["mean"]) == 4
     directory = convert_checkpoint(best, tmp_path / "lstm.synthetic", name="lstm.synthetic")
     loaded = hub.from_pretrained(directory)
-    reference = ForecastingTask.load_from_checkpoint(best, net=zoo.create_model("lstm", **{
-        k: v for k, v in task.net.constructor_args.items()}), weights_only=True).eval()
+    reference = ForecastingTask.load_from_checkpoint(
+        best,
+        net=zoo.create_model("lstm", **{k: v for k, v in task.net.constructor_args.items()}),
+        weights_only=True,
+    ).eval()
     x = torch.randn(2, 96, 4)
     with torch.no_grad():
         torch.testing.assert_close(loaded(x), reference(x))
@@ -274,10 +320,14 @@ def test_lightning_checkpoints_describe_themselves_and_convert(tmp_path: Path) -
 
 
 def test_generative_task_starts_from_pretrained_weights(tmp_path: Path) -> None:
-    net = zoo.create_model("gumbel_vae", image_shape=(1, 8, 8), num_variables=2, num_classes=3, hidden_dims=(4,))
+    net = zoo.create_model(
+        "gumbel_vae", image_shape=(1, 8, 8), num_variables=2, num_classes=3, hidden_dims=(4,)
+    )
     net.temperature.fill_(0.7)
     directory = hub.save_pretrained(net, tmp_path / "gumbel_vae.t")
-    fresh = zoo.create_model("gumbel_vae", image_shape=(1, 8, 8), num_variables=2, num_classes=3, hidden_dims=(4,))
+    fresh = zoo.create_model(
+        "gumbel_vae", image_shape=(1, 8, 8), num_variables=2, num_classes=3, hidden_dims=(4,)
+    )
     task = GenerativeTask(fresh, init_from=str(directory))
     assert float(task.net.temperature) == pytest.approx(0.7)
     for key, value in net.state_dict().items():
@@ -304,9 +354,16 @@ def test_checkpoints_of_unregistered_nets_still_save_without_the_record(tmp_path
             return self.linear(x.transpose(1, 2)).transpose(1, 2)
 
     task = ForecastingTask(Custom())
-    data = torch.utils.data.DataLoader([{"x": torch.randn(4, 2), "y": torch.randn(2, 2)} for _ in range(4)], batch_size=2)
-    trainer = pl.Trainer(max_steps=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
-                         default_root_dir=tmp_path)
+    data = torch.utils.data.DataLoader(
+        [{"x": torch.randn(4, 2), "y": torch.randn(2, 2)} for _ in range(4)], batch_size=2
+    )
+    trainer = pl.Trainer(
+        max_steps=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
     trainer.fit(task, data)
     path = tmp_path / "custom.ckpt"
     trainer.save_checkpoint(path)

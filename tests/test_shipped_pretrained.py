@@ -8,8 +8,17 @@ import zoo
 from zoo import hub
 from zoo.conversion import evaluate_pretrained
 
-SHIPPED = ["gru.etth1", "gumbel_vae.binarized_mnist", "informer.etth1", "lstm.etth1", "nbeats.etth1",
-           "nbeats.m4_hourly", "tcn.etth1", "transformer.etth1", "vae.mnist"]
+SHIPPED = [
+    "gru.etth1",
+    "gumbel_vae.binarized_mnist",
+    "informer.etth1",
+    "lstm.etth1",
+    "nbeats.etth1",
+    "nbeats.m4_hourly",
+    "tcn.etth1",
+    "transformer.etth1",
+    "vae.mnist",
+]
 FORECASTERS = [name for name in SHIPPED if "vae" not in name]
 
 
@@ -31,7 +40,11 @@ def test_shipped_model_matches_its_manifest_and_loads(name: str) -> None:
     hub.verify(hub.shipped_dir() / name, record)
     model = zoo.create_model(name, pretrained=True)
     config = model.pretrained_config
-    assert config.name == name and config.data_license and config.training_command.startswith("python train.py fit")
+    assert (
+        config.name == name
+        and config.data_license
+        and config.training_command.startswith("python train.py fit")
+    )
     assert sum(p.numel() for p in model.parameters()) == config.num_parameters
     card = (hub.shipped_dir() / name / hub.CARD_NAME).read_text()
     headline = "test/mse" if "test/mse" in config.metrics else "test/neg_elbo"
@@ -43,7 +56,9 @@ def test_shipped_model_matches_its_manifest_and_loads(name: str) -> None:
 def test_shipped_forecaster_reproduces_its_card(name: str, data_dir: object) -> None:
     card = hub.PretrainedConfig.from_file(hub.shipped_dir() / name / hub.CONFIG_NAME).metrics
     measured = evaluate_pretrained(name, seed=0)
-    keys = ["test/mse", "test/mae", "test/windows"] + (["test/smape", "test/owa"] if "test/smape" in card else [])
+    keys = ["test/mse", "test/mae", "test/windows"] + (
+        ["test/smape", "test/owa"] if "test/smape" in card else []
+    )
     for key in keys:
         assert measured[key] == pytest.approx(card[key], abs=1e-4), key
 

@@ -22,7 +22,9 @@ def allowed_values(allowed: Any) -> tuple[Any, ...]:
     if origin is Literal:
         return get_args(allowed)
     if origin is Union or origin is types.UnionType:
-        return tuple(v for arg in get_args(allowed) for v in ((None,) if arg is type(None) else allowed_values(arg)))
+        return tuple(
+            v for arg in get_args(allowed) for v in ((None,) if arg is type(None) else allowed_values(arg))
+        )
     if isinstance(allowed, str) or not isinstance(allowed, Iterable):
         raise TypeError(f"allowed must be a Literal type or a collection of values, got {allowed!r}")
     return tuple(allowed)

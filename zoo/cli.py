@@ -67,7 +67,6 @@ from zoo.verbs import describe_data, headline_metric, reported_as_user_errors, r
 log = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class TaskFamily:
     """What the CLI builds for one kind of model: the task, the data module, the linked dims, the monitor."""
@@ -79,9 +78,12 @@ class TaskFamily:
 
 
 FAMILIES: dict[str, TaskFamily] = {
-    "forecasting": TaskFamily(ForecastingTask, TimeSeriesDataModule,
-                              ("n_features", "n_targets", "seq_len", "label_len", "pred_len", "n_time_features"),
-                              "val/mse"),
+    "forecasting": TaskFamily(
+        ForecastingTask,
+        TimeSeriesDataModule,
+        ("n_features", "n_targets", "seq_len", "label_len", "pred_len", "n_time_features"),
+        "val/mse",
+    ),
     "generative": TaskFamily(GenerativeTask, ImageDataModule, ("image_shape",), "val/neg_elbo"),
 }
 
@@ -134,7 +136,7 @@ def _resolve_class(path: str) -> type | None:
 
 
 def detect_family(argv: Sequence[str]) -> TaskKind:
-    """"generative" when the last ``model.net`` named is a latent-variable model, else "forecasting".
+    """ "generative" when the last ``model.net`` named is a latent-variable model, else "forecasting".
 
     Args:
         argv: the command line; ``model.net`` may be a class path, a class name or a registry name
@@ -178,7 +180,9 @@ def expand_pretrained(argv: Sequence[str]) -> tuple[list[str], TaskKind | None]:
     args, evaluate = _take_option(args, "--model.pretrained")
     args, init_from = _take_option(args, "--model.init_from")
     position = None
-    if evaluate is None and init_from is None:  # a config file may name it: fill in what it leaves out, before it
+    if (
+        evaluate is None and init_from is None
+    ):  # a config file may name it: fill in what it leaves out, before it
         found = _init_from_in_configs(args)
         if found is None:
             return args, None
@@ -189,9 +193,10 @@ def expand_pretrained(argv: Sequence[str]) -> tuple[list[str], TaskKind | None]:
     family = FAMILIES[config.task]
     entry_class = get_model_entry(config.architecture).builder
     init_args = {k: v for k, v in config.model_args.items() if k not in family.linked_dims}
-    model: dict[str, Any] = {"net": {"class_path": f"{entry_class.__module__}.{entry_class.__qualname__}",
-                                     "init_args": init_args},
-                             "init_from": str(source)}
+    model: dict[str, Any] = {
+        "net": {"class_path": f"{entry_class.__module__}.{entry_class.__qualname__}", "init_args": init_args},
+        "init_from": str(source),
+    }
     generated: dict[str, Any] = {"model": model}
     if evaluate is not None and init_from is None:  # as the card measured it (evaluate_pretrained, seed 0)
         generated.update(data=dict(config.preprocessing.get("datamodule", {})), seed_everything=0)
@@ -273,27 +278,42 @@ class ZooSaveConfig(SaveConfigCallback):
 class ZooCLI(LightningCLI):
     """LightningCLI for one :class:`TaskFamily` (see the module docstring)."""
 
-    def __init__(self, *args: Any, family: TaskFamily = FAMILIES["forecasting"], command: Sequence[str] = (),
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        family: TaskFamily = FAMILIES["forecasting"],
+        command: Sequence[str] = (),
+        **kwargs: Any,
+    ) -> None:
         self.family = family  # read by add_arguments_to_parser, which LightningCLI.__init__ calls
         self.command = "python train.py " + " ".join(command)  # as typed, recorded in exported models
         super().__init__(*args, **kwargs)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_argument("--test_after_fit", type=bool, default=False,
-                            help="after fit, test the best checkpoint (the last weights without a val set)")
-        parser.add_argument("--export_pretrained", type=str | None, default=None,
-                            help="after fit, write the best checkpoint as a pretrained directory here "
-                                 "(with the test metrics when --test_after_fit) and log it to W&B as an artifact")
+        parser.add_argument(
+            "--test_after_fit",
+            type=bool,
+            default=False,
+            help="after fit, test the best checkpoint (the last weights without a val set)",
+        )
+        parser.add_argument(
+            "--export_pretrained",
+            type=str | None,
+            default=None,
+            help="after fit, write the best checkpoint as a pretrained directory here "
+            "(with the test metrics when --test_after_fit) and log it to W&B as an artifact",
+        )
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
-        parser.set_defaults({
-            "checkpoint.monitor": self.family.monitor,
-            "checkpoint.mode": "min",
-            "checkpoint.save_last": True,
-            "checkpoint.save_top_k": 1,
-            "checkpoint.filename": "epoch{epoch:03d}-step{step}",
-            "checkpoint.auto_insert_metric_name": False,
-        })
+        parser.set_defaults(
+            {
+                "checkpoint.monitor": self.family.monitor,
+                "checkpoint.mode": "min",
+                "checkpoint.save_last": True,
+                "checkpoint.save_top_k": 1,
+                "checkpoint.filename": "epoch{epoch:03d}-step{step}",
+                "checkpoint.auto_insert_metric_name": False,
+            }
+        )
         for dim in self.family.linked_dims:
             parser.link_arguments(f"data.{dim}", f"model.net.init_args.{dim}", apply_on="instantiate")
 
@@ -307,8 +327,10 @@ class ZooCLI(LightningCLI):
             if class_path.endswith("WandbLogger") and not wandb_api_key_available():
                 spec.init_args.offline = True
                 os.environ.setdefault("WANDB_MODE", "offline")
-                log.warning("no W&B API key found (WANDB_API_KEY or `wandb login`): logging to W&B offline; "
-                            "sync later with `wandb sync`")
+                log.warning(
+                    "no W&B API key found (WANDB_API_KEY or `wandb login`): logging to W&B offline; "
+                    "sync later with `wandb sync`"
+                )
 
     def instantiate_classes(self) -> None:
         super().instantiate_classes()
@@ -355,7 +377,9 @@ class ZooCLI(LightningCLI):
         fit_config = self.config_init["fit"]
         if fit_config.get("ckpt_path") != "last":
             return
-        checkpoint = next((cb for cb in self.trainer.checkpoint_callbacks if isinstance(cb, ModelCheckpoint)), None)
+        checkpoint = next(
+            (cb for cb in self.trainer.checkpoint_callbacks if isinstance(cb, ModelCheckpoint)), None
+        )
         roots = [Path(checkpoint.dirpath)] if checkpoint is not None and checkpoint.dirpath else []
         logger = self.trainer.logger
         if logger is not None and logger.save_dir is not None:
@@ -374,7 +398,9 @@ class ZooCLI(LightningCLI):
         best = self.trainer.checkpoint_callback.best_model_path if self.trainer.checkpoint_callback else ""
         metrics: dict[str, float] = {}
         if self.config["fit"].get("test_after_fit"):
-            results = self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None, weights_only=True)
+            results = self.trainer.test(
+                self.model, datamodule=self.datamodule, ckpt_path=best or None, weights_only=True
+            )
             metrics = {k: float(v) for k, v in (results[0] if results else {}).items()}
         export = self.config["fit"].get("export_pretrained")
         if export and self.trainer.is_global_zero:
@@ -390,21 +416,32 @@ class ZooCLI(LightningCLI):
         if lora_configs(self.model.net):
             self._export_adapter(directory, best, metrics)
         elif best:
-            convert_checkpoint(best, directory, name=directory.name, metrics=metrics, training_command=command)
+            convert_checkpoint(
+                best, directory, name=directory.name, metrics=metrics, training_command=command
+            )
         else:
-            save_pretrained(self.model, directory, name=directory.name, metrics=metrics, training_command=command,
-                            preprocessing=preprocessing_of(self.datamodule), training=dict(self.model.hparams))
+            save_pretrained(
+                self.model,
+                directory,
+                name=directory.name,
+                metrics=metrics,
+                training_command=command,
+                preprocessing=preprocessing_of(self.datamodule),
+                training=dict(self.model.hparams),
+            )
         log.info("pretrained directory written to %s", directory)
         for logger in self.trainer.loggers:
             if type(logger).__name__ == "WandbLogger":
                 import wandb
 
                 files = sha256_files(directory)
-                artifact = wandb.Artifact(directory.name, type="model",
-                                          metadata={"metrics": metrics, "sha256": {k: v["sha256"] for k, v in files.items()}})
+                artifact = wandb.Artifact(
+                    directory.name,
+                    type="model",
+                    metadata={"metrics": metrics, "sha256": {k: v["sha256"] for k, v in files.items()}},
+                )
                 artifact.add_dir(str(directory))
                 logger.experiment.log_artifact(artifact)
-
 
     def _export_adapter(self, directory: Path, best: str, metrics: dict[str, float]) -> None:
         """A LoRA run exports its best adapter (PEFT layout), with what ``merge`` needs to make a pretrained model."""
@@ -414,10 +451,17 @@ class ZooCLI(LightningCLI):
 
         if best:  # the adapter and saved modules of the best epoch (the frozen base is unchanged)
             self.model.load_state_dict(load_checkpoint(best)["state_dict"], strict=False)
-        save_adapter(self.model.net, directory, base_sha256=self.model.lora_base_sha256, metadata={
-            "init_from": self.model.hparams.get("init_from"), "preprocessing": preprocessing_of(self.datamodule),
-            "metrics": metrics, "training_command": self.command,
-        })
+        save_adapter(
+            self.model.net,
+            directory,
+            base_sha256=self.model.lora_base_sha256,
+            metadata={
+                "init_from": self.model.hparams.get("init_from"),
+                "preprocessing": preprocessing_of(self.datamodule),
+                "metrics": metrics,
+                "training_command": self.command,
+            },
+        )
 
 
 LIGHTNING_VERBS: tuple[str, ...] = tuple(LightningCLI.subcommands())
@@ -442,7 +486,11 @@ def main(args: list[str] | None = None) -> ZooCLI | None:
         args: the command line after ``train.py`` (default: ``sys.argv[1:]``)
     """
     argv = sys.argv[1:] if args is None else list(args)
-    if not argv or argv[0] in ("-h", "--help") or (argv[0] not in LIGHTNING_VERBS and not argv[0].startswith("-")):
+    if (
+        not argv
+        or argv[0] in ("-h", "--help")
+        or (argv[0] not in LIGHTNING_VERBS and not argv[0].startswith("-"))
+    ):
         run_verb(argv, _lightning_verb_help())
         return None
     with reported_as_user_errors():  # a bad model name or pretrained source: one line, no traceback
@@ -478,7 +526,9 @@ def build_cli(args: list[str] | None = None, run: bool = True) -> ZooCLI:
     return _zoo_cli(typed, argv, family, from_sys_argv=args is None, run=run)
 
 
-def _zoo_cli(typed: Sequence[str], argv: list[str], family: TaskFamily, from_sys_argv: bool, run: bool) -> ZooCLI:
+def _zoo_cli(
+    typed: Sequence[str], argv: list[str], family: TaskFamily, from_sys_argv: bool, run: bool
+) -> ZooCLI:
     if from_sys_argv:
         sys.argv[1:] = argv  # LightningCLI reads sys.argv itself (and warns when given both)
     return ZooCLI(
@@ -491,6 +541,9 @@ def _zoo_cli(typed: Sequence[str], argv: list[str], family: TaskFamily, from_sys
         run=run,
         save_config_kwargs={"overwrite": True},
         trainer_defaults={
-            "logger": {"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": "runs"}},
+            "logger": {
+                "class_path": "lightning.pytorch.loggers.CSVLogger",
+                "init_args": {"save_dir": "runs"},
+            },
         },
     )

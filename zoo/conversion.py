@@ -77,17 +77,34 @@ def convert_checkpoint(
             f"{path} has no '{CHECKPOINT_KEY}' record of its model (it was not written by a zoo task, or by a zoo "
             "older than 0.1.0); load it into its task and save it with zoo.hub.save_pretrained instead"
         )
-    config = hub.PretrainedConfig(architecture=spec["architecture"], model_args=spec["model_args"], task=spec["task"],
-                                  instance_norm=spec.get("instance_norm"))
+    config = hub.PretrainedConfig(
+        architecture=spec["architecture"],
+        model_args=spec["model_args"],
+        task=spec["task"],
+        instance_norm=spec.get("instance_norm"),
+    )
     model = hub.build_model(config, f"{path} ({CHECKPOINT_KEY})")
     # the task's keys: net.* (RevIN inside the net), or net.* and revin.* from zoo before RevIN moved into nets
     state = {k: v for k, v in checkpoint["state_dict"].items() if k.split(".", 1)[0] in ("net", "revin")}
     hub.load_state(model, hub.strip_wrapper_prefix(state), path, architecture=config.architecture)
-    training = {**spec.get("training", {}), "epoch": checkpoint.get("epoch"), "global_step": checkpoint.get("global_step"),
-                "checkpoint": path.name}
-    return hub.save_pretrained(model, directory, name=name, preprocessing=spec["preprocessing"], metrics=metrics,
-                               training=training, data_license=data_license, training_command=training_command,
-                               weights_dtype=weights_dtype, card=card)
+    training = {
+        **spec.get("training", {}),
+        "epoch": checkpoint.get("epoch"),
+        "global_step": checkpoint.get("global_step"),
+        "checkpoint": path.name,
+    }
+    return hub.save_pretrained(
+        model,
+        directory,
+        name=name,
+        preprocessing=spec["preprocessing"],
+        metrics=metrics,
+        training=training,
+        data_license=data_license,
+        training_command=training_command,
+        weights_dtype=weights_dtype,
+        card=card,
+    )
 
 
 def evaluate_pretrained(
@@ -113,7 +130,13 @@ def evaluate_pretrained(
         task = GenerativeTask(model, **{"test_iwae_samples": 0, "num_images": 0, **(task_overrides or {})})
         datamodule = ImageDataModule(**arguments)
     pl.seed_everything(seed, verbose=False)
-    trainer = pl.Trainer(accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False)
+    trainer = pl.Trainer(
+        accelerator=accelerator,
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     results = trainer.test(task, datamodule=datamodule, verbose=False)[0]
     return {key: float(value) for key, value in results.items()}

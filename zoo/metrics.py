@@ -48,7 +48,9 @@ def divide_no_nan(numerator: torch.Tensor, denominator: torch.Tensor) -> torch.T
 
 def _check_pair(forecast: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None) -> None:
     if forecast.shape != target.shape:
-        raise ValueError(f"forecast shape {tuple(forecast.shape)} differs from target shape {tuple(target.shape)}")
+        raise ValueError(
+            f"forecast shape {tuple(forecast.shape)} differs from target shape {tuple(target.shape)}"
+        )
     if mask is not None and mask.shape != target.shape:
         raise ValueError(f"mask shape {tuple(mask.shape)} differs from target shape {tuple(target.shape)}")
     if forecast.ndim == 0:
@@ -93,7 +95,9 @@ def smape(
     return _like(_reduce(_per_series(errors, m), reduction), forecast)
 
 
-def mape(forecast: ArrayT, target: ArrayT, mask: ArrayT | None = None, reduction: Reduction = "mean") -> ArrayT:
+def mape(
+    forecast: ArrayT, target: ArrayT, mask: ArrayT | None = None, reduction: Reduction = "mean"
+) -> ArrayT:
     """Mean absolute percentage error in percent; steps with a zero target count as 0. Shapes as :func:`smape`."""
     f, y = _as_tensor(forecast), _as_tensor(target)
     m = None if mask is None else _as_tensor(mask).to(f.dtype)
@@ -139,8 +143,9 @@ def mase(
     m = None if mask is None else _as_tensor(mask).to(f.dtype)
     _check_pair(f, y, m)
     if s.shape != f.shape[:-1]:
-        raise ValueError(f"scale shape {tuple(s.shape)} must be the forecast's without the horizon, "
-                         f"{tuple(f.shape[:-1])}")
+        raise ValueError(
+            f"scale shape {tuple(s.shape)} must be the forecast's without the horizon, {tuple(f.shape[:-1])}"
+        )
     per_series = divide_no_nan(_per_series((f - y).abs(), m), s.to(f.dtype))
     return _like(_reduce(per_series, reduction), forecast)
 
@@ -168,7 +173,11 @@ class M4Scores(Metric):
             self.add_state(name, default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
 
     def update(
-        self, forecast: torch.Tensor, target: torch.Tensor, scale: torch.Tensor, naive2: torch.Tensor | None = None
+        self,
+        forecast: torch.Tensor,
+        target: torch.Tensor,
+        scale: torch.Tensor,
+        naive2: torch.Tensor | None = None,
     ) -> None:
         f, y = forecast.reshape(len(forecast), -1).double(), target.reshape(len(target), -1).double()
         s = scale.reshape(-1).double()

@@ -57,10 +57,15 @@ def net_spec(name: str, linked_dims: Mapping[str, Sequence[str]], where: str) ->
         if name in classes:  # jsonargparse resolves a registered class by its name
             return None
         close = difflib.get_close_matches(name, known, n=4, cutoff=0.5)
-        hint = f"did you mean {', '.join(map(repr, close))}?" if close else f"registered models: {', '.join(known)}"
+        hint = (
+            f"did you mean {', '.join(map(repr, close))}?"
+            if close
+            else f"registered models: {', '.join(known)}"
+        )
         raise UnknownModelError(
             f"{where}: unknown model {name!r}; {hint} (`train.py list` shows them all; a class path such as "
-            f"zoo.models.TCNForecaster works too)")
+            f"zoo.models.TCNForecaster works too)"
+        )
     entry = get_model_entry(name)
     fixed = set(linked_dims.get(entry.task, ()))
     dropped = sorted(fixed & set(entry.defaults))
@@ -92,7 +97,11 @@ def expand_net(value: Any, linked_dims: Mapping[str, Sequence[str]], where: str)
     """
     if isinstance(value, str) and _is_bare_name(value):
         return net_spec(value, linked_dims, where) or value
-    if isinstance(value, Mapping) and isinstance(value.get("class_path"), str) and _is_bare_name(value["class_path"]):
+    if (
+        isinstance(value, Mapping)
+        and isinstance(value.get("class_path"), str)
+        and _is_bare_name(value["class_path"])
+    ):
         spec = net_spec(value["class_path"], linked_dims, where)
         if spec is None:
             return value
@@ -149,7 +158,9 @@ def _expand_option(option: str, value: str, linked_dims: Mapping[str, Sequence[s
     expanded = expand_net(parsed, linked_dims, option)
     if expanded == parsed:
         return value
-    return expanded if isinstance(expanded, str) else yaml.safe_dump(expanded, default_flow_style=True).strip()
+    return (
+        expanded if isinstance(expanded, str) else yaml.safe_dump(expanded, default_flow_style=True).strip()
+    )
 
 
 def expand_model_names(argv: Sequence[str], linked_dims: Mapping[str, Sequence[str]]) -> list[str]:

@@ -78,13 +78,17 @@ def get_model_entry(name: str) -> ModelEntry:
     except KeyError:
         close = difflib.get_close_matches(name, _REGISTRY, n=3)
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise KeyError(f"unknown model {name!r}.{hint} Known models: {', '.join(sorted(_REGISTRY))}") from None
+        raise KeyError(
+            f"unknown model {name!r}.{hint} Known models: {', '.join(sorted(_REGISTRY))}"
+        ) from None
 
 
 def list_models(pattern: str = "*", task: TaskKind | None = None) -> list[str]:
     """Sorted registered names matching the shell-style ``pattern`` (and ``task`` if given)."""
     return sorted(
-        n for n, e in _REGISTRY.items() if fnmatch.fnmatchcase(n, pattern) and (task is None or e.task == task)
+        n
+        for n, e in _REGISTRY.items()
+        if fnmatch.fnmatchcase(n, pattern) and (task is None or e.task == task)
     )
 
 
@@ -99,7 +103,6 @@ def build_model(name: str, **kwargs: Any) -> nn.Module:
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:
         raise TypeError(
-            f"create_model({name!r}) got unexpected argument(s) {unknown}; "
-            f"accepted: {', '.join(accepted)}"
+            f"create_model({name!r}) got unexpected argument(s) {unknown}; accepted: {', '.join(accepted)}"
         )
     return entry.builder(**{**entry.defaults, **kwargs})

@@ -55,7 +55,9 @@ def list_command(pattern: str = "*") -> None:
     console = Console(width=max(Console().width, 120))
     console.print(table)
     shipped = list_pretrained(pattern if "." in pattern or pattern == "*" else f"{pattern}.*")
-    table = Table(title="pretrained models (create_model('<name>', pretrained=True); test: --model.pretrained <name>)")
+    table = Table(
+        title="pretrained models (create_model('<name>', pretrained=True); test: --model.pretrained <name>)"
+    )
     for column in ("name", "params", "data", "test metric"):
         table.add_column(column)
     for name in shipped:
@@ -64,8 +66,12 @@ def list_command(pattern: str = "*") -> None:
             table.add_row(name, "?", "(download on first use)", "")
             continue
         config = PretrainedConfig.from_file(directory / CONFIG_NAME)
-        table.add_row(name, f"{config.num_parameters / 1e6:.2f} M", describe_data(config.preprocessing),
-                      headline_metric(config.metrics))
+        table.add_row(
+            name,
+            f"{config.num_parameters / 1e6:.2f} M",
+            describe_data(config.preprocessing),
+            headline_metric(config.metrics),
+        )
     console.print(table)
 
 
@@ -126,8 +132,10 @@ def describe_data(preprocessing: Mapping[str, Any]) -> str:
     """
     arguments = preprocessing.get("datamodule", {})
     if preprocessing.get("kind") == "timeseries":
-        return (f"{preprocessing.get('dataset')} {arguments.get('features', '')} "
-                f"{arguments.get('seq_len')}->{arguments.get('pred_len')}")
+        return (
+            f"{preprocessing.get('dataset')} {arguments.get('features', '')} "
+            f"{arguments.get('seq_len')}->{arguments.get('pred_len')}"
+        )
     return f"{preprocessing.get('dataset')} ({preprocessing.get('binarize') or 'grey'})"
 
 
@@ -163,19 +171,33 @@ def _verb_parser(verb: Verb) -> ArgumentParser:
     docstring = parse_docstring(inspect.getdoc(verb.function) or "")
     description = "\n\n".join(filter(None, (docstring.short_description, docstring.long_description)))
     parser = ArgumentParser(description=description)
-    parser.add_argument("--config", action=ActionConfigFile, help="a YAML file giving any of the arguments below")
+    parser.add_argument(
+        "--config", action=ActionConfigFile, help="a YAML file giving any of the arguments below"
+    )
     hints = typing.get_type_hints(verb.function)
     params = inspect.signature(verb.function).parameters
     helps = {param.arg_name: param.description for param in docstring.params}
     for name in verb.optional_positionals:  # SUPPRESS: an absent positional must not undo a --config value
         default = params[name].default
-        parser.add_argument(name, nargs="?", type=hints[name], default=argparse.SUPPRESS,
-                            help=f"{helps.get(name) or name} (default: {default})")
-    flags = [name for name, param in params.items() if hints.get(name) is bool and param.default is not param.empty]
-    for name in flags:  # a switch, as argparse's store_true: --evaluate / --no_evaluate (or evaluate: true in YAML)
-        parser.add_argument(f"--{name}", action=ActionYesNo, default=params[name].default, help=helps.get(name))
-    parser.add_function_arguments(verb.function, as_group=False, as_positional=True,
-                                  skip={*verb.optional_positionals, *flags})
+        parser.add_argument(
+            name,
+            nargs="?",
+            type=hints[name],
+            default=argparse.SUPPRESS,
+            help=f"{helps.get(name) or name} (default: {default})",
+        )
+    flags = [
+        name for name, param in params.items() if hints.get(name) is bool and param.default is not param.empty
+    ]
+    for (
+        name
+    ) in flags:  # a switch, as argparse's store_true: --evaluate / --no_evaluate (or evaluate: true in YAML)
+        parser.add_argument(
+            f"--{name}", action=ActionYesNo, default=params[name].default, help=helps.get(name)
+        )
+    parser.add_function_arguments(
+        verb.function, as_group=False, as_positional=True, skip={*verb.optional_positionals, *flags}
+    )
     return parser
 
 
@@ -185,9 +207,13 @@ def build_parser(other_verbs: Mapping[str, str]) -> ArgumentParser:
     Args:
         other_verbs: verbs parsed elsewhere (LightningCLI's), shown in ``--help`` with their help line
     """
-    parser = ArgumentParser(prog="train.py", description=(
-        "Train, evaluate and share zoo models. `train.py VERB --help` documents a verb; every verb also "
-        "takes --config FILE (YAML)."))
+    parser = ArgumentParser(
+        prog="train.py",
+        description=(
+            "Train, evaluate and share zoo models. `train.py VERB --help` documents a verb; every verb also "
+            "takes --config FILE (YAML)."
+        ),
+    )
     subcommands = parser.add_subcommands(dest="verb", required=True)
     for name, line in other_verbs.items():
         subcommands.add_subcommand(name, ArgumentParser(description=line), help=line)

@@ -20,24 +20,39 @@ _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 _ACT_CODES = {None: 0, "relu": 1, "gelu": 2, "silu": 3}
 
 
-def _check(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, dilation: int, groups: int,
-           activation: ConvActivation, backend: str) -> None:
+def _check(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    dilation: int,
+    groups: int,
+    activation: ConvActivation,
+    backend: str,
+) -> None:
     if x.ndim != 3:
         raise ValueError(f"causal_conv1d: x must be (B, C_in, L), got shape {tuple(x.shape)}")
     if weight.ndim != 3:
-        raise ValueError(f"causal_conv1d: weight must be (C_out, C_in // groups, K), got shape {tuple(weight.shape)}")
+        raise ValueError(
+            f"causal_conv1d: weight must be (C_out, C_in // groups, K), got shape {tuple(weight.shape)}"
+        )
     if not isinstance(groups, int) or groups < 1:
         raise ValueError(f"causal_conv1d: groups must be a positive int, got {groups!r}")
     if not isinstance(dilation, int) or dilation < 1:
         raise ValueError(f"causal_conv1d: dilation must be an int >= 1, got {dilation!r}")
     c_out, c_per_group, taps = weight.shape
     if taps < 1:
-        raise ValueError(f"causal_conv1d: kernel size K must be >= 1, got weight of shape {tuple(weight.shape)}")
+        raise ValueError(
+            f"causal_conv1d: kernel size K must be >= 1, got weight of shape {tuple(weight.shape)}"
+        )
     if x.shape[1] % groups or c_out % groups:
-        raise ValueError(f"causal_conv1d: C_in={x.shape[1]} and C_out={c_out} must be divisible by groups={groups}")
+        raise ValueError(
+            f"causal_conv1d: C_in={x.shape[1]} and C_out={c_out} must be divisible by groups={groups}"
+        )
     if c_per_group != x.shape[1] // groups:
-        raise ValueError(f"causal_conv1d: weight has {c_per_group} input channels per group, but x has "
-                         f"C_in={x.shape[1]} and groups={groups} (expected {x.shape[1] // groups})")
+        raise ValueError(
+            f"causal_conv1d: weight has {c_per_group} input channels per group, but x has "
+            f"C_in={x.shape[1]} and groups={groups} (expected {x.shape[1] // groups})"
+        )
     if bias is not None and (bias.ndim != 1 or bias.shape[0] != c_out):
         raise ValueError(f"causal_conv1d: bias must be (C_out,) = ({c_out},), got shape {tuple(bias.shape)}")
     tensors = {"x": x, "weight": weight} | ({"bias": bias} if bias is not None else {})
@@ -59,8 +74,10 @@ def _unsupported(x: torch.Tensor, weight: torch.Tensor, groups: int) -> str | No
     """Why the Triton kernels do not cover this call, or None (they cover dense and depthwise)."""
     if groups == 1 or _is_depthwise(x, weight, groups):
         return None
-    return (f"the Triton kernels cover groups=1 and depthwise (groups = C_in = C_out), got groups={groups} "
-            f"with C_in={x.shape[1]}, C_out={weight.shape[0]}; use backend='torch'")
+    return (
+        f"the Triton kernels cover groups=1 and depthwise (groups = C_in = C_out), got groups={groups} "
+        f"with C_in={x.shape[1]}, C_out={weight.shape[0]}; use backend='torch'"
+    )
 
 
 # ----------------------------------------------------------------------------- launchers
@@ -85,8 +102,15 @@ def _tap_major(weight: torch.Tensor) -> torch.Tensor:
     return weight.permute(2, 0, 1).contiguous()
 
 
-def _launch_fwd(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, dilation: int,
-                depthwise: bool, act: int, save_z: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _launch_fwd(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    dilation: int,
+    depthwise: bool,
+    act: int,
+    save_z: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
     from kernels.causal_conv1d import triton as tk
 
     batch, c_in, length = x.shape
@@ -98,15 +122,47 @@ def _launch_fwd(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     if depthwise:
         tk._causal_conv1d_fwd_depthwise_kernel[
             lambda meta: (cdiv(length, meta["BLOCK_T"]), cdiv(c_out, meta["BLOCK_C"]), batch)
-        ](x, weight, bias_arg, y, z_arg, c_out, length, taps, dilation,
-          x.stride(0), x.stride(1), weight.stride(0), y.stride(0), y.stride(1), **flags)
+        ](
+            x,
+            weight,
+            bias_arg,
+            y,
+            z_arg,
+            c_out,
+            length,
+            taps,
+            dilation,
+            x.stride(0),
+            x.stride(1),
+            weight.stride(0),
+            y.stride(0),
+            y.stride(1),
+            **flags,
+        )
     else:
         wt = _tap_major(weight)
         tk._causal_conv1d_fwd_kernel[
             lambda meta: (cdiv(length, meta["BLOCK_T"]), cdiv(c_out, meta["BLOCK_O"]), batch)
-        ](x, wt, bias_arg, y, z_arg, c_in, c_out, length, taps, dilation,
-          x.stride(0), x.stride(1), wt.stride(0), wt.stride(1), y.stride(0), y.stride(1),
-          PRECISION=_precision(x), **flags)
+        ](
+            x,
+            wt,
+            bias_arg,
+            y,
+            z_arg,
+            c_in,
+            c_out,
+            length,
+            taps,
+            dilation,
+            x.stride(0),
+            x.stride(1),
+            wt.stride(0),
+            wt.stride(1),
+            y.stride(0),
+            y.stride(1),
+            PRECISION=_precision(x),
+            **flags,
+        )
     return y, z
 
 
@@ -123,8 +179,15 @@ def _n_splits(programs: int, chunks: int, x: torch.Tensor) -> int:
     return max(1, min(chunks, cdiv(target, max(programs, 1))))
 
 
-def _launch_bwd(dy: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, z: torch.Tensor, dilation: int,
-                depthwise: bool, act: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _launch_bwd(
+    dy: torch.Tensor,
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    z: torch.Tensor,
+    dilation: int,
+    depthwise: bool,
+    act: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     from kernels.causal_conv1d import triton as tk
 
     batch, c_in, length = x.shape
@@ -133,8 +196,9 @@ def _launch_bwd(dy: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, z: torc
     if act:
         dz = torch.empty_like(dy)
         block = 1024 if x.is_cuda else 256
-        tk._causal_conv1d_bwd_act_kernel[(cdiv(dz.numel(), block),)](dy, z, dz, dz.numel(), ACT=act, ACC_DTYPE=acc,
-                                                                      BLOCK=block)
+        tk._causal_conv1d_bwd_act_kernel[(cdiv(dz.numel(), block),)](
+            dy, z, dz, dz.numel(), ACT=act, ACC_DTYPE=acc, BLOCK=block
+        )
     else:
         dz = dy
     part_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
@@ -144,38 +208,104 @@ def _launch_bwd(dy: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, z: torc
     if depthwise:
         tk._causal_conv1d_bwd_dx_depthwise_kernel[
             lambda meta: (cdiv(length, meta["BLOCK_T"]), cdiv(c_in, meta["BLOCK_C"]), batch)
-        ](dz, weight, dx, c_in, length, taps, dilation,
-          dz.stride(0), dz.stride(1), weight.stride(0), dx.stride(0), dx.stride(1), ACC_DTYPE=acc)
+        ](
+            dz,
+            weight,
+            dx,
+            c_in,
+            length,
+            taps,
+            dilation,
+            dz.stride(0),
+            dz.stride(1),
+            weight.stride(0),
+            dx.stride(0),
+            dx.stride(1),
+            ACC_DTYPE=acc,
+        )
         n_splits = _n_splits(cdiv(c_out, 8), chunks, x)
         dw_part = torch.empty(n_splits, c_out, taps, device=x.device, dtype=part_dtype)
         db_part = torch.empty(n_splits, c_out, device=x.device, dtype=part_dtype)
         tk._causal_conv1d_bwd_dw_depthwise_kernel[lambda meta: (cdiv(c_out, meta["BLOCK_C"]), n_splits)](
-            x, dz, dw_part, db_part, batch, c_out, length, taps, dilation, n_splits,
-            x.stride(0), x.stride(1), dz.stride(0), dz.stride(1), ACC_DTYPE=acc, BLOCK_K=_pow2(taps),
+            x,
+            dz,
+            dw_part,
+            db_part,
+            batch,
+            c_out,
+            length,
+            taps,
+            dilation,
+            n_splits,
+            x.stride(0),
+            x.stride(1),
+            dz.stride(0),
+            dz.stride(1),
+            ACC_DTYPE=acc,
+            BLOCK_K=_pow2(taps),
         )
         dw = dw_part.sum(0).view(c_out, 1, taps)
     else:
         wt = _tap_major(weight)
         tk._causal_conv1d_bwd_dx_kernel[
             lambda meta: (cdiv(length, meta["BLOCK_T"]), cdiv(c_in, meta["BLOCK_O"]), batch)
-        ](dz, wt, dx, c_in, c_out, length, taps, dilation,
-          dz.stride(0), dz.stride(1), wt.stride(0), wt.stride(1), dx.stride(0), dx.stride(1),
-          ACC_DTYPE=acc, PRECISION=_precision(x))
+        ](
+            dz,
+            wt,
+            dx,
+            c_in,
+            c_out,
+            length,
+            taps,
+            dilation,
+            dz.stride(0),
+            dz.stride(1),
+            wt.stride(0),
+            wt.stride(1),
+            dx.stride(0),
+            dx.stride(1),
+            ACC_DTYPE=acc,
+            PRECISION=_precision(x),
+        )
         n_splits = _n_splits(cdiv(c_out, 64) * cdiv(c_in, 64) * taps, chunks, x)
         dw_part = torch.empty(n_splits, taps, c_out, c_in, device=x.device, dtype=part_dtype)
         db_part = torch.empty(n_splits, c_out, device=x.device, dtype=part_dtype)
         tk._causal_conv1d_bwd_dw_kernel[
             lambda meta: (cdiv(c_out, meta["BLOCK_CO"]), cdiv(c_in, meta["BLOCK_CI"]), taps * n_splits)
-        ](x, dz, dw_part, db_part, batch, c_in, c_out, length, taps, dilation, n_splits,
-          x.stride(0), x.stride(1), dz.stride(0), dz.stride(1), ACC_DTYPE=acc, PRECISION=_precision(x))
+        ](
+            x,
+            dz,
+            dw_part,
+            db_part,
+            batch,
+            c_in,
+            c_out,
+            length,
+            taps,
+            dilation,
+            n_splits,
+            x.stride(0),
+            x.stride(1),
+            dz.stride(0),
+            dz.stride(1),
+            ACC_DTYPE=acc,
+            PRECISION=_precision(x),
+        )
         dw = dw_part.sum(0).permute(1, 2, 0)  # (K, C_out, C_in) -> (C_out, C_in, K)
     return dx, dw.to(weight.dtype).contiguous(), db_part.sum(0).to(weight.dtype)
 
 
 # ----------------------------------------------------------------------------- custom ops + autograd
 @torch.library.custom_op("zoo_kernels::causal_conv1d_fwd", mutates_args=())
-def _fwd_op(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, dilation: int, groups: int,
-            act: int, save_z: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _fwd_op(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    dilation: int,
+    groups: int,
+    act: int,
+    save_z: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
     return _launch_fwd(x, weight, bias, dilation, _is_depthwise(x, weight, groups), act, save_z)
 
 
@@ -186,8 +316,15 @@ def _(x, weight, bias, dilation, groups, act, save_z):
 
 
 @torch.library.custom_op("zoo_kernels::causal_conv1d_bwd", mutates_args=())
-def _bwd_op(dy: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, z: torch.Tensor, dilation: int, groups: int,
-            act: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _bwd_op(
+    dy: torch.Tensor,
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    z: torch.Tensor,
+    dilation: int,
+    groups: int,
+    act: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return _launch_bwd(dy, x, weight, z, dilation, _is_depthwise(x, weight, groups), act)
 
 
@@ -233,8 +370,7 @@ def causal_conv1d(
     if not use_triton("causal_conv1d", x, backend, _unsupported(x, weight, groups)):
         return causal_conv1d_reference(x, weight, bias, dilation, groups, activation)
     act = _ACT_CODES[activation]
-    needs_grad = torch.is_grad_enabled() and any(
-        t is not None and t.requires_grad for t in (x, weight, bias))
+    needs_grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, weight, bias))
     x, weight = x.contiguous(), weight.contiguous()
     bias = bias.contiguous() if bias is not None else None
     if not needs_grad and not torch.compiler.is_compiling():

@@ -38,19 +38,31 @@ def _configs(gpu: list[tuple[dict, int, int]], interpreter: dict) -> list[triton
 
 
 _DENSE = _configs(
-    [({"BLOCK_O": 64, "BLOCK_T": 128, "BLOCK_R": 32}, 4, 3), ({"BLOCK_O": 128, "BLOCK_T": 128, "BLOCK_R": 32}, 8, 3),
-     ({"BLOCK_O": 64, "BLOCK_T": 64, "BLOCK_R": 64}, 4, 4), ({"BLOCK_O": 128, "BLOCK_T": 64, "BLOCK_R": 64}, 4, 3),
-     ({"BLOCK_O": 64, "BLOCK_T": 256, "BLOCK_R": 32}, 8, 3)],
+    [
+        ({"BLOCK_O": 64, "BLOCK_T": 128, "BLOCK_R": 32}, 4, 3),
+        ({"BLOCK_O": 128, "BLOCK_T": 128, "BLOCK_R": 32}, 8, 3),
+        ({"BLOCK_O": 64, "BLOCK_T": 64, "BLOCK_R": 64}, 4, 4),
+        ({"BLOCK_O": 128, "BLOCK_T": 64, "BLOCK_R": 64}, 4, 3),
+        ({"BLOCK_O": 64, "BLOCK_T": 256, "BLOCK_R": 32}, 8, 3),
+    ],
     {"BLOCK_O": 16, "BLOCK_T": 32, "BLOCK_R": 16},
 )
 _DENSE_DW = _configs(
-    [({"BLOCK_CO": 64, "BLOCK_CI": 64, "BLOCK_T": 64}, 4, 3), ({"BLOCK_CO": 128, "BLOCK_CI": 64, "BLOCK_T": 32}, 4, 3),
-     ({"BLOCK_CO": 64, "BLOCK_CI": 64, "BLOCK_T": 128}, 8, 3), ({"BLOCK_CO": 128, "BLOCK_CI": 128, "BLOCK_T": 32}, 8, 3)],
+    [
+        ({"BLOCK_CO": 64, "BLOCK_CI": 64, "BLOCK_T": 64}, 4, 3),
+        ({"BLOCK_CO": 128, "BLOCK_CI": 64, "BLOCK_T": 32}, 4, 3),
+        ({"BLOCK_CO": 64, "BLOCK_CI": 64, "BLOCK_T": 128}, 8, 3),
+        ({"BLOCK_CO": 128, "BLOCK_CI": 128, "BLOCK_T": 32}, 8, 3),
+    ],
     {"BLOCK_CO": 16, "BLOCK_CI": 16, "BLOCK_T": 32},
 )
 _DEPTHWISE = _configs(
-    [({"BLOCK_C": 4, "BLOCK_T": 512}, 4, 2), ({"BLOCK_C": 8, "BLOCK_T": 256}, 4, 2),
-     ({"BLOCK_C": 2, "BLOCK_T": 1024}, 4, 2), ({"BLOCK_C": 16, "BLOCK_T": 128}, 4, 2)],
+    [
+        ({"BLOCK_C": 4, "BLOCK_T": 512}, 4, 2),
+        ({"BLOCK_C": 8, "BLOCK_T": 256}, 4, 2),
+        ({"BLOCK_C": 2, "BLOCK_T": 1024}, 4, 2),
+        ({"BLOCK_C": 16, "BLOCK_T": 128}, 4, 2),
+    ],
     {"BLOCK_C": 8, "BLOCK_T": 32},
 )
 
@@ -82,8 +94,22 @@ def _activation_grad(z, ACT: tl.constexpr):
 
 
 @triton.jit
-def _epilogue(acc, BIAS, Y, Z, offs_c, mask_c, offs_t, L, out_base, syc,
-              HAS_BIAS: tl.constexpr, ACT: tl.constexpr, SAVE_Z: tl.constexpr, ACC_DTYPE: tl.constexpr):
+def _epilogue(
+    acc,
+    BIAS,
+    Y,
+    Z,
+    offs_c,
+    mask_c,
+    offs_t,
+    L,
+    out_base,
+    syc,
+    HAS_BIAS: tl.constexpr,
+    ACT: tl.constexpr,
+    SAVE_Z: tl.constexpr,
+    ACC_DTYPE: tl.constexpr,
+):
     if HAS_BIAS:
         acc += tl.load(BIAS + offs_c, mask=mask_c, other=0.0).to(ACC_DTYPE)[:, None]
     out_offs = out_base + offs_c[:, None] * syc + offs_t[None, :]
@@ -96,12 +122,30 @@ def _epilogue(acc, BIAS, Y, Z, offs_c, mask_c, offs_t, L, out_base, syc,
 @triton.autotune(configs=_DENSE, key=["C_in", "C_out", "L", "K"])
 @triton.jit
 def _causal_conv1d_fwd_kernel(
-    X, WT, BIAS, Y, Z,
-    C_in, C_out, L, K, dilation,
-    sxb, sxc, swk, swo, syb, syc,
-    HAS_BIAS: tl.constexpr, ACT: tl.constexpr, SAVE_Z: tl.constexpr,
-    ACC_DTYPE: tl.constexpr, PRECISION: tl.constexpr,
-    BLOCK_O: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_R: tl.constexpr,
+    X,
+    WT,
+    BIAS,
+    Y,
+    Z,
+    C_in,
+    C_out,
+    L,
+    K,
+    dilation,
+    sxb,
+    sxc,
+    swk,
+    swo,
+    syb,
+    syc,
+    HAS_BIAS: tl.constexpr,
+    ACT: tl.constexpr,
+    SAVE_Z: tl.constexpr,
+    ACC_DTYPE: tl.constexpr,
+    PRECISION: tl.constexpr,
+    BLOCK_O: tl.constexpr,
+    BLOCK_T: tl.constexpr,
+    BLOCK_R: tl.constexpr,
 ):
     """Dense forward: one (BLOCK_O output channels x BLOCK_T steps) tile of batch row ``pid(2)``.
     WT is the tap-major weight (K, C_out, C_in)."""
@@ -116,10 +160,16 @@ def _causal_conv1d_fwd_kernel(
         for r0 in range(0, C_in, BLOCK_R):
             offs_r = r0 + tl.arange(0, BLOCK_R)
             mask_r = offs_r < C_in
-            w = tl.load(WT + k * swk + offs_o[:, None] * swo + offs_r[None, :],
-                        mask=mask_o[:, None] & mask_r[None, :], other=0.0)
-            xs = tl.load(X + b * sxb + offs_r[:, None] * sxc + src_t[None, :],
-                         mask=mask_r[:, None] & mask_t[None, :], other=0.0)
+            w = tl.load(
+                WT + k * swk + offs_o[:, None] * swo + offs_r[None, :],
+                mask=mask_o[:, None] & mask_r[None, :],
+                other=0.0,
+            )
+            xs = tl.load(
+                X + b * sxb + offs_r[:, None] * sxc + src_t[None, :],
+                mask=mask_r[:, None] & mask_t[None, :],
+                other=0.0,
+            )
             acc = tl.dot(w, xs, acc, input_precision=PRECISION, out_dtype=ACC_DTYPE)
     _epilogue(acc, BIAS, Y, Z, offs_o, mask_o, offs_t, L, b * syb, syc, HAS_BIAS, ACT, SAVE_Z, ACC_DTYPE)
 
@@ -127,11 +177,26 @@ def _causal_conv1d_fwd_kernel(
 @triton.autotune(configs=_DEPTHWISE, key=["C", "L", "K"])
 @triton.jit
 def _causal_conv1d_fwd_depthwise_kernel(
-    X, W, BIAS, Y, Z,
-    C, L, K, dilation,
-    sxb, sxc, swc, syb, syc,
-    HAS_BIAS: tl.constexpr, ACT: tl.constexpr, SAVE_Z: tl.constexpr, ACC_DTYPE: tl.constexpr,
-    BLOCK_C: tl.constexpr, BLOCK_T: tl.constexpr,
+    X,
+    W,
+    BIAS,
+    Y,
+    Z,
+    C,
+    L,
+    K,
+    dilation,
+    sxb,
+    sxc,
+    swc,
+    syb,
+    syc,
+    HAS_BIAS: tl.constexpr,
+    ACT: tl.constexpr,
+    SAVE_Z: tl.constexpr,
+    ACC_DTYPE: tl.constexpr,
+    BLOCK_C: tl.constexpr,
+    BLOCK_T: tl.constexpr,
 ):
     """Depthwise forward: one (BLOCK_C channels x BLOCK_T steps) tile; W is (C, 1, K)."""
     pid_t, pid_c, b = tl.program_id(0), tl.program_id(1), tl.program_id(2).to(tl.int64)
@@ -142,14 +207,19 @@ def _causal_conv1d_fwd_depthwise_kernel(
     for k in range(K):
         src_t = offs_t - (K - 1 - k) * dilation
         w = tl.load(W + offs_c * swc + k, mask=mask_c, other=0.0).to(ACC_DTYPE)
-        xs = tl.load(X + b * sxb + offs_c[:, None] * sxc + src_t[None, :],
-                     mask=mask_c[:, None] & (src_t[None, :] >= 0) & (src_t[None, :] < L), other=0.0)
+        xs = tl.load(
+            X + b * sxb + offs_c[:, None] * sxc + src_t[None, :],
+            mask=mask_c[:, None] & (src_t[None, :] >= 0) & (src_t[None, :] < L),
+            other=0.0,
+        )
         acc += w[:, None] * xs.to(ACC_DTYPE)
     _epilogue(acc, BIAS, Y, Z, offs_c, mask_c, offs_t, L, b * syb, syc, HAS_BIAS, ACT, SAVE_Z, ACC_DTYPE)
 
 
 @triton.jit
-def _causal_conv1d_bwd_act_kernel(DY, Z, DZ, N, ACT: tl.constexpr, ACC_DTYPE: tl.constexpr, BLOCK: tl.constexpr):
+def _causal_conv1d_bwd_act_kernel(
+    DY, Z, DZ, N, ACT: tl.constexpr, ACC_DTYPE: tl.constexpr, BLOCK: tl.constexpr
+):
     """dz = dy * act'(z), elementwise over N contiguous elements."""
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < N
@@ -161,11 +231,25 @@ def _causal_conv1d_bwd_act_kernel(DY, Z, DZ, N, ACT: tl.constexpr, ACC_DTYPE: tl
 @triton.autotune(configs=_DENSE, key=["C_in", "C_out", "L", "K"])
 @triton.jit
 def _causal_conv1d_bwd_dx_kernel(
-    DZ, WT, DX,
-    C_in, C_out, L, K, dilation,
-    sdb, sdc, swk, swo, sxb, sxc,
-    ACC_DTYPE: tl.constexpr, PRECISION: tl.constexpr,
-    BLOCK_O: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_R: tl.constexpr,
+    DZ,
+    WT,
+    DX,
+    C_in,
+    C_out,
+    L,
+    K,
+    dilation,
+    sdb,
+    sdc,
+    swk,
+    swo,
+    sxb,
+    sxc,
+    ACC_DTYPE: tl.constexpr,
+    PRECISION: tl.constexpr,
+    BLOCK_O: tl.constexpr,
+    BLOCK_T: tl.constexpr,
+    BLOCK_R: tl.constexpr,
 ):
     """Dense dx: one (BLOCK_O input channels x BLOCK_T steps) tile, reducing over output channels
     (BLOCK_R at a time) and taps: the anti-causal correlation of dz with w. WT is (K, C_out, C_in)."""
@@ -180,22 +264,42 @@ def _causal_conv1d_bwd_dx_kernel(
         for r0 in range(0, C_out, BLOCK_R):
             offs_r = r0 + tl.arange(0, BLOCK_R)
             mask_r = offs_r < C_out
-            wt = tl.load(WT + k * swk + offs_r[None, :] * swo + offs_i[:, None],
-                         mask=mask_i[:, None] & mask_r[None, :], other=0.0)
-            g = tl.load(DZ + b * sdb + offs_r[:, None] * sdc + dst_t[None, :],
-                        mask=mask_r[:, None] & mask_t[None, :], other=0.0)
+            wt = tl.load(
+                WT + k * swk + offs_r[None, :] * swo + offs_i[:, None],
+                mask=mask_i[:, None] & mask_r[None, :],
+                other=0.0,
+            )
+            g = tl.load(
+                DZ + b * sdb + offs_r[:, None] * sdc + dst_t[None, :],
+                mask=mask_r[:, None] & mask_t[None, :],
+                other=0.0,
+            )
             acc = tl.dot(wt, g, acc, input_precision=PRECISION, out_dtype=ACC_DTYPE)
-    tl.store(DX + b * sxb + offs_i[:, None] * sxc + offs_t[None, :], acc.to(DX.dtype.element_ty),
-             mask=mask_i[:, None] & (offs_t[None, :] < L))
+    tl.store(
+        DX + b * sxb + offs_i[:, None] * sxc + offs_t[None, :],
+        acc.to(DX.dtype.element_ty),
+        mask=mask_i[:, None] & (offs_t[None, :] < L),
+    )
 
 
 @triton.autotune(configs=_DEPTHWISE, key=["C", "L", "K"])
 @triton.jit
 def _causal_conv1d_bwd_dx_depthwise_kernel(
-    DZ, W, DX,
-    C, L, K, dilation,
-    sdb, sdc, swc, sxb, sxc,
-    ACC_DTYPE: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_T: tl.constexpr,
+    DZ,
+    W,
+    DX,
+    C,
+    L,
+    K,
+    dilation,
+    sdb,
+    sdc,
+    swc,
+    sxb,
+    sxc,
+    ACC_DTYPE: tl.constexpr,
+    BLOCK_C: tl.constexpr,
+    BLOCK_T: tl.constexpr,
 ):
     """Depthwise dx: one (BLOCK_C x BLOCK_T) tile, dx[c, s] = sum_k w[c, k] dz[c, s + shift_k]."""
     pid_t, pid_c, b = tl.program_id(0), tl.program_id(1), tl.program_id(2).to(tl.int64)
@@ -206,21 +310,42 @@ def _causal_conv1d_bwd_dx_depthwise_kernel(
     for k in range(K):
         dst_t = offs_t + (K - 1 - k) * dilation
         w = tl.load(W + offs_c * swc + k, mask=mask_c, other=0.0).to(ACC_DTYPE)
-        g = tl.load(DZ + b * sdb + offs_c[:, None] * sdc + dst_t[None, :],
-                    mask=mask_c[:, None] & (dst_t[None, :] < L), other=0.0)
+        g = tl.load(
+            DZ + b * sdb + offs_c[:, None] * sdc + dst_t[None, :],
+            mask=mask_c[:, None] & (dst_t[None, :] < L),
+            other=0.0,
+        )
         acc += w[:, None] * g.to(ACC_DTYPE)
-    tl.store(DX + b * sxb + offs_c[:, None] * sxc + offs_t[None, :], acc.to(DX.dtype.element_ty),
-             mask=mask_c[:, None] & (offs_t[None, :] < L))
+    tl.store(
+        DX + b * sxb + offs_c[:, None] * sxc + offs_t[None, :],
+        acc.to(DX.dtype.element_ty),
+        mask=mask_c[:, None] & (offs_t[None, :] < L),
+    )
 
 
 @triton.autotune(configs=_DENSE_DW, key=["C_in", "C_out", "L", "K"])
 @triton.jit
 def _causal_conv1d_bwd_dw_kernel(
-    X, DZ, DW_PART, DB_PART,
-    B, C_in, C_out, L, K, dilation, n_splits,
-    sxb, sxc, sdb, sdc,
-    ACC_DTYPE: tl.constexpr, PRECISION: tl.constexpr,
-    BLOCK_CO: tl.constexpr, BLOCK_CI: tl.constexpr, BLOCK_T: tl.constexpr,
+    X,
+    DZ,
+    DW_PART,
+    DB_PART,
+    B,
+    C_in,
+    C_out,
+    L,
+    K,
+    dilation,
+    n_splits,
+    sxb,
+    sxc,
+    sdb,
+    sdc,
+    ACC_DTYPE: tl.constexpr,
+    PRECISION: tl.constexpr,
+    BLOCK_CO: tl.constexpr,
+    BLOCK_CI: tl.constexpr,
+    BLOCK_T: tl.constexpr,
 ):
     """Dense dw partial sums: program (co tile, ci tile, k + K * split) reduces its share of (b, t) tiles
     into DW_PART[split, k, co, ci]; the (ci tile 0, k 0) programs also write DB_PART[split, co]."""
@@ -238,10 +363,16 @@ def _causal_conv1d_bwd_dw_kernel(
         b = (j // n_t).to(tl.int64)
         offs_t = (j % n_t) * BLOCK_T + tl.arange(0, BLOCK_T)
         src_t = offs_t - shift
-        g = tl.load(DZ + b * sdb + offs_co[:, None] * sdc + offs_t[None, :],
-                    mask=mask_co[:, None] & (offs_t[None, :] < L), other=0.0)
-        xt = tl.load(X + b * sxb + offs_ci[None, :] * sxc + src_t[:, None],
-                     mask=mask_ci[None, :] & (src_t[:, None] >= 0) & (src_t[:, None] < L), other=0.0)
+        g = tl.load(
+            DZ + b * sdb + offs_co[:, None] * sdc + offs_t[None, :],
+            mask=mask_co[:, None] & (offs_t[None, :] < L),
+            other=0.0,
+        )
+        xt = tl.load(
+            X + b * sxb + offs_ci[None, :] * sxc + src_t[:, None],
+            mask=mask_ci[None, :] & (src_t[:, None] >= 0) & (src_t[:, None] < L),
+            other=0.0,
+        )
         acc = tl.dot(g, xt, acc, input_precision=PRECISION, out_dtype=ACC_DTYPE)
         acc_b += tl.sum(g.to(ACC_DTYPE), axis=1)
     part = DW_PART + (split * K + k) * C_out * C_in + offs_co[:, None] * C_in + offs_ci[None, :]
@@ -253,10 +384,24 @@ def _causal_conv1d_bwd_dw_kernel(
 @triton.autotune(configs=_DEPTHWISE, key=["C", "L", "K"])
 @triton.jit
 def _causal_conv1d_bwd_dw_depthwise_kernel(
-    X, DZ, DW_PART, DB_PART,
-    B, C, L, K, dilation, n_splits,
-    sxb, sxc, sdb, sdc,
-    ACC_DTYPE: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_T: tl.constexpr,
+    X,
+    DZ,
+    DW_PART,
+    DB_PART,
+    B,
+    C,
+    L,
+    K,
+    dilation,
+    n_splits,
+    sxb,
+    sxc,
+    sdb,
+    sdc,
+    ACC_DTYPE: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+    BLOCK_C: tl.constexpr,
+    BLOCK_T: tl.constexpr,
 ):
     """Depthwise dw partial sums: program (c tile, split) reduces its (b, t) tiles into
     DW_PART[split, c, k] for every tap k, and DB_PART[split, c]."""
@@ -270,14 +415,19 @@ def _causal_conv1d_bwd_dw_depthwise_kernel(
     for j in range(split, B * n_t, n_splits):
         b = (j // n_t).to(tl.int64)
         offs_t = (j % n_t) * BLOCK_T + tl.arange(0, BLOCK_T)
-        g = tl.load(DZ + b * sdb + offs_c[:, None] * sdc + offs_t[None, :],
-                    mask=mask_c[:, None] & (offs_t[None, :] < L), other=0.0).to(ACC_DTYPE)
+        g = tl.load(
+            DZ + b * sdb + offs_c[:, None] * sdc + offs_t[None, :],
+            mask=mask_c[:, None] & (offs_t[None, :] < L),
+            other=0.0,
+        ).to(ACC_DTYPE)
         acc_b += tl.sum(g, axis=1)
         for k in range(K):
             src_t = offs_t - (K - 1 - k) * dilation
-            xs = tl.load(X + b * sxb + offs_c[:, None] * sxc + src_t[None, :],
-                         mask=mask_c[:, None] & (src_t[None, :] >= 0) & (src_t[None, :] < L),
-                         other=0.0).to(ACC_DTYPE)
+            xs = tl.load(
+                X + b * sxb + offs_c[:, None] * sxc + src_t[None, :],
+                mask=mask_c[:, None] & (src_t[None, :] >= 0) & (src_t[None, :] < L),
+                other=0.0,
+            ).to(ACC_DTYPE)
             tap = tl.sum(g * xs, axis=1)
             acc = tl.where(offs_k[None, :] == k, acc + tap[:, None], acc)
     part = DW_PART + split * C * K + offs_c[:, None] * K + offs_k[None, :]

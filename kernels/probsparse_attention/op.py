@@ -45,14 +45,19 @@ def _check_tensors(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
         if 0 in t.shape:
             raise ValueError(f"probsparse_attention: {name} must be non-empty {axes}, got shape {_shape(t)}")
     if k.shape != v.shape:
-        raise ValueError(f"probsparse_attention: k and v must have the same shape (B, H, L_K, D), got "
-                         f"k {_shape(k)} and v {_shape(v)}")
+        raise ValueError(
+            f"probsparse_attention: k and v must have the same shape (B, H, L_K, D), got "
+            f"k {_shape(k)} and v {_shape(v)}"
+        )
     if q.shape[:2] != k.shape[:2]:
-        raise ValueError(f"probsparse_attention: q and k must share (B, H), got q {_shape(q)} and "
-                         f"k {_shape(k)}")
+        raise ValueError(
+            f"probsparse_attention: q and k must share (B, H), got q {_shape(q)} and k {_shape(k)}"
+        )
     if q.shape[3] != k.shape[3]:
-        raise ValueError(f"probsparse_attention: q and k must share the head dim D, got q {_shape(q)} "
-                         f"(D={q.shape[3]}) and k {_shape(k)} (D={k.shape[3]})")
+        raise ValueError(
+            f"probsparse_attention: q and k must share the head dim D, got q {_shape(q)} "
+            f"(D={q.shape[3]}) and k {_shape(k)} (D={k.shape[3]})"
+        )
     devices = {"q": q.device, "k": k.device, "v": v.device}
     if len(set(devices.values())) > 1:
         raise ValueError(f"probsparse_attention: q, k and v are on different devices: {devices}")
@@ -61,9 +66,18 @@ def _check_tensors(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
         raise ValueError(f"probsparse_attention: q, k and v need one floating dtype, got {dtypes}")
 
 
-def _check(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, factor: int, causal: bool,
-           index_sample: torch.Tensor | None, generator: torch.Generator | None, scale: float | None,
-           alibi_slopes: torch.Tensor | None, backend: str) -> tuple[int, int]:
+def _check(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    factor: int,
+    causal: bool,
+    index_sample: torch.Tensor | None,
+    generator: torch.Generator | None,
+    scale: float | None,
+    alibi_slopes: torch.Tensor | None,
+    backend: str,
+) -> tuple[int, int]:
     """Validates every argument; returns (U, u)."""
     _check_tensors(q, k, v)
     heads, l_q, l_k = q.shape[1], q.shape[2], k.shape[2]
@@ -72,10 +86,16 @@ def _check(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, factor: int, causa
     if not isinstance(causal, bool):
         raise ValueError(f"probsparse_attention: causal must be a bool, got {causal!r}")
     if causal and l_q != l_k:
-        raise ValueError(f"probsparse_attention: causal=True needs L_Q == L_K (self-attention; Informer's "
-                         f"ProbAttention asserts it), got q {_shape(q)} and k {_shape(k)}")
-    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float))
-                              or not math.isfinite(scale) or scale <= 0):
+        raise ValueError(
+            f"probsparse_attention: causal=True needs L_Q == L_K (self-attention; Informer's "
+            f"ProbAttention asserts it), got q {_shape(q)} and k {_shape(k)}"
+        )
+    if scale is not None and (
+        isinstance(scale, bool)
+        or not isinstance(scale, (int, float))
+        or not math.isfinite(scale)
+        or scale <= 0
+    ):
         raise ValueError(f"probsparse_attention: scale must be None or a positive number, got {scale!r}")
     if alibi_slopes is not None:
         slopes = alibi_slopes
@@ -83,45 +103,66 @@ def _check(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, factor: int, causa
             got = _shape(slopes) if isinstance(slopes, torch.Tensor) else type(slopes).__name__
             raise ValueError(f"probsparse_attention: alibi_slopes must be (H,) = ({heads},), got shape {got}")
         if not slopes.is_floating_point() or slopes.device != q.device:
-            raise ValueError(f"probsparse_attention: alibi_slopes must be a floating tensor on {q.device}, "
-                             f"got {slopes.dtype} on {slopes.device}")
+            raise ValueError(
+                f"probsparse_attention: alibi_slopes must be a floating tensor on {q.device}, "
+                f"got {slopes.dtype} on {slopes.device}"
+            )
     n_sample, n_top = probsparse_sizes(l_q, l_k, factor)
     if index_sample is not None:
         _check_index(index_sample, generator, q.device, l_q, l_k, n_sample, factor)
     elif generator is not None and generator.device.type != q.device.type:
-        raise ValueError(f"probsparse_attention: generator is on {generator.device} but q is on {q.device}; "
-                         "index_sample is drawn on q's device")
+        raise ValueError(
+            f"probsparse_attention: generator is on {generator.device} but q is on {q.device}; "
+            "index_sample is drawn on q's device"
+        )
     check_choice("probsparse_attention", "backend", backend, BACKENDS)
     return n_sample, n_top
 
 
-def _check_index(index_sample: torch.Tensor, generator: torch.Generator | None, device: torch.device,
-                 l_q: int, l_k: int, n_sample: int, factor: int) -> None:
+def _check_index(
+    index_sample: torch.Tensor,
+    generator: torch.Generator | None,
+    device: torch.device,
+    l_q: int,
+    l_k: int,
+    n_sample: int,
+    factor: int,
+) -> None:
     if generator is not None:
-        raise ValueError("probsparse_attention: pass index_sample or generator, not both (the generator only "
-                         "draws index_sample when it is not given)")
+        raise ValueError(
+            "probsparse_attention: pass index_sample or generator, not both (the generator only "
+            "draws index_sample when it is not given)"
+        )
     if not isinstance(index_sample, torch.Tensor) or index_sample.shape != (l_q, n_sample):
         got = _shape(index_sample) if isinstance(index_sample, torch.Tensor) else type(index_sample).__name__
-        raise ValueError(f"probsparse_attention: index_sample must be (L_Q, U) = ({l_q}, {n_sample}) (U = "
-                         f"min(factor * ceil(ln L_K), L_K) with factor={factor}, L_K={l_k}), got shape {got}")
+        raise ValueError(
+            f"probsparse_attention: index_sample must be (L_Q, U) = ({l_q}, {n_sample}) (U = "
+            f"min(factor * ceil(ln L_K), L_K) with factor={factor}, L_K={l_k}), got shape {got}"
+        )
     if index_sample.dtype != torch.int64:
-        raise ValueError(f"probsparse_attention: index_sample must be int64 (torch.long), "
-                         f"got {index_sample.dtype}")
+        raise ValueError(
+            f"probsparse_attention: index_sample must be int64 (torch.long), got {index_sample.dtype}"
+        )
     if index_sample.device != device:
-        raise ValueError(f"probsparse_attention: index_sample is on {index_sample.device} but q is on "
-                         f"{device}")
+        raise ValueError(
+            f"probsparse_attention: index_sample is on {index_sample.device} but q is on {device}"
+        )
     if not torch.compiler.is_compiling():  # a value check (one device sync), only for user-given samples
         low, high = int(index_sample.min()), int(index_sample.max())
         if low < 0 or high >= l_k:
-            raise ValueError(f"probsparse_attention: index_sample must hold key positions in [0, L_K) = "
-                             f"[0, {l_k}), got values in [{low}, {high}]")
+            raise ValueError(
+                f"probsparse_attention: index_sample must hold key positions in [0, L_K) = "
+                f"[0, {l_k}), got values in [{low}, {high}]"
+            )
 
 
 def _unsupported(q: torch.Tensor) -> str | None:
     """Why the Triton kernels do not cover this call, or None."""
     if q.shape[-1] <= _TRITON_MAX_D:
         return None
-    return f"the Triton kernels cover head dims D <= {_TRITON_MAX_D}, got D={q.shape[-1]}; use backend='torch'"
+    return (
+        f"the Triton kernels cover head dims D <= {_TRITON_MAX_D}, got D={q.shape[-1]}; use backend='torch'"
+    )
 
 
 # ----------------------------------------------------------------------------- launchers
@@ -169,9 +210,16 @@ def _carry(part: torch.Tensor, causal: bool, reverse: bool) -> tuple[torch.Tenso
     return exclusive, part.shape[1]
 
 
-def _launch_fwd(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, index_sample: torch.Tensor,
-                slopes: torch.Tensor | None, n_top: int, causal: bool,
-                scale: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _launch_fwd(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    index_sample: torch.Tensor,
+    slopes: torch.Tensor | None,
+    n_top: int,
+    causal: bool,
+    scale: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     from kernels.probsparse_attention import triton as tk
 
     batch, heads, l_q, dim = q.shape
@@ -182,31 +230,88 @@ def _launch_fwd(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, index_sample:
     m = torch.empty(batch, heads, l_q, device=q.device, dtype=acc_torch)
     slopes_arg = slopes if slopes is not None else m
     tk._probsparse_score_kernel[lambda meta: (cdiv(l_q, meta["BLOCK_Q"]), bh)](
-        q, k, index_sample, slopes_arg, m, heads, l_q, l_k, n_sample, scale, 1.0 / l_k,
-        *_strides(q), *_strides(k), D=dim, HAS_ALIBI=slopes is not None, ACC_DTYPE=acc, BLOCK_D=block_d)
+        q,
+        k,
+        index_sample,
+        slopes_arg,
+        m,
+        heads,
+        l_q,
+        l_k,
+        n_sample,
+        scale,
+        1.0 / l_k,
+        *_strides(q),
+        *_strides(k),
+        D=dim,
+        HAS_ALIBI=slopes is not None,
+        ACC_DTYPE=acc,
+        BLOCK_D=block_d,
+    )
     top = select_active(m, n_top).contiguous()  # (B, H, u) int64, sorted
     o = torch.empty(batch, heads, l_q, dim, device=q.device, dtype=q.dtype)
     chunk = _chunk(q)
     n_chunks = cdiv(l_k, chunk)
     part = torch.empty(bh, n_chunks, block_d, device=q.device, dtype=acc_torch)
-    tk._probsparse_chunk_sum_kernel[(n_chunks, bh)](v, part, heads, l_k, n_chunks, *_strides(v), D=dim,
-                                                    ACC_DTYPE=acc, BLOCK_D=block_d, CHUNK=chunk)
+    tk._probsparse_chunk_sum_kernel[(n_chunks, bh)](
+        v, part, heads, l_k, n_chunks, *_strides(v), D=dim, ACC_DTYPE=acc, BLOCK_D=block_d, CHUNK=chunk
+    )
     carry, n_carry = _carry(part, causal, reverse=False)
     tk._probsparse_lazy_kernel[(cdiv(l_q, chunk), bh)](
-        v, carry, o, heads, l_q, n_carry, 1.0 / l_k, *_strides(v), *_strides(o), D=dim, CAUSAL=causal,
-        ACC_DTYPE=acc, BLOCK_D=block_d, CHUNK=chunk)
+        v,
+        carry,
+        o,
+        heads,
+        l_q,
+        n_carry,
+        1.0 / l_k,
+        *_strides(v),
+        *_strides(o),
+        D=dim,
+        CAUSAL=causal,
+        ACC_DTYPE=acc,
+        BLOCK_D=block_d,
+        CHUNK=chunk,
+    )
     lse = torch.empty(batch, heads, n_top, device=q.device, dtype=acc_torch)
     tk._probsparse_attn_fwd_kernel[lambda meta: (cdiv(n_top, meta["BLOCK_M"]), bh)](
-        q, k, v, top, slopes_arg, o, lse, heads, l_k, n_top, scale * _LOG2E,
-        *_strides(q), *_strides(k), *_strides(v), *_strides(o),
-        D=dim, CAUSAL=causal, HAS_ALIBI=slopes is not None, ACC_DTYPE=acc, PRECISION=_precision(q),
-        BLOCK_D=block_d)
+        q,
+        k,
+        v,
+        top,
+        slopes_arg,
+        o,
+        lse,
+        heads,
+        l_k,
+        n_top,
+        scale * _LOG2E,
+        *_strides(q),
+        *_strides(k),
+        *_strides(v),
+        *_strides(o),
+        D=dim,
+        CAUSAL=causal,
+        HAS_ALIBI=slopes is not None,
+        ACC_DTYPE=acc,
+        PRECISION=_precision(q),
+        BLOCK_D=block_d,
+    )
     return o, top, lse
 
 
-def _launch_bwd(do: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, o: torch.Tensor,
-                top: torch.Tensor, lse: torch.Tensor, slopes: torch.Tensor | None, causal: bool,
-                scale: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _launch_bwd(
+    do: torch.Tensor,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    o: torch.Tensor,
+    top: torch.Tensor,
+    lse: torch.Tensor,
+    slopes: torch.Tensor | None,
+    causal: bool,
+    scale: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     from kernels.probsparse_attention import triton as tk
 
     batch, heads, l_q, dim = q.shape
@@ -215,33 +320,92 @@ def _launch_bwd(do: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Ten
     block_d, bh = _block_d(dim), batch * heads
     do = _rows(do)
     slopes_arg = slopes if slopes is not None else lse
-    flags = {"D": dim, "CAUSAL": causal, "HAS_ALIBI": slopes is not None, "ACC_DTYPE": acc,
-             "PRECISION": _precision(q), "BLOCK_D": block_d}
+    flags = {
+        "D": dim,
+        "CAUSAL": causal,
+        "HAS_ALIBI": slopes is not None,
+        "ACC_DTYPE": acc,
+        "PRECISION": _precision(q),
+        "BLOCK_D": block_d,
+    }
     dq = torch.zeros(batch, heads, l_q, dim, device=q.device, dtype=q.dtype)  # lazy rows: no gradient
     delta = torch.empty_like(lse)
     tk._probsparse_bwd_dq_kernel[lambda meta: (cdiv(n_top, meta["BLOCK_M"]), bh)](
-        q, k, v, o, do, top, slopes_arg, lse, delta, dq, heads, l_k, n_top, scale * _LOG2E, scale,
-        *_strides(q), *_strides(k), *_strides(v), *_strides(o), *_strides(do), *_strides(dq), **flags)
+        q,
+        k,
+        v,
+        o,
+        do,
+        top,
+        slopes_arg,
+        lse,
+        delta,
+        dq,
+        heads,
+        l_k,
+        n_top,
+        scale * _LOG2E,
+        scale,
+        *_strides(q),
+        *_strides(k),
+        *_strides(v),
+        *_strides(o),
+        *_strides(do),
+        *_strides(dq),
+        **flags,
+    )
     block_n = _chunk(q)
     n_chunks = cdiv(l_q, block_n)
     part = torch.empty(bh, n_chunks, block_d, device=q.device, dtype=acc_torch)
-    tk._probsparse_chunk_sum_kernel[(n_chunks, bh)](do, part, heads, l_q, n_chunks, *_strides(do), D=dim,
-                                                    ACC_DTYPE=acc, BLOCK_D=block_d, CHUNK=block_n)
+    tk._probsparse_chunk_sum_kernel[(n_chunks, bh)](
+        do, part, heads, l_q, n_chunks, *_strides(do), D=dim, ACC_DTYPE=acc, BLOCK_D=block_d, CHUNK=block_n
+    )
     carry, n_carry = _carry(part, causal, reverse=True)
     dk = torch.empty(batch, heads, l_k, dim, device=q.device, dtype=q.dtype)
     dv = torch.empty_like(dk)
     tk._probsparse_bwd_dkdv_kernel[(cdiv(l_k, block_n), bh)](
-        q, k, v, do, top, slopes_arg, lse, delta, carry, dk, dv, heads, l_q, l_k, n_top, n_carry,
-        scale * _LOG2E, scale, 1.0 / l_k, *_strides(q), *_strides(k), *_strides(v), *_strides(do),
-        *_strides(dk), BLOCK_N=block_n, **flags)
+        q,
+        k,
+        v,
+        do,
+        top,
+        slopes_arg,
+        lse,
+        delta,
+        carry,
+        dk,
+        dv,
+        heads,
+        l_q,
+        l_k,
+        n_top,
+        n_carry,
+        scale * _LOG2E,
+        scale,
+        1.0 / l_k,
+        *_strides(q),
+        *_strides(k),
+        *_strides(v),
+        *_strides(do),
+        *_strides(dk),
+        BLOCK_N=block_n,
+        **flags,
+    )
     return dq, dk, dv
 
 
 # ----------------------------------------------------------------------------- custom ops + autograd
 @torch.library.custom_op("zoo_kernels::probsparse_attention_fwd", mutates_args=())
-def _fwd_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, index_sample: torch.Tensor,
-            alibi_slopes: torch.Tensor | None, n_top: int, causal: bool,
-            scale: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _fwd_op(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    index_sample: torch.Tensor,
+    alibi_slopes: torch.Tensor | None,
+    n_top: int,
+    causal: bool,
+    scale: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return _launch_fwd(_rows(q), _rows(k), _rows(v), index_sample, alibi_slopes, n_top, causal, scale)
 
 
@@ -249,14 +413,26 @@ def _fwd_op(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, index_sample: tor
 def _(q, k, v, index_sample, alibi_slopes, n_top, causal, scale):
     batch, heads, l_q, dim = q.shape
     acc = torch.float64 if q.dtype == torch.float64 else torch.float32
-    return (q.new_empty(batch, heads, l_q, dim), q.new_empty(batch, heads, n_top, dtype=torch.int64),
-            q.new_empty(batch, heads, n_top, dtype=acc))
+    return (
+        q.new_empty(batch, heads, l_q, dim),
+        q.new_empty(batch, heads, n_top, dtype=torch.int64),
+        q.new_empty(batch, heads, n_top, dtype=acc),
+    )
 
 
 @torch.library.custom_op("zoo_kernels::probsparse_attention_bwd", mutates_args=())
-def _bwd_op(do: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, o: torch.Tensor,
-            top: torch.Tensor, lse: torch.Tensor, alibi_slopes: torch.Tensor | None, causal: bool,
-            scale: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _bwd_op(
+    do: torch.Tensor,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    o: torch.Tensor,
+    top: torch.Tensor,
+    lse: torch.Tensor,
+    alibi_slopes: torch.Tensor | None,
+    causal: bool,
+    scale: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return _launch_bwd(do, _rows(q), _rows(k), _rows(v), o, top, lse, alibi_slopes, causal, scale)
 
 
@@ -317,8 +493,9 @@ def probsparse_attention(
         index_sample = sample_index(q.shape[2], k.shape[2], factor, generator=generator, device=q.device)
     scale = q.shape[-1] ** -0.5 if scale is None else float(scale)
     if not use_triton("probsparse_attention", q, backend, _unsupported(q)):
-        return probsparse_attention_reference(q, k, v, index_sample, factor=factor, causal=causal,
-                                              scale=scale, alibi_slopes=alibi_slopes)
+        return probsparse_attention_reference(
+            q, k, v, index_sample, factor=factor, causal=causal, scale=scale, alibi_slopes=alibi_slopes
+        )
     slopes = alibi_slopes.detach().contiguous() if alibi_slopes is not None else None
     needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v))
     if not needs_grad and not torch.compiler.is_compiling():

@@ -65,8 +65,14 @@ def probsparse_sizes(l_q: int, l_k: int, factor: int) -> tuple[int, int]:
     return c_ln(l_k), c_ln(l_q)
 
 
-def sample_index(l_q: int, l_k: int, factor: int = 5, *, generator: torch.Generator | None = None,
-                 device: torch.device | str | None = None) -> torch.Tensor:
+def sample_index(
+    l_q: int,
+    l_k: int,
+    factor: int = 5,
+    *,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
     """Key samples (L_Q, U) int64, drawn uniformly with replacement from [0, L_K) (the original's draw)."""
     n_sample, _ = probsparse_sizes(l_q, l_k, factor)
     return torch.randint(l_k, (l_q, n_sample), generator=generator, device=device)
@@ -77,8 +83,13 @@ def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 @torch.no_grad()
-def sparsity_measure(q: torch.Tensor, k: torch.Tensor, index_sample: torch.Tensor, scale: float,
-                     alibi_slopes: torch.Tensor | None = None) -> torch.Tensor:
+def sparsity_measure(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    index_sample: torch.Tensor,
+    scale: float,
+    alibi_slopes: torch.Tensor | None = None,
+) -> torch.Tensor:
     """M (B, H, L_Q) = max_j s_ij - sum_j s_ij / L_K over the sampled keys j (module docstring, step 3).
 
     Accumulates in fp32 for fp16/bf16 inputs. Never materialises the (B, H, L_Q, U, D) gathered keys.
@@ -99,8 +110,13 @@ def _alibi(slopes: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, dtype: 
     return -slopes.to(dtype)[:, None, None] * distance
 
 
-def _measure_dense(q: torch.Tensor, k: torch.Tensor, index_sample: torch.Tensor, scale: float,
-                   alibi_slopes: torch.Tensor | None) -> torch.Tensor:
+def _measure_dense(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    index_sample: torch.Tensor,
+    scale: float,
+    alibi_slopes: torch.Tensor | None,
+) -> torch.Tensor:
     """Chunks of dense scores (B*H, c, L_K) = q_chunk @ k^T, from which the sampled columns are gathered."""
     batch, heads, l_q, dim = q.shape
     l_k, n_sample = k.shape[2], index_sample.shape[1]
@@ -110,17 +126,22 @@ def _measure_dense(q: torch.Tensor, k: torch.Tensor, index_sample: torch.Tensor,
     out = torch.empty(batch * heads, l_q, dtype=acc, device=q.device)
     step = _chunk_rows(batch * heads * l_k * torch.finfo(acc).bits // 8, q.device)
     for i0 in range(0, l_q, step):
-        idx = index_sample[i0:i0 + step]  # (c, U)
-        s = torch.bmm(qs[:, i0:i0 + step], ks).gather(2, idx.expand(batch * heads, -1, -1))  # (BH, c, U)
+        idx = index_sample[i0 : i0 + step]  # (c, U)
+        s = torch.bmm(qs[:, i0 : i0 + step], ks).gather(2, idx.expand(batch * heads, -1, -1))  # (BH, c, U)
         if alibi_slopes is not None:
             rows = torch.arange(i0, i0 + idx.shape[0], device=q.device)[:, None]
             s = (s.view(batch, heads, -1, n_sample) + _alibi(alibi_slopes, rows, idx, acc)).view_as(s)
-        torch.sub(s.amax(-1), s.sum(-1), alpha=1.0 / l_k, out=out[:, i0:i0 + step])
+        torch.sub(s.amax(-1), s.sum(-1), alpha=1.0 / l_k, out=out[:, i0 : i0 + step])
     return out.view(batch, heads, l_q)
 
 
-def _measure_gathered(q: torch.Tensor, k: torch.Tensor, index_sample: torch.Tensor, scale: float,
-                      alibi_slopes: torch.Tensor | None) -> torch.Tensor:
+def _measure_gathered(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    index_sample: torch.Tensor,
+    scale: float,
+    alibi_slopes: torch.Tensor | None,
+) -> torch.Tensor:
     """Chunks of c queries: gather their c*U sampled key rows, each a contiguous (B*H*D) row of a
     position-major copy of k, into a scratch buffer in cache, then multiply-reduce over D."""
     batch, heads, l_q, dim = q.shape
@@ -137,9 +158,9 @@ def _measure_gathered(q: torch.Tensor, k: torch.Tensor, index_sample: torch.Tens
     q_chunk = torch.empty(step, batch, heads, dim, dtype=acc, device=q.device)
     out = torch.empty(l_q, bh, dtype=acc, device=q.device)
     for i0 in range(0, l_q, step):
-        idx = index_sample[i0:i0 + step]  # (c, U)
+        idx = index_sample[i0 : i0 + step]  # (c, U)
         rows = idx.shape[0]
-        qc = q_chunk[:rows].copy_(q[:, :, i0:i0 + rows].permute(2, 0, 1, 3)).mul_(scale)  # (c, B, H, D)
+        qc = q_chunk[:rows].copy_(q[:, :, i0 : i0 + rows].permute(2, 0, 1, 3)).mul_(scale)  # (c, B, H, D)
         qc = qc.view(rows, 1, bh, dim)
         keys = torch.index_select(ks, 0, idx.reshape(-1), out=scratch[: rows * n_sample])  # (c*U, BH, D)
         s = keys.view(rows, n_sample, bh, dim).mul_(qc).sum(-1)  # (c, U, BH)
@@ -147,7 +168,7 @@ def _measure_gathered(q: torch.Tensor, k: torch.Tensor, index_sample: torch.Tens
             pos = torch.arange(i0, i0 + rows, device=q.device)[:, None]
             bias = _alibi(alibi_slopes, pos, idx, acc).permute(1, 2, 0)  # (c, U, H)
             s = (s.view(rows, n_sample, batch, heads) + bias[:, :, None, :]).view(rows, n_sample, bh)
-        torch.sub(s.amax(1), s.sum(1), alpha=1.0 / l_k, out=out[i0:i0 + rows])
+        torch.sub(s.amax(1), s.sum(1), alpha=1.0 / l_k, out=out[i0 : i0 + rows])
     return out.t().reshape(batch, heads, l_q)
 
 
@@ -163,8 +184,16 @@ class _AttendSelected(torch.autograd.Function):
     through the literal transcription of the original in the tests."""
 
     @staticmethod
-    def forward(ctx, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, top: torch.Tensor,
-                causal: bool, scale: float, alibi_slopes: torch.Tensor | None) -> torch.Tensor:
+    def forward(
+        ctx,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        top: torch.Tensor,
+        causal: bool,
+        scale: float,
+        alibi_slopes: torch.Tensor | None,
+    ) -> torch.Tensor:
         batch, heads, l_q, dim = q.shape
         l_k = k.shape[2]
         rows = top[..., None].expand(batch, heads, top.shape[-1], dim)  # (B, H, u, D)
@@ -208,8 +237,16 @@ class _AttendSelected(torch.autograd.Function):
         return dq, dk, dv, None, None, None, None
 
 
-def attend_selected(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, top: torch.Tensor, *, causal: bool,
-                    scale: float, alibi_slopes: torch.Tensor | None = None) -> torch.Tensor:
+def attend_selected(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    top: torch.Tensor,
+    *,
+    causal: bool,
+    scale: float,
+    alibi_slopes: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Steps 4-5: full attention for the active rows ``top`` (B, H, u), the initial context elsewhere;
     differentiable in q, k and v (``top`` and ``alibi_slopes`` are constants)."""
     return _AttendSelected.apply(q, k, v, top, causal, scale, alibi_slopes)

@@ -47,9 +47,13 @@ def _configs(gpu: list[tuple[dict, int, int]], interpreter: dict) -> list[triton
 
 
 _ATTN = _configs(
-    [({"BLOCK_M": 16, "BLOCK_N": 64}, 4, 3), ({"BLOCK_M": 32, "BLOCK_N": 64}, 4, 3),
-     ({"BLOCK_M": 64, "BLOCK_N": 64}, 4, 3), ({"BLOCK_M": 64, "BLOCK_N": 128}, 8, 3),
-     ({"BLOCK_M": 32, "BLOCK_N": 128}, 4, 2)],
+    [
+        ({"BLOCK_M": 16, "BLOCK_N": 64}, 4, 3),
+        ({"BLOCK_M": 32, "BLOCK_N": 64}, 4, 3),
+        ({"BLOCK_M": 64, "BLOCK_N": 64}, 4, 3),
+        ({"BLOCK_M": 64, "BLOCK_N": 128}, 8, 3),
+        ({"BLOCK_M": 32, "BLOCK_N": 128}, 4, 2),
+    ],
     {"BLOCK_M": 16, "BLOCK_N": 16},
 )
 _DKDV = _configs(  # BLOCK_N is fixed by the launcher: it must equal the chunk of the dO chunk sums
@@ -65,8 +69,11 @@ _SCORE = _configs(
 @triton.jit
 def _load_rows(BASE, rows, row_mask, stride_l, offs_d, D: tl.constexpr):
     """Rows ``rows`` (R,) of a (L, D) slice as an (R, BLOCK_D) tile, zeros outside."""
-    return tl.load(BASE + rows[:, None] * stride_l + offs_d[None, :],
-                   mask=row_mask[:, None] & (offs_d[None, :] < D), other=0.0)
+    return tl.load(
+        BASE + rows[:, None] * stride_l + offs_d[None, :],
+        mask=row_mask[:, None] & (offs_d[None, :] < D),
+        other=0.0,
+    )
 
 
 @triton.jit
@@ -78,11 +85,28 @@ def _alibi(pos_q, pos_k, slope2):
 @triton.autotune(configs=_SCORE, key=["L_Q", "U", "D", "HAS_ALIBI"])
 @triton.jit
 def _probsparse_score_kernel(
-    Q, K, IDX, SLOPES, M,
-    H, L_Q, L_K, U, scale, inv_l_k,
-    sqb, sqh, sql, skb, skh, skl,
-    D: tl.constexpr, HAS_ALIBI: tl.constexpr, ACC_DTYPE: tl.constexpr,
-    BLOCK_D: tl.constexpr, BLOCK_Q: tl.constexpr,
+    Q,
+    K,
+    IDX,
+    SLOPES,
+    M,
+    H,
+    L_Q,
+    L_K,
+    U,
+    scale,
+    inv_l_k,
+    sqb,
+    sqh,
+    sql,
+    skb,
+    skh,
+    skl,
+    D: tl.constexpr,
+    HAS_ALIBI: tl.constexpr,
+    ACC_DTYPE: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+    BLOCK_Q: tl.constexpr,
 ):
     """M[b, h, i] = max_j s_ij - sum_j s_ij / L_K over j in IDX[i, :U], s_ij = scale q_i.k_j (+ ALiBi).
     Natural-log units (M only ranks queries). IDX is (L_Q, U) contiguous; M is (B*H, L_Q)."""
@@ -110,8 +134,18 @@ def _probsparse_score_kernel(
 
 @triton.jit
 def _probsparse_chunk_sum_kernel(
-    X, PART, H, L, n_chunks, sxb, sxh, sxl,
-    D: tl.constexpr, ACC_DTYPE: tl.constexpr, BLOCK_D: tl.constexpr, CHUNK: tl.constexpr,
+    X,
+    PART,
+    H,
+    L,
+    n_chunks,
+    sxb,
+    sxh,
+    sxl,
+    D: tl.constexpr,
+    ACC_DTYPE: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+    CHUNK: tl.constexpr,
 ):
     """PART[b*H + h, c, :] = sum of rows [c*CHUNK, (c+1)*CHUNK) of X[b, h] (in ACC_DTYPE)."""
     pid_c, pid_bh = tl.program_id(0), tl.program_id(1)
@@ -124,9 +158,23 @@ def _probsparse_chunk_sum_kernel(
 
 @triton.jit
 def _probsparse_lazy_kernel(
-    X, CARRY, Y, H, L_out, n_carry, carry_scale,
-    sxb, sxh, sxl, syb, syh, syl,
-    D: tl.constexpr, CAUSAL: tl.constexpr, ACC_DTYPE: tl.constexpr, BLOCK_D: tl.constexpr,
+    X,
+    CARRY,
+    Y,
+    H,
+    L_out,
+    n_carry,
+    carry_scale,
+    sxb,
+    sxh,
+    sxl,
+    syb,
+    syh,
+    syl,
+    D: tl.constexpr,
+    CAUSAL: tl.constexpr,
+    ACC_DTYPE: tl.constexpr,
+    BLOCK_D: tl.constexpr,
     CHUNK: tl.constexpr,
 ):
     """Lazy rows [c*CHUNK, (c+1)*CHUNK) of Y[b, h], in ACC_DTYPE. Non-causal: CARRY (B*H, 1, BLOCK_D) holds
@@ -147,18 +195,47 @@ def _probsparse_lazy_kernel(
         y = tl.cumsum(x, axis=0) + carry[None, :]
     else:
         y = tl.zeros((CHUNK, BLOCK_D), ACC_DTYPE) + (carry * carry_scale)[None, :]
-    tl.store(Y + b * syb + h * syh + rows[:, None] * syl + offs_d[None, :], y.to(Y.dtype.element_ty),
-             mask=row_mask[:, None] & (offs_d[None, :] < D))
+    tl.store(
+        Y + b * syb + h * syh + rows[:, None] * syl + offs_d[None, :],
+        y.to(Y.dtype.element_ty),
+        mask=row_mask[:, None] & (offs_d[None, :] < D),
+    )
 
 
 @triton.autotune(configs=_ATTN, key=["N_TOP", "L_K", "D", "CAUSAL", "HAS_ALIBI"])
 @triton.jit
 def _probsparse_attn_fwd_kernel(
-    Q, K, V, TOP, SLOPES, OUT, LSE,
-    H, L_K, N_TOP, qk_scale,
-    sqb, sqh, sql, skb, skh, skl, svb, svh, svl, sob, soh, sol,
-    D: tl.constexpr, CAUSAL: tl.constexpr, HAS_ALIBI: tl.constexpr, ACC_DTYPE: tl.constexpr,
-    PRECISION: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+    Q,
+    K,
+    V,
+    TOP,
+    SLOPES,
+    OUT,
+    LSE,
+    H,
+    L_K,
+    N_TOP,
+    qk_scale,
+    sqb,
+    sqh,
+    sql,
+    skb,
+    skh,
+    skl,
+    svb,
+    svh,
+    svl,
+    sob,
+    soh,
+    sol,
+    D: tl.constexpr,
+    CAUSAL: tl.constexpr,
+    HAS_ALIBI: tl.constexpr,
+    ACC_DTYPE: tl.constexpr,
+    PRECISION: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
 ):
     """Active rows TOP[b, h, m-block] (sorted positions): OUT[pos] = softmax(scale q K^T + bias) V and
     LSE[b, h, m] = log2 sum_j exp2(s_ij) with s in base 2. Padded rows (m >= N_TOP) compute on position
@@ -200,19 +277,58 @@ def _probsparse_attn_fwd_kernel(
         acc = tl.dot(p.to(v.dtype), v, acc * alpha[:, None], input_precision=PRECISION, out_dtype=ACC_DTYPE)
         m_i = m_new
     out = acc / l_i[:, None]
-    tl.store(OUT + b * sob + h * soh + pos[:, None] * sol + offs_d[None, :], out.to(OUT.dtype.element_ty),
-             mask=m_mask[:, None] & (offs_d[None, :] < D))
+    tl.store(
+        OUT + b * sob + h * soh + pos[:, None] * sol + offs_d[None, :],
+        out.to(OUT.dtype.element_ty),
+        mask=m_mask[:, None] & (offs_d[None, :] < D),
+    )
     tl.store(LSE + top_base + offs_m, (m_i + tl.log2(l_i)).to(LSE.dtype.element_ty), mask=m_mask)
 
 
 @triton.autotune(configs=_ATTN, key=["N_TOP", "L_K", "D", "CAUSAL", "HAS_ALIBI"])
 @triton.jit
 def _probsparse_bwd_dq_kernel(
-    Q, K, V, OUT, DO, TOP, SLOPES, LSE, DELTA, DQ,
-    H, L_K, N_TOP, qk_scale, scale,
-    sqb, sqh, sql, skb, skh, skl, svb, svh, svl, sob, soh, sol, sdb, sdh, sdl, sgb, sgh, sgl,
-    D: tl.constexpr, CAUSAL: tl.constexpr, HAS_ALIBI: tl.constexpr, ACC_DTYPE: tl.constexpr,
-    PRECISION: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+    Q,
+    K,
+    V,
+    OUT,
+    DO,
+    TOP,
+    SLOPES,
+    LSE,
+    DELTA,
+    DQ,
+    H,
+    L_K,
+    N_TOP,
+    qk_scale,
+    scale,
+    sqb,
+    sqh,
+    sql,
+    skb,
+    skh,
+    skl,
+    svb,
+    svh,
+    svl,
+    sob,
+    soh,
+    sol,
+    sdb,
+    sdh,
+    sdl,
+    sgb,
+    sgh,
+    sgl,
+    D: tl.constexpr,
+    CAUSAL: tl.constexpr,
+    HAS_ALIBI: tl.constexpr,
+    ACC_DTYPE: tl.constexpr,
+    PRECISION: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
 ):
     """delta_m = dO_m . O_m (stored) and dq_m = scale sum_j p_mj (dp_mj - delta_m) k_j for the active
     rows m; DQ is pre-zeroed (lazy rows have no gradient) and gets the active rows."""
@@ -252,18 +368,58 @@ def _probsparse_bwd_dq_kernel(
         dp = tl.dot(do, tl.trans(v), input_precision=PRECISION, out_dtype=ACC_DTYPE)
         ds = p * (dp - delta[:, None])
         dq = tl.dot(ds.to(k.dtype), k, dq, input_precision=PRECISION, out_dtype=ACC_DTYPE)
-    tl.store(DQ + b * sgb + h * sgh + pos[:, None] * sgl + offs_d[None, :],
-             (dq * scale).to(DQ.dtype.element_ty), mask=m_mask[:, None] & (offs_d[None, :] < D))
+    tl.store(
+        DQ + b * sgb + h * sgh + pos[:, None] * sgl + offs_d[None, :],
+        (dq * scale).to(DQ.dtype.element_ty),
+        mask=m_mask[:, None] & (offs_d[None, :] < D),
+    )
 
 
 @triton.autotune(configs=_DKDV, key=["N_TOP", "L_K", "D", "CAUSAL", "HAS_ALIBI"])
 @triton.jit
 def _probsparse_bwd_dkdv_kernel(
-    Q, K, V, DO, TOP, SLOPES, LSE, DELTA, CARRY, DK, DV,
-    H, L_Q, L_K, N_TOP, n_carry, qk_scale, scale, inv_l_k,
-    sqb, sqh, sql, skb, skh, skl, svb, svh, svl, sdb, sdh, sdl, sgb, sgh, sgl,
-    D: tl.constexpr, CAUSAL: tl.constexpr, HAS_ALIBI: tl.constexpr, ACC_DTYPE: tl.constexpr,
-    PRECISION: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr,
+    Q,
+    K,
+    V,
+    DO,
+    TOP,
+    SLOPES,
+    LSE,
+    DELTA,
+    CARRY,
+    DK,
+    DV,
+    H,
+    L_Q,
+    L_K,
+    N_TOP,
+    n_carry,
+    qk_scale,
+    scale,
+    inv_l_k,
+    sqb,
+    sqh,
+    sql,
+    skb,
+    skh,
+    skl,
+    svb,
+    svh,
+    svl,
+    sdb,
+    sdh,
+    sdl,
+    sgb,
+    sgh,
+    sgl,
+    D: tl.constexpr,
+    CAUSAL: tl.constexpr,
+    HAS_ALIBI: tl.constexpr,
+    ACC_DTYPE: tl.constexpr,
+    PRECISION: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_M: tl.constexpr,
 ):
     """dk, dv of keys [n-block] (DK, DV share the strides sg*). CARRY (as for the lazy kernel, over dO
     rows in chunks of BLOCK_N): non-causal (B*H, 1, BLOCK_D), the column sums of dO; causal (B*H,
@@ -310,8 +466,13 @@ def _probsparse_bwd_dkdv_kernel(
         # remove the active rows from the lazy path: kept apart from p, which (p - 1) would drown in
         # fp16/bf16
         if CAUSAL:
-            dv = tl.dot(tl.trans(tl.where(valid, -1.0, 0.0).to(do.dtype)), do, dv, input_precision=PRECISION,
-                        out_dtype=ACC_DTYPE)
+            dv = tl.dot(
+                tl.trans(tl.where(valid, -1.0, 0.0).to(do.dtype)),
+                do,
+                dv,
+                input_precision=PRECISION,
+                out_dtype=ACC_DTYPE,
+            )
         else:
             dv -= tl.where(n_mask[:, None], tl.sum(do.to(ACC_DTYPE), axis=0)[None, :] * inv_l_k, 0.0)
         dp = tl.dot(do, tl.trans(v), input_precision=PRECISION, out_dtype=ACC_DTYPE)

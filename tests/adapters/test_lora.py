@@ -33,7 +33,6 @@ from zoo.adapters.lora import LoraLayer, base_state_dict, lora_layers
 ADAPTABLE_MODELS = [n for n in zoo.list_models() if n != "naive"]
 
 
-
 @pytest.mark.parametrize("name", ADAPTABLE_MODELS)
 def test_fresh_adapter_changes_nothing_for_every_registered_model(name: str) -> None:
     # Frozen first: on CPU, PyTorch picks another RNN kernel (oneDNN) when no weight requires a gradient,
@@ -94,8 +93,12 @@ def test_lora_math_on_a_linear_layer_and_rslora_scaling() -> None:
     for use_rslora, scale in ((False, 12 / 4), (True, 12 / math.sqrt(4))):
         net = nn.Sequential(nn.Linear(6, 5))
         net.load_state_dict(layer.state_dict())
-        get_lora_model(net, LoraConfig(r=4, lora_alpha=12, target_modules=["0"], init_lora_weights=False,
-                                       use_rslora=use_rslora))
+        get_lora_model(
+            net,
+            LoraConfig(
+                r=4, lora_alpha=12, target_modules=["0"], init_lora_weights=False, use_rslora=use_rslora
+            ),
+        )
         wrapped: LoraLayer = net[0]
         a, b = wrapped.lora_A["default"]["weight"], wrapped.lora_B["default"]["weight"]
         expected = x @ layer[0].weight.T + layer[0].bias + scale * (x @ a.T @ b.T)
@@ -131,14 +134,20 @@ def test_named_adapters_switch_and_train_separately() -> None:
 
 def test_target_selection_errors_and_defaults(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(ValueError, match=r"target_modules \['nothing'\] match no adaptable layer"):
-        get_lora_model(zoo.create_model("lstm", **SMALL_FORECAST), LoraConfig(target_modules=["head", "nothing"]))
+        get_lora_model(
+            zoo.create_model("lstm", **SMALL_FORECAST), LoraConfig(target_modules=["head", "nothing"])
+        )
     with pytest.raises(ValueError, match="names no default LoRA targets"):
         get_lora_model(zoo.create_model("naive", **SMALL_FORECAST), LoraConfig())
     with pytest.raises(ValueError, match="r must be positive"):
         LoraConfig(r=0)
-    regex = get_lora_model(zoo.create_model("transformer", **SMALL_FORECAST), LoraConfig(target_modules=r".*\.ffn\.fc\d"))
+    regex = get_lora_model(
+        zoo.create_model("transformer", **SMALL_FORECAST), LoraConfig(target_modules=r".*\.ffn\.fc\d")
+    )
     assert {n.rsplit(".", 1)[1] for n, _ in lora_layers(regex)} == {"fc1", "fc2"}
-    net = get_lora_model(zoo.create_model("informer", **SMALL_FORECAST), LoraConfig(r=4, modules_to_save=["projection"]))
+    net = get_lora_model(
+        zoo.create_model("informer", **SMALL_FORECAST), LoraConfig(r=4, modules_to_save=["projection"])
+    )
     assert {n.rsplit(".", 1)[1] for n, _ in lora_layers(net)} == {"q_proj", "k_proj", "v_proj", "out_proj"}
     print_trainable_parameters(net)
     out = capsys.readouterr().out
@@ -150,8 +159,10 @@ def test_merge_and_unload_gives_the_plain_model_back(tmp_path: Path) -> None:
     net = zoo.create_model("tcn", **SMALL_FORECAST).eval()  # weight-normed causal convolutions
     with pytest.raises(ValueError, match="'head' is also a LoRA target"):
         get_lora_model(net, LoraConfig(modules_to_save=["head"]))  # the default targets include the head
-    get_lora_model(net, LoraConfig(r=4, init_lora_weights=False, target_modules=r".*\.conv[12]",
-                                   modules_to_save=["head"]))
+    get_lora_model(
+        net,
+        LoraConfig(r=4, init_lora_weights=False, target_modules=r".*\.conv[12]", modules_to_save=["head"]),
+    )
     with torch.no_grad():
         net.head.modules_to_save["default"].bias.add_(0.5)
         adapted = net(torch.ones(1, 16, 3))
@@ -197,9 +208,13 @@ def test_save_load_round_trip_and_base_checks(tmp_path: Path) -> None:
     names = {n for n, p in trainable.named_parameters() if p.requires_grad}
     assert names and all(".lora_" in n or ".modules_to_save." in n for n in names)
     other = zoo.create_model("transformer", **SMALL_FORECAST)  # other random base weights
-    with pytest.raises(hub.ArchitectureMismatchError, match=rf"{ADAPTER_CONFIG}: the adapter was trained on base weights"):
+    with pytest.raises(
+        hub.ArchitectureMismatchError, match=rf"{ADAPTER_CONFIG}: the adapter was trained on base weights"
+    ):
         load_adapter(other, directory)
-    with pytest.raises(hub.ArchitectureMismatchError, match="the adapter is for 'transformer', the model is 'informer'"):
+    with pytest.raises(
+        hub.ArchitectureMismatchError, match="the adapter is for 'transformer', the model is 'informer'"
+    ):
         load_adapter(zoo.create_model("informer", **SMALL_FORECAST), directory)
     assert base_fingerprint(net) == document["zoo"]["base_model_sha256"]
 
@@ -227,7 +242,9 @@ def test_peft_loads_our_linear_and_conv1d_adapter(tmp_path: Path) -> None:
         ours.head.modules_to_save["default"].bias.add_(1.0)
     directory = save_adapter(ours, tmp_path / "adapter")
     assert json.loads((directory / ADAPTER_CONFIG).read_text())["zoo"]["architecture"].endswith("Small")
-    with warnings.catch_warnings():  # PEFT notes the extra "zoo" section of adapter_config.json and ignores it
+    with (
+        warnings.catch_warnings()
+    ):  # PEFT notes the extra "zoo" section of adapter_config.json and ignores it
         warnings.simplefilter("ignore")
         theirs = peft.PeftModel.from_pretrained(base, str(directory))
     x = torch.randn(2, 3, 7)
@@ -241,7 +258,10 @@ def test_recurrent_adapter_round_trip_uses_the_matrix_names(tmp_path: Path) -> N
     from safetensors.torch import load_file
 
     keys = set(load_file(str(directory / "adapter_model.safetensors")))
-    assert "base_model.model.encoder.lora_A.weight_hh_l0" in keys and "base_model.model.head.lora_B.weight" in keys
+    assert (
+        "base_model.model.encoder.lora_A.weight_hh_l0" in keys
+        and "base_model.model.head.lora_B.weight" in keys
+    )
     assert json.loads((directory / ADAPTER_CONFIG).read_text())["zoo"]["recurrent_targets"] == ["encoder"]
     fresh = zoo.create_model("lstm", **SMALL_FORECAST).eval()
     fresh.load_state_dict(base_state_dict(net))

@@ -13,10 +13,17 @@ QUICKSTART = str(REPO / "configs" / "quickstart.yaml")
 
 
 def _fast(tmp_path: Path) -> list[str]:
-    return ["--trainer.max_epochs=1", "--trainer.limit_train_batches=3", "--trainer.limit_val_batches=2",
-            "--trainer.limit_test_batches=2", "--trainer.enable_progress_bar=false", "--trainer.log_every_n_steps=1",
-            "--trainer.enable_model_summary=false", f"--trainer.logger.init_args.save_dir={tmp_path}",
-            "--model.net.init_args.hidden_size=8"]
+    return [
+        "--trainer.max_epochs=1",
+        "--trainer.limit_train_batches=3",
+        "--trainer.limit_val_batches=2",
+        "--trainer.limit_test_batches=2",
+        "--trainer.enable_progress_bar=false",
+        "--trainer.log_every_n_steps=1",
+        "--trainer.enable_model_summary=false",
+        f"--trainer.logger.init_args.save_dir={tmp_path}",
+        "--model.net.init_args.hidden_size=8",
+    ]
 
 
 def test_quickstart_fit_then_test(tmp_path: Path) -> None:
@@ -26,7 +33,9 @@ def test_quickstart_fit_then_test(tmp_path: Path) -> None:
     assert cli.model.net.n_features == cli.datamodule.n_features == 4  # linked, never typed
     checkpoints = list(tmp_path.glob("lightning_logs/version_0/checkpoints/*.ckpt"))
     assert {p.name for p in checkpoints} >= {"last.ckpt"}
-    header = (tmp_path / "lightning_logs" / "version_0" / "metrics.csv").read_text().splitlines()[0].split(",")
+    header = (
+        (tmp_path / "lightning_logs" / "version_0" / "metrics.csv").read_text().splitlines()[0].split(",")
+    )
     assert {"val/mse", "val/mae", "train/loss_epoch", "lr-Adam"} <= set(header)
 
 
@@ -36,16 +45,20 @@ def test_unknown_config_key_fails_loudly(tmp_path: Path, capsys: pytest.CaptureF
     assert exit_info.value.code != 0
     assert "lrr" in capsys.readouterr().err
     bad_yaml = tmp_path / "bad.yaml"
-    bad_yaml.write_text("model:\n  net:\n    class_path: zoo.models.RNNForecaster\n    init_args:\n"
-                        "      hiden_size: 4\n")
+    bad_yaml.write_text(
+        "model:\n  net:\n    class_path: zoo.models.RNNForecaster\n    init_args:\n      hiden_size: 4\n"
+    )
     with pytest.raises(SystemExit):
         main(["fit", "--config", QUICKSTART, "--config", str(bad_yaml), *_fast(tmp_path)])
     assert "hiden_size" in capsys.readouterr().err
 
 
 def test_dims_typed_twice_must_agree(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"model.net.init_args.seq_len=50 contradicts the data, which fixes "
-                                         r"seq_len=96"):
+    with pytest.raises(
+        ValueError,
+        match=r"model.net.init_args.seq_len=50 contradicts the data, which fixes "
+        r"seq_len=96",
+    ):
         main(["fit", "--config", QUICKSTART, "--model.net.init_args.seq_len=50", *_fast(tmp_path)])
     # agreeing values are accepted
     cli = main(["validate", "--config", QUICKSTART, "--model.net.init_args.seq_len=96", *_fast(tmp_path)])
@@ -57,7 +70,9 @@ def test_print_config(capsys: pytest.CaptureFixture[str]) -> None:
         main(["fit", "--config", QUICKSTART, "--print_config"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    assert "class_path: zoo.models.RNNForecaster" in out and "cell: lstm" in out and "dataset: synthetic" in out
+    assert (
+        "class_path: zoo.models.RNNForecaster" in out and "cell: lstm" in out and "dataset: synthetic" in out
+    )
 
 
 def test_list_verb(capsys: pytest.CaptureFixture[str]) -> None:
@@ -74,8 +89,17 @@ def test_wandb_logger_goes_offline_without_a_key(tmp_path: Path, monkeypatch: py
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     monkeypatch.setenv("WANDB_SILENT", "true")
     assert not wandb_api_key_available()
-    cli = main(["fit", "--config", QUICKSTART, *_fast(tmp_path), "--trainer.logger=WandbLogger",
-                f"--trainer.logger.init_args.save_dir={tmp_path}", "--test_after_fit=false"])
+    cli = main(
+        [
+            "fit",
+            "--config",
+            QUICKSTART,
+            *_fast(tmp_path),
+            "--trainer.logger=WandbLogger",
+            f"--trainer.logger.init_args.save_dir={tmp_path}",
+            "--test_after_fit=false",
+        ]
+    )
     assert cli.trainer.logger._offline is True
     assert list(tmp_path.glob("wandb/offline-run-*")), "no offline run directory written"
 
@@ -89,17 +113,30 @@ def test_family_follows_the_network(tmp_path: Path) -> None:
     assert detect_family(["fit", f"--config={vae_config}"]) == "generative"
     assert detect_family(["fit", "--model.net", "zoo.models.gumbel.GumbelVAE"]) == "generative"
     assert detect_family(["fit", "--model.net=VAE"]) == "generative"
-    assert detect_family(["fit", "--config", vae_config, "--model.net", "zoo.models.TCNForecaster"]) == "forecasting"
+    assert (
+        detect_family(["fit", "--config", vae_config, "--model.net", "zoo.models.TCNForecaster"])
+        == "forecasting"
+    )
     assert detect_family(["fit"]) == "forecasting"
 
 
-def test_generative_cli_links_the_image_shape_and_monitors_the_elbo(tmp_path: Path, data_dir: Path,
-                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_generative_cli_links_the_image_shape_and_monitors_the_elbo(
+    tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     vae_config = str(REPO / "configs" / "generative" / "vae_mnist.yaml")
     with pytest.raises(SystemExit):
         main(["fit", "--config", vae_config, "--print_config"])
     out = capsys.readouterr().out
     assert "monitor: val/neg_elbo" in out and "class_path: zoo.models.vae.VAE" in out
-    with pytest.raises(ValueError, match=r"model.net.init_args.image_shape=\(1, 32, 32\) contradicts the data"):
-        main(["fit", "--config", vae_config, "--model.net.init_args.image_shape=[1, 32, 32]",
-              f"--trainer.logger.init_args.save_dir={tmp_path}"])
+    with pytest.raises(
+        ValueError, match=r"model.net.init_args.image_shape=\(1, 32, 32\) contradicts the data"
+    ):
+        main(
+            [
+                "fit",
+                "--config",
+                vae_config,
+                "--model.net.init_args.image_shape=[1, 32, 32]",
+                f"--trainer.logger.init_args.save_dir={tmp_path}",
+            ]
+        )

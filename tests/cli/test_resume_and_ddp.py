@@ -13,16 +13,32 @@ from safetensors.torch import load_file
 
 from tests.conftest import REPO
 
-BASE = ["fit", "--config", "configs/quickstart.yaml", "--test_after_fit=false",
-        "--trainer.limit_train_batches=4", "--trainer.limit_val_batches=2", "--trainer.enable_progress_bar=false",
-        "--trainer.enable_model_summary=false", "--trainer.accelerator=cpu",
-        "--model.net.init_args.hidden_size=8", "--model.net.init_args.dropout=0.2"]
+BASE = [
+    "fit",
+    "--config",
+    "configs/quickstart.yaml",
+    "--test_after_fit=false",
+    "--trainer.limit_train_batches=4",
+    "--trainer.limit_val_batches=2",
+    "--trainer.enable_progress_bar=false",
+    "--trainer.enable_model_summary=false",
+    "--trainer.accelerator=cpu",
+    "--model.net.init_args.hidden_size=8",
+    "--model.net.init_args.dropout=0.2",
+]
 
 
 def _train(args: list[str], tmp_path: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     full_env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", **(env or {})}
-    return subprocess.run([sys.executable, "train.py", *BASE, *args], cwd=REPO, env=full_env,
-                          capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "train.py", *BASE, *args],
+        cwd=REPO,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def _weights(ckpt: Path) -> dict[str, torch.Tensor]:
@@ -35,8 +51,15 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path: Path) -> None:
     assert straight.returncode == 0, straight.stderr[-3000:]
 
     killed_dir = f"--checkpoint.dirpath={tmp_path / 'killed'}"
-    killed = _train([*common, killed_dir, "--trainer.callbacks+=tests.helpers.KillAtEpochStart",
-                     "--trainer.callbacks.init_args.epoch=2"], tmp_path)
+    killed = _train(
+        [
+            *common,
+            killed_dir,
+            "--trainer.callbacks+=tests.helpers.KillAtEpochStart",
+            "--trainer.callbacks.init_args.epoch=2",
+        ],
+        tmp_path,
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     assert (tmp_path / "killed" / "last.ckpt").is_file()
     assert torch.load(tmp_path / "killed" / "last.ckpt", weights_only=True)["epoch"] == 1
@@ -45,7 +68,10 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path: Path) -> None:
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "Restored all states from the checkpoint" in resumed.stderr + resumed.stdout
 
-    expected, actual = _weights(tmp_path / "straight" / "last.ckpt"), _weights(tmp_path / "killed" / "last.ckpt")
+    expected, actual = (
+        _weights(tmp_path / "straight" / "last.ckpt"),
+        _weights(tmp_path / "killed" / "last.ckpt"),
+    )
     assert expected.keys() == actual.keys()
     for name in expected:
         torch.testing.assert_close(actual[name], expected[name], rtol=0, atol=0, msg=name)
@@ -53,10 +79,18 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path: Path) -> None:
 
 def test_ddp_two_cpu_processes_agree(tmp_path: Path) -> None:
     weights = tmp_path / "weights"
-    run = _train(["--trainer.max_epochs=1", "--trainer.devices=2", "--trainer.strategy=ddp",
-                  f"--trainer.logger.init_args.save_dir={tmp_path / 'logs'}",
-                  f"--checkpoint.dirpath={tmp_path / 'ckpt'}", "--trainer.callbacks+=tests.helpers.SaveFinalWeights"],
-                 tmp_path, env={"ZOO_TEST_WEIGHTS_DIR": str(weights)})
+    run = _train(
+        [
+            "--trainer.max_epochs=1",
+            "--trainer.devices=2",
+            "--trainer.strategy=ddp",
+            f"--trainer.logger.init_args.save_dir={tmp_path / 'logs'}",
+            f"--checkpoint.dirpath={tmp_path / 'ckpt'}",
+            "--trainer.callbacks+=tests.helpers.SaveFinalWeights",
+        ],
+        tmp_path,
+        env={"ZOO_TEST_WEIGHTS_DIR": str(weights)},
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     rank0, rank1 = load_file(weights / "rank0.safetensors"), load_file(weights / "rank1.safetensors")
     assert rank0.keys() == rank1.keys()

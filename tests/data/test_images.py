@@ -25,8 +25,12 @@ from zoo.data.images import BatchOrder, read_labelled_images
 
 _ENV_DATA_DIR = os.environ.get("ZOO_DATA_DIR")
 _NO_DATA = "ZOO_DATA_DIR is not set (CI sets it to ../shared/data)"
-_MNIST_FILES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
-                "t10k-labels-idx1-ubyte.gz"]
+_MNIST_FILES = [
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -157,7 +161,10 @@ def test_dynamic_eval_sets_are_binarised_once(dynamic: ImageDataModule, grey: Im
 
 
 def test_static_binarisation_is_reproducible_from_the_seed(grey: ImageDataModule) -> None:
-    a, b = _loaded(dataset="mnist", binarize="static", seed=3), _loaded(dataset="mnist", binarize="static", seed=3)
+    a, b = (
+        _loaded(dataset="mnist", binarize="static", seed=3),
+        _loaded(dataset="mnist", binarize="static", seed=3),
+    )
     assert torch.equal(a.datasets["train"].images, b.datasets["train"].images)
     assert set(torch.unique(a.datasets["train"].images).tolist()) == {0, 1}
     c = _loaded(dataset="mnist", binarize="static", seed=4)
@@ -177,8 +184,11 @@ def test_fashion_mnist() -> None:
     assert dm.image_shape == (1, 28, 28) and dm.dataset == "fashion_mnist"
 
 
-_BINARIZED_MD5 = {"train": "0922fefc9a9d097e3b086b89107fafce", "val": "65e8099613162b3110a7618037011617",
-                  "test": "0fa539ed8cb008880a61be77f744f06a"}
+_BINARIZED_MD5 = {
+    "train": "0922fefc9a9d097e3b086b89107fafce",
+    "val": "65e8099613162b3110a7618037011617",
+    "test": "0fa539ed8cb008880a61be77f744f06a",
+}
 _BINARIZED_MEAN = {"train": 0.1306, "val": 0.1311, "test": 0.1325}
 
 
@@ -222,9 +232,18 @@ class _Recorder(pl.LightningModule):
 
 def _fit(dm: ImageDataModule) -> _Recorder:
     model = _Recorder()
-    trainer = pl.Trainer(max_epochs=2, limit_train_batches=2, limit_val_batches=1, num_sanity_val_steps=0,
-                         logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False, accelerator="cpu", devices=1)
+    trainer = pl.Trainer(
+        max_epochs=2,
+        limit_train_batches=2,
+        limit_val_batches=1,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        devices=1,
+    )
     trainer.fit(model, datamodule=dm)
     return model
 
@@ -255,7 +274,10 @@ def test_dynamic_binarisation_inside_a_trainer() -> None:
         ({"val_size": 60000}, r"val_size must lie in \[0, 59999\] for mnist.*got 60000"),
         ({"val_size": -1}, "val_size must lie in"),
         ({"dataset": "fashion_mnist", "val_size": 70000}, "val_size .* fashion_mnist"),
-        ({"dataset": "binarized_mnist", "binarize": "static", "val_size": 5000}, "val_size must be 10000 or 0.*fixed"),
+        (
+            {"dataset": "binarized_mnist", "binarize": "static", "val_size": 5000},
+            "val_size must be 10000 or 0.*fixed",
+        ),
         ({"dataset": "binarized_mnist"}, "binarize='dynamic'.*already binary"),
         ({"dataset": "cifar10"}, "dataset must be one of"),
         ({"binarize": "otsu"}, "binarize must be"),
@@ -315,7 +337,10 @@ def test_read_idx_round_trip(tmp_path: Path) -> None:
     ("data", "match"),
     [
         (_idx(2052, (1, 28, 28), bytes(784)), "bad idx magic number: expected 2051 .* or 2049 .*, got 2052"),
-        (_idx(2051, (2, 28, 28), bytes(1500)), r"truncated idx payload: dims \(2, 28, 28\) need 1568 bytes, got 1500"),
+        (
+            _idx(2051, (2, 28, 28), bytes(1500)),
+            r"truncated idx payload: dims \(2, 28, 28\) need 1568 bytes, got 1500",
+        ),
         (_idx(2049, (3,), bytes(6)), r"3 trailing bytes: dims \(3,\) need 3 payload bytes, got 6"),
         (_idx(2051, (), b"")[:4] + b"\x00\x00", "truncated idx header: magic 2051 needs 16 bytes, got 6"),
         (b"\x00\x00", "too short for an idx header"),
@@ -358,10 +383,13 @@ def test_read_amat_round_trip(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     rows = rng.integers(0, 2, size=(3, 784))
     text = "".join(_amat_line(r.tolist()) for r in rows)
-    np.testing.assert_array_equal(read_amat(_write_gz(tmp_path / "a.amat.gz", text.encode())), rows.reshape(3, 28, 28))
+    np.testing.assert_array_equal(
+        read_amat(_write_gz(tmp_path / "a.amat.gz", text.encode())), rows.reshape(3, 28, 28)
+    )
     crlf_no_final_newline = text.replace("\n", "\r\n").rstrip()
-    np.testing.assert_array_equal(read_amat(_write_gz(tmp_path / "b.amat.gz", crlf_no_final_newline.encode())),
-                                  rows.reshape(3, 28, 28))
+    np.testing.assert_array_equal(
+        read_amat(_write_gz(tmp_path / "b.amat.gz", crlf_no_final_newline.encode())), rows.reshape(3, 28, 28)
+    )
 
 
 @pytest.mark.parametrize(

@@ -53,7 +53,10 @@ def _wide(path: Path, rows: list[list[str]], width: int | None = None) -> Path:
 
 def _naive2_file(path: Path, rows: dict[str, list[float]], width: int = 5) -> Path:
     lines = ["id," + ",".join(f"F{i + 1}" for i in range(width))]
-    lines += [",".join([sid, *(f"{v:g}" for v in vals), *["NA"] * (width - len(vals))]) for sid, vals in rows.items()]
+    lines += [
+        ",".join([sid, *(f"{v:g}" for v in vals), *["NA"] * (width - len(vals))])
+        for sid, vals in rows.items()
+    ]
     path.write_bytes(("\r\n".join(lines) + "\r\n").encode())
     return path
 
@@ -74,7 +77,10 @@ def test_reader_on_real_files(data_dir: Path) -> None:
     hourly = read_wide_csv(data_dir / "m4" / "Hourly-train.csv")
     assert len(hourly) == 414 and hourly.ids[0] == "H1" and hourly.ids[-1] == "H414"
     assert hourly.lengths().min() == 700 and hourly.lengths().max() == 960
-    assert hourly.values[0][:3].tolist() == [605.0, 586.0, 586.0] and hourly.values[-1][:2].tolist() == [15.0, 13.0]
+    assert hourly.values[0][:3].tolist() == [605.0, 586.0, 586.0] and hourly.values[-1][:2].tolist() == [
+        15.0,
+        13.0,
+    ]
     assert read_wide_csv(data_dir / "m4" / "Hourly-train.csv") is hourly  # cached per path
     weekly = read_wide_csv(data_dir / "m4" / "Weekly-train.csv")
     assert len(weekly) == 359 and (weekly.lengths().min(), weekly.lengths().max()) == (80, 2597)
@@ -90,14 +96,29 @@ def test_reader_on_real_files(data_dir: Path) -> None:
     assert hourly_naive2["H1"][0] == pytest.approx(620.173495)
 
 
-@pytest.mark.parametrize("name", ["M4-Hourly-train", "M4-Hourly-test", "M4-Weekly-train", "M4-Weekly-test",
-                                  "M4-Yearly-test", "M4-Naive2-HWY"])
-def test_catalog_entries_resolve_and_verify(data_dir: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+@pytest.mark.parametrize(
+    "name",
+    [
+        "M4-Hourly-train",
+        "M4-Hourly-test",
+        "M4-Weekly-train",
+        "M4-Weekly-test",
+        "M4-Yearly-test",
+        "M4-Naive2-HWY",
+    ],
+)
+def test_catalog_entries_resolve_and_verify(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
     monkeypatch.setenv("ZOO_OFFLINE", "1")
     entry = sources.get_source(name)
     path = sources.resolve(entry)  # checks the sha256
     assert path.resolve() == data_dir / entry.relpath and path.stat().st_size == entry.size
-    assert entry.url == "" if name == "M4-Naive2-HWY" else "6c1067e5a57161249b17289a565178dc7a3fb3ca" in entry.url
+    assert (
+        entry.url == ""
+        if name == "M4-Naive2-HWY"
+        else "6c1067e5a57161249b17289a565178dc7a3fb3ca" in entry.url
+    )
 
 
 def test_naive2_has_no_download_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -112,15 +133,18 @@ def test_load_m4(data_dir: Path) -> None:
     assert len(weekly) == 359 and weekly.test.shape == weekly.naive2.shape == (359, 13)
     assert (weekly.horizon, weekly.period) == (13, 1)
     # Naive2 without seasonality is the last training value repeated: train, test and Naive2 align
-    np.testing.assert_array_equal(weekly.naive2, np.array([t[-1] for t in weekly.train])[:, None].repeat(13, 1))
+    np.testing.assert_array_equal(
+        weekly.naive2, np.array([t[-1] for t in weekly.train])[:, None].repeat(13, 1)
+    )
     yearly = load_m4("m4-yearly")
     assert yearly.train is None and yearly.test.shape == (23000, 6) and yearly.naive2.shape == (23000, 6)
     hourly = load_m4("H")
     assert (hourly.horizon, hourly.period) == (48, 24) and len(hourly.train) == 414
 
 
-def test_missing_naive2_is_a_warning(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                     caplog: pytest.LogCaptureFixture) -> None:
+def test_missing_naive2_is_a_warning(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     (tmp_path / "data" / "m4").mkdir(parents=True)
     for name in ("Hourly-train.csv", "Hourly-test.csv"):
         (tmp_path / "data" / "m4" / name).symlink_to(data_dir / "m4" / name)
@@ -142,8 +166,15 @@ def test_panel_from_files_equals_panel_in_memory(tmp_path: Path) -> None:
     ids, block = read_test_block(test, 3)
     forecasts = read_wide_csv(naive2)  # CRLF line ends, "NA" beyond the horizon
     assert forecasts.ids == ("Y1", "H1", "H2") and [v.tolist() for v in forecasts.values[1:]] == NAIVE2
-    panel = SeriesPanel(ids=ids, train=wide.values, test=block, naive2=np.stack(forecasts.values[1:]), horizon=3,
-                        period=2, source=str(train))
+    panel = SeriesPanel(
+        ids=ids,
+        train=wide.values,
+        test=block,
+        naive2=np.stack(forecasts.values[1:]),
+        horizon=3,
+        period=2,
+        source=str(train),
+    )
     expected = _panel()
     for name in ("train", "val", "test"):
         got, want = panel_datasets(panel, 4, 2.0)[name], panel_datasets(expected, 4, 2.0)[name]
@@ -190,7 +221,11 @@ def test_val_and_test_windows_exact() -> None:
     assert _x(b, "x") == [0, *B] and _x(b, "x_mask") == [0, 1, 1, 1, 1, 1] and _x(b, "y") == TEST[1]
     assert b["mase_scale"].item() == pytest.approx(5 / 3) and b["series"].item() == 1
     batch = test[[1, 0]]  # a list of indices is a stacked batch
-    assert batch["x"].shape == (2, 6, 1) and batch["naive2"].shape == (2, 3, 1) and batch["series"].tolist() == [1, 0]
+    assert (
+        batch["x"].shape == (2, 6, 1)
+        and batch["naive2"].shape == (2, 3, 1)
+        and batch["series"].tolist() == [1, 0]
+    )
 
 
 def test_epoch_draws_depend_only_on_seed_and_epoch() -> None:
@@ -216,8 +251,15 @@ def test_epoch_draws_depend_only_on_seed_and_epoch() -> None:
 
 def test_datamodule_train_epochs_are_reproducible(data_dir: Path) -> None:
     def epoch(e: int) -> torch.Tensor:
-        dm = TimeSeriesDataModule(dataset="M4-Weekly", seq_len=26, label_len=0, pred_len=13, batch_size=256,
-                                  train_samples=600, shuffle_seed=3)
+        dm = TimeSeriesDataModule(
+            dataset="M4-Weekly",
+            seq_len=26,
+            label_len=0,
+            pred_len=13,
+            batch_size=256,
+            train_samples=600,
+            shuffle_seed=3,
+        )
         loader = dm.train_dataloader()
         assert isinstance(loader.sampler, PanelSampler) and len(loader) == 3
         loader.sampler.set_epoch(e)  # what Lightning does before each epoch
@@ -228,8 +270,9 @@ def test_datamodule_train_epochs_are_reproducible(data_dir: Path) -> None:
 
 # ------------------------------------------------------------------ the data module on the real files
 def test_datamodule_end_to_end(data_dir: Path) -> None:
-    dm = TimeSeriesDataModule(dataset="m4_hourly", seq_len=96, label_len=48, pred_len=48, batch_size=128,
-                              eval_batch_size=100)
+    dm = TimeSeriesDataModule(
+        dataset="m4_hourly", seq_len=96, label_len=48, pred_len=48, batch_size=128, eval_batch_size=100
+    )
     dm.setup()
     panel = load_m4("Hourly")
     assert (dm.n_features, dm.n_targets, dm.n_time_features) == (1, 1, 0) and dm.is_panel
@@ -237,10 +280,23 @@ def test_datamodule_end_to_end(data_dir: Path) -> None:
     assert dm.scaler.mean.tolist() == [0.0] and dm.target_scaler.std.tolist() == [1.0]  # the identity
     assert dm.num_windows == {"train": 414 * 480, "val": 414, "test": 414}  # L_H = 10 horizons of cuts
     keys = {"x", "y", "x_mark", "y_mark", "x_mask", "y_mask", "mase_scale", "series"}
-    shapes = {"x": (96, 1), "y": (48, 1), "x_mark": (96, 0), "y_mark": (48, 0), "x_mask": (96, 1),
-              "y_mask": (48, 1), "mase_scale": (), "series": (), "naive2": (48, 1)}
-    for name, n, extra in (("train", 128, set()), ("val", 100, set()), ("test", 100, {"naive2"}),
-                           ("predict", 100, {"naive2"})):
+    shapes = {
+        "x": (96, 1),
+        "y": (48, 1),
+        "x_mark": (96, 0),
+        "y_mark": (48, 0),
+        "x_mask": (96, 1),
+        "y_mask": (48, 1),
+        "mase_scale": (),
+        "series": (),
+        "naive2": (48, 1),
+    }
+    for name, n, extra in (
+        ("train", 128, set()),
+        ("val", 100, set()),
+        ("test", 100, {"naive2"}),
+        ("predict", 100, {"naive2"}),
+    ):
         batch = next(iter(getattr(dm, f"{name}_dataloader")()))
         assert set(batch) == keys | extra, name
         for key, value in batch.items():
@@ -260,14 +316,17 @@ def test_datamodule_end_to_end(data_dir: Path) -> None:
 
 
 # ------------------------------------------------------------------ bad input: clear errors
-@pytest.mark.parametrize("row, message", [
-    (["H2", "1", "", "3"], r"series 'H2' has a gap: column 'V3' is empty but later columns hold values"),
-    (["H2", "1", "NA", "3"], r"series 'H2' has a gap: column 'V3' is 'NA'"),
-    (["H2", "1", "NaN", "3"], r"series 'H2' has a non-finite value 'NaN' in column 'V3'"),
-    (["H2", "1", "abc"], r"series 'H2' has a non-numeric value 'abc' in column 'V3'"),
-    (["H2"], r"series 'H2' is empty \(no values after the id\)"),
-    (["H1", "1", "2"], r"series 'H1' appears twice"),
-])
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        (["H2", "1", "", "3"], r"series 'H2' has a gap: column 'V3' is empty but later columns hold values"),
+        (["H2", "1", "NA", "3"], r"series 'H2' has a gap: column 'V3' is 'NA'"),
+        (["H2", "1", "NaN", "3"], r"series 'H2' has a non-finite value 'NaN' in column 'V3'"),
+        (["H2", "1", "abc"], r"series 'H2' has a non-numeric value 'abc' in column 'V3'"),
+        (["H2"], r"series 'H2' is empty \(no values after the id\)"),
+        (["H1", "1", "2"], r"series 'H1' appears twice"),
+    ],
+)
 def test_reader_errors_name_file_series_and_column(tmp_path: Path, row: list[str], message: str) -> None:
     path = _wide(tmp_path / "bad-train.csv", [["H1", "1", "2", "3"], row], width=5)
     with pytest.raises(DataValidationError, match=f"bad-train.csv: {message}"):
@@ -281,23 +340,35 @@ def test_negative_and_zero_values_are_fine(tmp_path: Path) -> None:
 
 def test_file_errors(tmp_path: Path) -> None:
     train, test, naive2 = _files(tmp_path)
-    with pytest.raises(DataValidationError, match=r"Hourly-test.csv: test row 'H1' has 3 values, the official "
-                                                  r"horizon is 48 \(1 more rows too\)"):
+    with pytest.raises(
+        DataValidationError,
+        match=r"Hourly-test.csv: test row 'H1' has 3 values, the official "
+        r"horizon is 48 \(1 more rows too\)",
+    ):
         read_m4_panel("Hourly", test, train=train)
     ragged = _wide(tmp_path / "ragged-test.csv", [["H1", "1", "2", "3"], ["H2", "1", "2"]])
-    with pytest.raises(DataValidationError, match=r"ragged-test.csv: test row 'H2' has 2 values, the official "
-                                                  r"horizon is 3"):
+    with pytest.raises(
+        DataValidationError,
+        match=r"ragged-test.csv: test row 'H2' has 2 values, the official "
+        r"horizon is 3",
+    ):
         read_test_block(ragged, 3)
     swapped = _wide(tmp_path / "swapped.csv", [["H2", *map(str, B)], ["H1", *map(str, A)]])
     other = _wide(tmp_path / "other.csv", [["H1", *map(str, A)], ["H3", *map(str, B)]])
     ok_test = _wide(tmp_path / "ok-test.csv", [["H1", *["1"] * 48], ["H2", *["2"] * 48]])
-    with pytest.raises(DataValidationError, match=r"swapped.csv and .*ok-test.csv list different series \(same "
-                                                  r"ids in a different order, first at row 0: 'H2' vs 'H1'\)"):
+    with pytest.raises(
+        DataValidationError,
+        match=r"swapped.csv and .*ok-test.csv list different series \(same "
+        r"ids in a different order, first at row 0: 'H2' vs 'H1'\)",
+    ):
         read_m4_panel("Hourly", ok_test, train=swapped)
     with pytest.raises(DataValidationError, match=r"only in train: \['H3'\], only in test: \['H2'\]"):
         read_m4_panel("Hourly", ok_test, train=other)
-    with pytest.raises(DataValidationError, match=r"naive2.csv: Hourly Naive2 row 'H1' has 3 values, the official "
-                                                  r"horizon is 48"):
+    with pytest.raises(
+        DataValidationError,
+        match=r"naive2.csv: Hourly Naive2 row 'H1' has 3 values, the official "
+        r"horizon is 48",
+    ):
         read_m4_panel("Hourly", ok_test, train=train, naive2=naive2)
     short = _naive2_file(tmp_path / "short.csv", {"H1": [1.0] * 48}, width=48)
     with pytest.raises(DataValidationError, match=r"short.csv: no Naive2 forecast for series 'H2'"):
@@ -317,26 +388,42 @@ def test_panel_errors() -> None:
         _panel(ids=("H1", "H1"))
     short = _panel(train=(A, B[:4]), source="tiny.csv")
     for build in (lambda: panel_train_windows(short, 4, 2.0), lambda: panel_val_windows(short, 4)):
-        with pytest.raises(DataValidationError, match=r"tiny.csv: series 'H2' has 4 values; the (train|val) split "
-                                                      r"needs at least P \+ 2 = 5"):
+        with pytest.raises(
+            DataValidationError,
+            match=r"tiny.csv: series 'H2' has 4 values; the (train|val) split "
+            r"needs at least P \+ 2 = 5",
+        ):
             build()
     panel_test_windows(short, 4)  # the test window only needs some history
     with pytest.raises(ValueError, match="history_limit \\* pred_len must be >= 1"):
         panel_train_windows(_panel(), 4, 0.1)
 
 
-@pytest.mark.parametrize("kwargs, error, message", [
-    ({"pred_len": 24}, ValueError, r"M4-Hourly is scored at its official horizon of 48 steps; got pred_len=24"),
-    ({"features": "MS"}, ValueError, r"M4-Hourly is univariate"),
-    ({"dataset": "M4-Yearly", "seq_len": 12, "label_len": 0, "pred_len": 6}, ValueError,
-     r"M4-Yearly cannot be trained on: Yearly-train.csv is not in the stored M4-methods snapshot"),
-    ({"dataset": "M4-Daily", "seq_len": 28, "label_len": 0, "pred_len": 14}, ValueError,
-     r"M4-Daily: its files are not in this project's data"),
-    ({"dataset": "M4-Hourli"}, KeyError, r"Did you mean 'M4-Hourly'"),
-    ({"dataset": "M4-Weekly-train"}, KeyError, r"Did you mean 'M4-Weekly'"),
-    ({"train_samples": 0}, ValueError, r"train_samples must be a positive integer"),
-    ({"history_limit": 0.0}, ValueError, r"history_limit must be positive"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        (
+            {"pred_len": 24},
+            ValueError,
+            r"M4-Hourly is scored at its official horizon of 48 steps; got pred_len=24",
+        ),
+        ({"features": "MS"}, ValueError, r"M4-Hourly is univariate"),
+        (
+            {"dataset": "M4-Yearly", "seq_len": 12, "label_len": 0, "pred_len": 6},
+            ValueError,
+            r"M4-Yearly cannot be trained on: Yearly-train.csv is not in the stored M4-methods snapshot",
+        ),
+        (
+            {"dataset": "M4-Daily", "seq_len": 28, "label_len": 0, "pred_len": 14},
+            ValueError,
+            r"M4-Daily: its files are not in this project's data",
+        ),
+        ({"dataset": "M4-Hourli"}, KeyError, r"Did you mean 'M4-Hourly'"),
+        ({"dataset": "M4-Weekly-train"}, KeyError, r"Did you mean 'M4-Weekly'"),
+        ({"train_samples": 0}, ValueError, r"train_samples must be a positive integer"),
+        ({"history_limit": 0.0}, ValueError, r"history_limit must be positive"),
+    ],
+)
 def test_datamodule_errors(kwargs: dict, error: type[Exception], message: str) -> None:
     args = {"dataset": "M4-Hourly", "seq_len": 96, "label_len": 48, "pred_len": 48, **kwargs}
     with pytest.raises(error, match=message):
@@ -347,5 +434,8 @@ def test_names_are_case_and_separator_insensitive() -> None:
     for name in ("M4-Hourly", "m4_hourly", "M4 HOURLY", "m4hourly", "H", "hourly"):
         assert m4_frequency(name) is M4_FREQUENCIES["Hourly"]
     assert [(f.horizon, f.period) for f in (M4_FREQUENCIES[k] for k in ("Hourly", "Weekly", "Yearly"))] == [
-        (48, 24), (13, 1), (6, 1)]
+        (48, 24),
+        (13, 1),
+        (6, 1),
+    ]
     assert M4_FREQUENCIES["Hourly"].dataset == "M4-Hourly" and M4_FREQUENCIES["Yearly"].history_limit == 1.5

@@ -426,9 +426,7 @@ def _local_gz(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: bytes) -> P
     return local
 
 
-def test_gzip_local_copy_is_verified_by_content_hash(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_gzip_local_copy_is_verified_by_content_hash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sources, "_CHUNK", 7)  # hash the decompressed stream in many pieces
     _register_gz("http://127.0.0.1:9/unused.csv")
     local = _local_gz(tmp_path, monkeypatch, gzip.compress(PAYLOAD, mtime=0))
@@ -532,7 +530,10 @@ def test_catalog_image_entries() -> None:
         assert entry.relpath.endswith(".gz") and entry.size and len(entry.sha256) == 64
         upstream = PurePosixPath(entry.url).name
         assert PurePosixPath(entry.relpath).name == (f"{upstream}.gz" if binarized else upstream)
-    assert CATALOG["mnist-train-images"].url == "https://ossci-datasets.s3.amazonaws.com/mnist/train-images-idx3-ubyte.gz"
+    assert (
+        CATALOG["mnist-train-images"].url
+        == "https://ossci-datasets.s3.amazonaws.com/mnist/train-images-idx3-ubyte.gz"
+    )
     assert CATALOG["binarized_mnist-valid"].url.endswith("/binarized_mnist/binarized_mnist_valid.amat")
 
 

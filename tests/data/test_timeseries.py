@@ -72,8 +72,11 @@ def test_timef_hourly_values() -> None:
 
 def test_ratio_split_matches_tslib(data_dir: Path) -> None:
     dm = _dm("exchange_rate")  # N = 7588: train 5311, val 760, test 1517 rows of targets
-    assert split_bounds(7588, 96, "ratio_70_10_20") == {"train": (0, 5311), "val": (5215, 6071),
-                                                         "test": (5975, 7588)}
+    assert split_bounds(7588, 96, "ratio_70_10_20") == {
+        "train": (0, 5311),
+        "val": (5215, 6071),
+        "test": (5975, 7588),
+    }
     assert dm.num_windows == {"train": 5311 - 191, "val": 760 - 95, "test": 1517 - 95}
     assert dm.n_time_features == 3  # daily: weekday, day of month, day of year
 
@@ -139,7 +142,9 @@ def test_missing_file_names_path(tmp_path: Path) -> None:
 def test_nan_names_column_and_row(tmp_path: Path) -> None:
     frame = synthetic_series(400, 3)
     frame.loc[123, "x1"] = np.nan
-    with pytest.raises(DataValidationError, match=r"bad.csv: column 'x1' has a missing value \(NaN\) at row 123"):
+    with pytest.raises(
+        DataValidationError, match=r"bad.csv: column 'x1' has a missing value \(NaN\) at row 123"
+    ):
         _dm(_write(tmp_path, frame), seq_len=24, pred_len=12, label_len=0)
 
 
@@ -148,8 +153,11 @@ def test_sentinel_names_column_and_row_and_cleaning_is_opt_in(tmp_path: Path) ->
     frame.loc[200, "OT"] = -9999
     frame.loc[201, "OT"] = -9999
     path = _write(tmp_path, frame)
-    with pytest.raises(DataValidationError, match=r"column 'OT' has the sentinel value -9999 at row 200 "
-                                                  r"\(file line 202\) and 1 more"):
+    with pytest.raises(
+        DataValidationError,
+        match=r"column 'OT' has the sentinel value -9999 at row 200 "
+        r"\(file line 202\) and 1 more",
+    ):
         _dm(path, seq_len=24, pred_len=12, label_len=0)
     clean = _dm(path, seq_len=24, pred_len=12, label_len=0, missing="interpolate")
     ot = clean.table.values[:, -1]
@@ -166,7 +174,9 @@ def test_weather_needs_explicit_policies(data_dir: Path) -> None:
     assert dm.n_features == 21 and dm.n_time_features == 5
 
 
-@pytest.mark.parametrize("swap, message", [("backwards", "goes backwards"), ("duplicate", "duplicate timestamp")])
+@pytest.mark.parametrize(
+    "swap, message", [("backwards", "goes backwards"), ("duplicate", "duplicate timestamp")]
+)
 def test_bad_timestamps(tmp_path: Path, swap: str, message: str) -> None:
     frame = synthetic_series(400, 2)
     if swap == "backwards":
@@ -189,13 +199,16 @@ def test_too_short_for_a_window_names_split(tmp_path: Path) -> None:
         _dm(path)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"seq_len": 0}, "seq_len must be a positive integer"),
-    ({"pred_len": -1}, "pred_len must be a positive integer"),
-    ({"label_len": 200}, "label_len must lie in"),
-    ({"features": "MS", "target": None}, "set target"),
-    ({"features": "X"}, "features must be"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"seq_len": 0}, "seq_len must be a positive integer"),
+        ({"pred_len": -1}, "pred_len must be a positive integer"),
+        ({"label_len": 200}, "label_len must lie in"),
+        ({"features": "MS", "target": None}, "set target"),
+        ({"features": "X"}, "features must be"),
+    ],
+)
 def test_bad_arguments(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         TimeSeriesDataModule(**{"dataset": "synthetic", **kwargs})

@@ -31,8 +31,14 @@ def _act(z: float, activation: str | None) -> float:
     raise AssertionError(activation)
 
 
-def _direct(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, dilation: int, groups: int,
-            activation: str | None) -> torch.Tensor:
+def _direct(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    dilation: int,
+    groups: int,
+    activation: str | None,
+) -> torch.Tensor:
     """Slow, literal evaluation of the definition in float64 Python arithmetic."""
     batch, c_in, length = x.shape
     c_out, c_in_g, taps = weight.shape
@@ -55,8 +61,16 @@ def _direct(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, di
     return torch.tensor(out, dtype=torch.float64)
 
 
-def _inputs(batch: int, c_in: int, c_out: int, groups: int, length: int, taps: int, with_bias: bool = True,
-            dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+def _inputs(
+    batch: int,
+    c_in: int,
+    c_out: int,
+    groups: int,
+    length: int,
+    taps: int,
+    with_bias: bool = True,
+    dtype: torch.dtype = torch.float64,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     x = torch.randn(batch, c_in, length, dtype=dtype)
     weight = torch.randn(c_out, c_in // groups, taps, dtype=dtype)
     bias = torch.randn(c_out, dtype=dtype) if with_bias else None
@@ -77,31 +91,37 @@ def test_forward_matches_definition(layout: str, dilation: int, taps: int) -> No
         for b in (bias, None):
             got = causal_conv1d_reference(x, weight, b, dilation, groups, activation)
             assert got.shape == (batch, c_out, 11)
-            torch.testing.assert_close(got, _direct(x, weight, b, dilation, groups, activation),
-                                       rtol=1e-10, atol=1e-10, msg=lambda m, a=activation, b=b: (
-                                           f"activation={a}, bias={b is not None}: {m}"))
+            torch.testing.assert_close(
+                got,
+                _direct(x, weight, b, dilation, groups, activation),
+                rtol=1e-10,
+                atol=1e-10,
+                msg=lambda m, a=activation, b=b: f"activation={a}, bias={b is not None}: {m}",
+            )
 
 
 @pytest.mark.parametrize(
     ("batch", "c_in", "c_out", "groups", "length", "taps", "dilation"),
     [
-        (1, 1, 1, 1, 1, 1, 1),     # everything 1
-        (1, 1, 1, 1, 1, 3, 2),     # L = 1 with a receptive field beyond it
-        (1, 1, 1, 1, 7, 3, 3),     # (K - 1) d = 6 < L = 7
-        (1, 1, 1, 1, 8, 3, 4),     # (K - 1) d = L exactly
-        (1, 1, 1, 1, 9, 5, 16),    # (K - 1) d = 64 >> L
-        (1, 5, 5, 5, 13, 7, 2),    # depthwise, B = 1
-        (3, 1, 2, 1, 5, 2, 1),     # C_in = 1 -> C_out = 2
-        (2, 6, 3, 3, 15, 3, 1),    # grouped with C_out < C_in
+        (1, 1, 1, 1, 1, 1, 1),  # everything 1
+        (1, 1, 1, 1, 1, 3, 2),  # L = 1 with a receptive field beyond it
+        (1, 1, 1, 1, 7, 3, 3),  # (K - 1) d = 6 < L = 7
+        (1, 1, 1, 1, 8, 3, 4),  # (K - 1) d = L exactly
+        (1, 1, 1, 1, 9, 5, 16),  # (K - 1) d = 64 >> L
+        (1, 5, 5, 5, 13, 7, 2),  # depthwise, B = 1
+        (3, 1, 2, 1, 5, 2, 1),  # C_in = 1 -> C_out = 2
+        (2, 6, 3, 3, 15, 3, 1),  # grouped with C_out < C_in
     ],
 )
-def test_forward_edge_shapes(batch: int, c_in: int, c_out: int, groups: int, length: int, taps: int,
-                             dilation: int) -> None:
+def test_forward_edge_shapes(
+    batch: int, c_in: int, c_out: int, groups: int, length: int, taps: int, dilation: int
+) -> None:
     x, weight, bias = _inputs(batch, c_in, c_out, groups, length, taps)
     for activation in ACTS:
         got = causal_conv1d_reference(x, weight, bias, dilation, groups, activation)
-        torch.testing.assert_close(got, _direct(x, weight, bias, dilation, groups, activation),
-                                   rtol=1e-10, atol=1e-10)
+        torch.testing.assert_close(
+            got, _direct(x, weight, bias, dilation, groups, activation), rtol=1e-10, atol=1e-10
+        )
 
 
 def test_forward_float32_close_to_float64_definition() -> None:
@@ -114,14 +134,22 @@ def test_forward_float32_close_to_float64_definition() -> None:
 @pytest.mark.parametrize(
     ("batch", "c_in", "c_out", "groups", "length", "taps", "dilation", "activation"),
     [
-        (2, 3, 2, 1, 6, 3, 2, None),     # dense
-        (2, 3, 3, 3, 7, 2, 1, "gelu"),   # depthwise
-        (1, 2, 3, 1, 5, 3, 4, "silu"),   # (K - 1) d = 8 >= L = 5
-        (1, 4, 2, 2, 5, 2, 3, "gelu"),   # grouped
+        (2, 3, 2, 1, 6, 3, 2, None),  # dense
+        (2, 3, 3, 3, 7, 2, 1, "gelu"),  # depthwise
+        (1, 2, 3, 1, 5, 3, 4, "silu"),  # (K - 1) d = 8 >= L = 5
+        (1, 4, 2, 2, 5, 2, 3, "gelu"),  # grouped
     ],
 )
-def test_backward_gradcheck(batch: int, c_in: int, c_out: int, groups: int, length: int, taps: int,
-                            dilation: int, activation: str | None) -> None:
+def test_backward_gradcheck(
+    batch: int,
+    c_in: int,
+    c_out: int,
+    groups: int,
+    length: int,
+    taps: int,
+    dilation: int,
+    activation: str | None,
+) -> None:
     x, weight, bias = (t.requires_grad_() for t in _inputs(batch, c_in, c_out, groups, length, taps))
 
     def fn(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -201,10 +229,30 @@ B = torch.ones(6)
         ((X, W, B.to("meta")), {}, r"different devices.*meta"),
     ],
     ids=[
-        "x-2d", "x-4d", "weight-2d", "weight-4d", "weight-cin", "weight-cin-groups", "cin-not-divisible",
-        "cout-not-divisible", "depthwise-weight-wrong", "groups-0", "bias-len", "bias-2d", "dilation-0",
-        "dilation-neg", "dilation-float", "k-0", "activation-unknown", "activation-case", "backend-unknown",
-        "dtype-weight", "dtype-bias", "dtype-int", "device-x-meta", "device-bias-meta",
+        "x-2d",
+        "x-4d",
+        "weight-2d",
+        "weight-4d",
+        "weight-cin",
+        "weight-cin-groups",
+        "cin-not-divisible",
+        "cout-not-divisible",
+        "depthwise-weight-wrong",
+        "groups-0",
+        "bias-len",
+        "bias-2d",
+        "dilation-0",
+        "dilation-neg",
+        "dilation-float",
+        "k-0",
+        "activation-unknown",
+        "activation-case",
+        "backend-unknown",
+        "dtype-weight",
+        "dtype-bias",
+        "dtype-int",
+        "device-x-meta",
+        "device-bias-meta",
     ],
 )
 def test_bad_input_raises_value_error(args: tuple, kwargs: dict, match: str) -> None:
@@ -220,10 +268,19 @@ def test_non_contiguous_inputs(groups: int) -> None:
     bias = torch.randn(8)[::2]  # (4,), strided
     assert not x.is_contiguous() and not weight.is_contiguous() and not bias.is_contiguous()
     got = causal_conv1d(x, weight, bias, dilation=2, groups=groups, activation="relu", backend="torch")
-    want = causal_conv1d(x.contiguous(), weight.contiguous(), bias.contiguous(), dilation=2, groups=groups,
-                         activation="relu", backend="torch")
+    want = causal_conv1d(
+        x.contiguous(),
+        weight.contiguous(),
+        bias.contiguous(),
+        dilation=2,
+        groups=groups,
+        activation="relu",
+        backend="torch",
+    )
     torch.testing.assert_close(got, want)
-    torch.testing.assert_close(got.double(), _direct(x, weight, bias, 2, groups, "relu"), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        got.double(), _direct(x, weight, bias, 2, groups, "relu"), rtol=1e-5, atol=1e-5
+    )
     # a strided slice in time (every other step) is a valid, shorter sequence
     x_every_other = torch.randn(3, 4, 26)[..., ::2]
     torch.testing.assert_close(

@@ -29,15 +29,15 @@ CASES = [
     (2, 3, 5, 17, 2, 1, 1, "relu", True),
     (1, 1, 4, 9, 3, 2, 1, "gelu", True),
     (2, 5, 3, 33, 5, 4, 1, "silu", False),
-    (3, 7, 7, 19, 7, 16, 1, None, True),        # (K-1)d = 96 >> L
-    (2, 20, 33, 41, 3, 4, 1, "gelu", True),     # several channel tiles
-    (1, 18, 17, 70, 2, 16, 1, "relu", True),    # several time tiles
+    (3, 7, 7, 19, 7, 16, 1, None, True),  # (K-1)d = 96 >> L
+    (2, 20, 33, 41, 3, 4, 1, "gelu", True),  # several channel tiles
+    (1, 18, 17, 70, 2, 16, 1, "relu", True),  # several time tiles
     (2, 1, 1, 11, 5, 2, 1, "silu", True),
-    (1, 4, 4, 13, 1, 1, 4, "relu", True),       # depthwise
+    (1, 4, 4, 13, 1, 1, 4, "relu", True),  # depthwise
     (2, 6, 6, 21, 3, 2, 6, None, False),
     (1, 9, 9, 15, 5, 4, 9, "gelu", True),
-    (2, 3, 3, 25, 7, 16, 3, "silu", True),      # depthwise, (K-1)d > L
-    (1, 10, 10, 129, 2, 1, 10, None, True),     # depthwise, several time tiles
+    (2, 3, 3, 25, 7, 16, 3, "silu", True),  # depthwise, (K-1)d > L
+    (1, 10, 10, 129, 2, 1, 10, None, True),  # depthwise, several time tiles
 ]
 
 
@@ -52,8 +52,14 @@ def _inputs(case: tuple, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor
 def _run(fn, x, w, bias, case, grad_out):
     _, _, _, _, _, dilation, groups, activation, _ = case
     leaves = [t.detach().clone().requires_grad_(True) for t in (x, w) + ((bias,) if bias is not None else ())]
-    y = fn(leaves[0], leaves[1], leaves[2] if bias is not None else None, dilation=dilation, groups=groups,
-           activation=activation)
+    y = fn(
+        leaves[0],
+        leaves[1],
+        leaves[2] if bias is not None else None,
+        dilation=dilation,
+        groups=groups,
+        activation=activation,
+    )
     grads = torch.autograd.grad(y, leaves, grad_out)
     return y.detach(), grads
 
@@ -66,7 +72,9 @@ def _reference(x, w, bias, **kw):
     return causal_conv1d_reference(x, w, bias, kw["dilation"], kw["groups"], kw["activation"])
 
 
-@pytest.mark.parametrize("case", CASES, ids=[f"B{c[0]}C{c[1]}-{c[2]}L{c[3]}K{c[4]}d{c[5]}g{c[6]}{c[7]}" for c in CASES])
+@pytest.mark.parametrize(
+    "case", CASES, ids=[f"B{c[0]}C{c[1]}-{c[2]}L{c[3]}K{c[4]}d{c[5]}g{c[6]}{c[7]}" for c in CASES]
+)
 def test_fp32_forward_and_gradients_match_reference(case: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
     # exact fp32 on both sides: no TF32 in cuDNN (the reference) nor in tl.dot (same switch)
     monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
@@ -75,13 +83,17 @@ def test_fp32_forward_and_gradients_match_reference(case: tuple, monkeypatch: py
     grad_out = torch.randn(x.shape[0], w.shape[0], x.shape[2], device=DEVICE)
     y, grads = _run(_triton, x, w, bias, case, grad_out)
     y_ref, grads_ref = _run(_reference, x, w, bias, case, grad_out)
-    tol = {"rtol": 1e-5, "atol": 1e-5} if DEVICE == "cpu" else {"rtol": 1e-4, "atol": 1e-4}  # GPU: other sum order
+    tol = (
+        {"rtol": 1e-5, "atol": 1e-5} if DEVICE == "cpu" else {"rtol": 1e-4, "atol": 1e-4}
+    )  # GPU: other sum order
     torch.testing.assert_close(y, y_ref, **tol)
     for name, g, g_ref in zip(("dx", "dw", "dbias"), grads, grads_ref, strict=False):
         torch.testing.assert_close(g, g_ref, **tol, msg=lambda m, n=name: f"{n}: {m}")
 
 
-@pytest.mark.parametrize("case", [CASES[1], CASES[5], CASES[10], CASES[12]], ids=["dense", "dense-tiles", "dw", "dw-long"])
+@pytest.mark.parametrize(
+    "case", [CASES[1], CASES[5], CASES[10], CASES[12]], ids=["dense", "dense-tiles", "dw", "dw-long"]
+)
 def test_fp16_matches_fp32_reference_within_rounding(case: tuple) -> None:
     """fp16 in, fp32 accumulation, fp16 out: the error is the final rounding of each output (relative
     2**-11) plus the fp16 rounding of dz before the weight-gradient reduction; we allow 4e-3 of the
@@ -106,8 +118,12 @@ def test_gradcheck_fp64(groups: int, activation: str | None) -> None:
     w = torch.randn(3, 3 // groups, 3, device=DEVICE, dtype=torch.float64, requires_grad=True)
     b = torch.randn(3, device=DEVICE, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(
-        lambda x, w, b: causal_conv1d(x, w, b, dilation=2, groups=groups, activation=activation, backend="triton"),
-        (x, w, b), atol=1e-6, rtol=1e-5,
+        lambda x, w, b: causal_conv1d(
+            x, w, b, dilation=2, groups=groups, activation=activation, backend="triton"
+        ),
+        (x, w, b),
+        atol=1e-6,
+        rtol=1e-5,
     )
 
 
@@ -141,7 +157,9 @@ def test_weight_gradient_is_deterministic(groups: int) -> None:
 def test_non_contiguous_input_is_handled() -> None:
     x = torch.randn(2, 30, 5, device=DEVICE).transpose(1, 2)  # (2, 5, 30), non-contiguous
     w = torch.randn(4, 5, 3, device=DEVICE)
-    torch.testing.assert_close(causal_conv1d(x, w, backend="triton"), causal_conv1d_reference(x, w), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(
+        causal_conv1d(x, w, backend="triton"), causal_conv1d_reference(x, w), rtol=1e-4, atol=1e-4
+    )
 
 
 def test_custom_op_under_torch_compile() -> None:
@@ -156,8 +174,9 @@ def test_custom_op_under_torch_compile() -> None:
     (gx,) = torch.autograd.grad(compiled(x, w), (x,))
     (gx_ref,) = torch.autograd.grad(fn(x, w), (x,))
     torch.testing.assert_close(gx, gx_ref)
-    torch.library.opcheck(torch.ops.zoo_kernels.causal_conv1d_fwd.default,
-                          (x.detach(), w.detach(), None, 2, 1, 1, False))
+    torch.library.opcheck(
+        torch.ops.zoo_kernels.causal_conv1d_fwd.default, (x.detach(), w.detach(), None, 2, 1, 1, False)
+    )
 
 
 def test_unsupported_cases_are_clear_errors() -> None:
@@ -172,11 +191,15 @@ def test_unsupported_cases_are_clear_errors() -> None:
 
 
 def test_triton_on_cpu_without_interpreter_is_a_clear_error() -> None:
-    code = ("import torch, kernels\n"
-            "try:\n    kernels.causal_conv1d(torch.randn(1, 2, 5), torch.randn(2, 2, 3), backend='triton')\n"
-            "except RuntimeError as err:\n    print(err)\n")
+    code = (
+        "import torch, kernels\n"
+        "try:\n    kernels.causal_conv1d(torch.randn(1, 2, 5), torch.randn(2, 2, 3), backend='triton')\n"
+        "except RuntimeError as err:\n    print(err)\n"
+    )
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=True
+    )
     assert "TRITON_INTERPRET=1" in out.stdout
 
 

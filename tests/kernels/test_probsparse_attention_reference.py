@@ -36,9 +36,17 @@ def _alibi_full(slopes: torch.Tensor | None, l_q: int, l_k: int) -> torch.Tensor
     return -slopes.double()[:, None, None] * distance
 
 
-def _informer_literal(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, index_sample: torch.Tensor,
-                      factor: int, causal: bool, scale: float, slopes: torch.Tensor | None = None,
-                      unscaled_measure: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def _informer_literal(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    index_sample: torch.Tensor,
+    factor: int,
+    causal: bool,
+    scale: float,
+    slopes: torch.Tensor | None = None,
+    unscaled_measure: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Informer2020 ProbAttention.forward on (B, H, L, D) tensors; returns (context, M_top)."""
     batch, heads, l_q, dim = q.shape
     l_k = k.shape[2]
@@ -76,8 +84,9 @@ def _informer_literal(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, index_s
     return context, m_top
 
 
-def _qkv(batch: int, heads: int, l_q: int, l_k: int, dim: int,
-         dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _qkv(
+    batch: int, heads: int, l_q: int, l_k: int, dim: int, dtype: torch.dtype = torch.float64
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     shapes = ((batch, heads, l_q, dim), (batch, heads, l_k, dim), (batch, heads, l_k, dim))
     q, k, v = (torch.randn(*shape, dtype=dtype) for shape in shapes)
     return q, k, v
@@ -111,8 +120,9 @@ def test_forward_and_gradients_match_informer_literal(shape: tuple, causal: bool
     grad_out = torch.randn(batch, heads, l_q, dim, dtype=torch.float64)
     results = []
     for fn in (
-        lambda q, k, v: probsparse_attention_reference(q, k, v, index, factor=factor, causal=causal,
-                                                       alibi_slopes=slopes),
+        lambda q, k, v: probsparse_attention_reference(
+            q, k, v, index, factor=factor, causal=causal, alibi_slopes=slopes
+        ),
         lambda q, k, v: _informer_literal(q, k, v, index, factor, causal, scale, slopes)[0],
     ):
         leaves = [t.clone().requires_grad_() for t in (q, k, v)]
@@ -146,10 +156,23 @@ def test_selection_without_alibi_equals_the_originals_unscaled_measure() -> None
         assert torch.equal(m_top.sort(-1).values, ours)
 
 
-@pytest.mark.parametrize(("length", "factor", "expected"), [
-    (1, 5, 1), (2, 5, 2), (3, 5, 3), (5, 5, 5), (20, 5, 15), (96, 5, 25), (336, 5, 30), (720, 5, 35),
-    (2880, 5, 40), (96, 1, 5), (96, 3, 15), (2, 1, 1),
-])
+@pytest.mark.parametrize(
+    ("length", "factor", "expected"),
+    [
+        (1, 5, 1),
+        (2, 5, 2),
+        (3, 5, 3),
+        (5, 5, 5),
+        (20, 5, 15),
+        (96, 5, 25),
+        (336, 5, 30),
+        (720, 5, 35),
+        (2880, 5, 40),
+        (96, 1, 5),
+        (96, 3, 15),
+        (2, 1, 1),
+    ],
+)
 def test_sizes_follow_c_ln_l_clipped(length: int, factor: int, expected: int) -> None:
     assert probsparse_sizes(length, length, factor) == (expected, expected)
 
@@ -192,9 +215,15 @@ def test_gradcheck() -> None:
     index = sample_index(9, 9, 1)
     for causal in (False, True):
         assert torch.autograd.gradcheck(
-            lambda q, k, v, c=causal: probsparse_attention_reference(q, k, v, index, factor=1, causal=c,
-                                                                     alibi_slopes=slopes),
-            (q, k, v), eps=1e-6, atol=1e-7, rtol=1e-5, fast_mode=True)
+            lambda q, k, v, c=causal: probsparse_attention_reference(
+                q, k, v, index, factor=1, causal=c, alibi_slopes=slopes
+            ),
+            (q, k, v),
+            eps=1e-6,
+            atol=1e-7,
+            rtol=1e-5,
+            fast_mode=True,
+        )
 
 
 class _LargestTensor(TorchDispatchMode):
@@ -232,8 +261,10 @@ def test_never_materialises_the_gathered_keys(length: int) -> None:
 
 def test_same_generator_seed_same_output() -> None:
     q, k, v = _qkv(2, 2, 50, 50, 8, dtype=torch.float32)
-    outs = [probsparse_attention(q, k, v, generator=torch.Generator().manual_seed(s), backend="torch")
-            for s in (7, 7, 8)]
+    outs = [
+        probsparse_attention(q, k, v, generator=torch.Generator().manual_seed(s), backend="torch")
+        for s in (7, 7, 8)
+    ]
     assert torch.equal(outs[0], outs[1])
     assert not torch.equal(outs[0], outs[2])
     # a given index_sample is the same function: the draw of the seeded generator, passed explicitly
@@ -257,11 +288,13 @@ def test_auto_on_cpu_is_the_reference_and_scale_default() -> None:
 
 def test_works_without_triton() -> None:
     """The op imports and runs the reference where triton cannot be imported; backend='triton' says why."""
-    code = ("import sys\nsys.modules['triton'] = None\nimport torch, kernels\n"
-            "x = torch.randn(1, 2, 30, 8)\n"
-            "assert kernels.probsparse_attention(x, x, x).shape == (1, 2, 30, 8)\n"
-            "try:\n    kernels.probsparse_attention(x, x, x, backend='triton')\n"
-            "except ImportError as err:\n    print(err)\n")
+    code = (
+        "import sys\nsys.modules['triton'] = None\nimport torch, kernels\n"
+        "x = torch.randn(1, 2, 30, 8)\n"
+        "assert kernels.probsparse_attention(x, x, x).shape == (1, 2, 30, 8)\n"
+        "try:\n    kernels.probsparse_attention(x, x, x, backend='triton')\n"
+        "except ImportError as err:\n    print(err)\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert "probsparse_attention: backend='triton' needs the triton package" in out.stdout
 
@@ -271,8 +304,9 @@ def test_non_contiguous_inputs() -> None:
     q, k, v = (t.transpose(1, 2) for t in blhd)
     index = sample_index(30, 30, 5)
     got = probsparse_attention(q, k, v, index_sample=index, causal=True, backend="torch")
-    want = probsparse_attention(*(t.contiguous() for t in (q, k, v)), index_sample=index, causal=True,
-                                backend="torch")
+    want = probsparse_attention(
+        *(t.contiguous() for t in (q, k, v)), index_sample=index, causal=True, backend="torch"
+    )
     torch.testing.assert_close(got, want)
 
 
@@ -307,8 +341,10 @@ def _call(q: torch.Tensor = Q, k: torch.Tensor = KV, v: torch.Tensor | None = No
         ({"index_sample": torch.zeros(10, 12, dtype=torch.int32)}, r"index_sample must be int64.*int32"),
         ({"index_sample": torch.full((10, 12), 12)}, r"key positions in \[0, L_K\) = \[0, 12\).*\[12, 12\]"),
         ({"index_sample": torch.full((10, 12), -1)}, r"key positions in \[0, L_K\).*\[-1, -1\]"),
-        ({"index_sample": torch.zeros(10, 12, dtype=torch.long), "generator": torch.Generator()},
-         r"pass index_sample or generator, not both"),
+        (
+            {"index_sample": torch.zeros(10, 12, dtype=torch.long), "generator": torch.Generator()},
+            r"pass index_sample or generator, not both",
+        ),
         ({"index_sample": torch.zeros(10, 12, dtype=torch.long, device="meta")}, r"index_sample is on meta"),
         ({"backend": "cuda"}, r"backend must be 'auto', 'triton' or 'torch', got 'cuda'"),
         ({"v": KV.double()}, r"one floating dtype.*float64"),
@@ -316,9 +352,29 @@ def _call(q: torch.Tensor = Q, k: torch.Tensor = KV, v: torch.Tensor | None = No
         ({"v": KV.to("meta")}, r"different devices.*meta"),
     ],
     ids=[
-        "q-3d", "k-5d", "v-shape", "batch", "heads", "head-dim", "empty", "causal-cross", "factor-0",
-        "factor-float", "scale-neg", "alibi-shape", "alibi-int", "index-cols", "index-rows", "index-int32",
-        "index-high", "index-neg", "index-and-generator", "index-device", "backend", "dtype-v", "dtype-int",
+        "q-3d",
+        "k-5d",
+        "v-shape",
+        "batch",
+        "heads",
+        "head-dim",
+        "empty",
+        "causal-cross",
+        "factor-0",
+        "factor-float",
+        "scale-neg",
+        "alibi-shape",
+        "alibi-int",
+        "index-cols",
+        "index-rows",
+        "index-int32",
+        "index-high",
+        "index-neg",
+        "index-and-generator",
+        "index-device",
+        "backend",
+        "dtype-v",
+        "dtype-int",
         "device-v",
     ],
 )

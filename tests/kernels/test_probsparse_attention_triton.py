@@ -51,8 +51,11 @@ def _inputs(case: tuple, dtype: torch.dtype, seed: int = 0) -> dict:
         return torch.randn(*shape, generator=gen).to(device=DEVICE, dtype=dtype)
 
     return {
-        "q": randn(batch, heads, l_q, dim), "k": randn(batch, heads, l_k, dim),
-        "v": randn(batch, heads, l_k, dim), "grad_out": randn(batch, heads, l_q, dim), "causal": causal,
+        "q": randn(batch, heads, l_q, dim),
+        "k": randn(batch, heads, l_k, dim),
+        "v": randn(batch, heads, l_k, dim),
+        "grad_out": randn(batch, heads, l_q, dim),
+        "causal": causal,
         "alibi_slopes": torch.rand(heads, generator=gen).to(DEVICE) if alibi else None,
         "index_sample": sample_index(l_q, l_k, 5, generator=gen).to(DEVICE),
     }
@@ -61,8 +64,13 @@ def _inputs(case: tuple, dtype: torch.dtype, seed: int = 0) -> dict:
 def _run(backend: str, inp: dict, dtype: torch.dtype | None = None) -> tuple[torch.Tensor, ...]:
     """Output and (dq, dk, dv), with the inputs cast to ``dtype`` first when given."""
     leaves = [inp[n].to(dtype or inp[n].dtype).detach().requires_grad_() for n in ("q", "k", "v")]
-    out = probsparse_attention(*leaves, causal=inp["causal"], index_sample=inp["index_sample"],
-                               alibi_slopes=inp["alibi_slopes"], backend=backend)
+    out = probsparse_attention(
+        *leaves,
+        causal=inp["causal"],
+        index_sample=inp["index_sample"],
+        alibi_slopes=inp["alibi_slopes"],
+        backend=backend,
+    )
     grads = torch.autograd.grad(out, leaves, inp["grad_out"].to(out.dtype))
     return (out.detach(), *grads)
 
@@ -103,14 +111,22 @@ def test_fp16_matches_fp32_reference_within_rounding(case: tuple) -> None:
 @pytest.mark.parametrize("causal", [False, True])
 def test_gradcheck_fp64(causal: bool) -> None:
     gen = torch.Generator().manual_seed(2)
-    q, k, v = (torch.randn(1, 2, 12, 5, generator=gen, dtype=torch.float64).to(DEVICE).requires_grad_()
-               for _ in range(3))
+    q, k, v = (
+        torch.randn(1, 2, 12, 5, generator=gen, dtype=torch.float64).to(DEVICE).requires_grad_()
+        for _ in range(3)
+    )
     index = sample_index(12, 12, 2, generator=gen).to(DEVICE)
     slopes = torch.tensor([0.3, 0.05], device=DEVICE)
     assert torch.autograd.gradcheck(
-        lambda q, k, v: probsparse_attention(q, k, v, factor=2, causal=causal, index_sample=index,
-                                             alibi_slopes=slopes, backend="triton"),
-        (q, k, v), eps=1e-6, atol=1e-6, rtol=1e-5, fast_mode=True)
+        lambda q, k, v: probsparse_attention(
+            q, k, v, factor=2, causal=causal, index_sample=index, alibi_slopes=slopes, backend="triton"
+        ),
+        (q, k, v),
+        eps=1e-6,
+        atol=1e-6,
+        rtol=1e-5,
+        fast_mode=True,
+    )
 
 
 @pytest.mark.parametrize("case", [CASES[4], CASES[8]], ids=[IDS[4], IDS[8]])
@@ -132,8 +148,10 @@ def test_deterministic_and_generator_seeded() -> None:
     runs = [_run("triton", inp) for _ in range(2)]
     assert all(torch.equal(a, b) for a, b in zip(*runs, strict=True))
     q, k, v = inp["q"], inp["k"], inp["v"]
-    seeded = [probsparse_attention(q, k, v, generator=torch.Generator(DEVICE).manual_seed(5),
-                                   backend="triton") for _ in range(2)]
+    seeded = [
+        probsparse_attention(q, k, v, generator=torch.Generator(DEVICE).manual_seed(5), backend="triton")
+        for _ in range(2)
+    ]
     assert torch.equal(*seeded)
 
 
@@ -163,8 +181,10 @@ def test_custom_op_under_torch_compile() -> None:
     (gk,) = torch.autograd.grad(compiled(q, k, v), (k,))
     (gk_ref,) = torch.autograd.grad(fn(q, k, v), (k,))
     torch.testing.assert_close(gk, gk_ref)
-    torch.library.opcheck(torch.ops.zoo_kernels.probsparse_attention_fwd.default,
-                          (q.detach(), k.detach(), v.detach(), index, None, 15, True, 0.25))
+    torch.library.opcheck(
+        torch.ops.zoo_kernels.probsparse_attention_fwd.default,
+        (q.detach(), k.detach(), v.detach(), index, None, 15, True, 0.25),
+    )
 
 
 def test_unsupported_cases_are_clear_errors() -> None:
@@ -180,12 +200,15 @@ def test_unsupported_cases_are_clear_errors() -> None:
 
 
 def test_triton_on_cpu_without_interpreter_is_a_clear_error() -> None:
-    code = ("import torch, kernels\nx = torch.randn(1, 1, 5, 16)\n"
-            "try:\n    kernels.probsparse_attention(x, x, x, backend='triton')\n"
-            "except RuntimeError as err:\n    print(err)\n")
+    code = (
+        "import torch, kernels\nx = torch.randn(1, 1, 5, 16)\n"
+        "try:\n    kernels.probsparse_attention(x, x, x, backend='triton')\n"
+        "except RuntimeError as err:\n    print(err)\n"
+    )
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=True
+    )
     assert "TRITON_INTERPRET=1" in out.stdout
 
 
@@ -202,8 +225,9 @@ def _check_on_kernel_selection(case: tuple, dtype: torch.dtype, seed: int, rel: 
     with torch.no_grad():
         top = _launch_fwd(q, k, v, inp["index_sample"], inp["alibi_slopes"], n_top, inp["causal"], scale)[1]
     up = [t.float() for t in (q, k, v)]
-    want_top = select_active(sparsity_measure(up[0], up[1], inp["index_sample"], scale, inp["alibi_slopes"]),
-                             n_top)
+    want_top = select_active(
+        sparsity_measure(up[0], up[1], inp["index_sample"], scale, inp["alibi_slopes"]), n_top
+    )
     agree = (top[..., :, None] == want_top[..., None, :]).any(-1).float().mean().item()  # per (b, h)
     assert agree >= 0.99, f"only {agree:.3f} of the active rows agree with the reference's"
     got = _run("triton", inp)

@@ -13,8 +13,15 @@ from zoo.layers.position import POSITION_TYPES, alibi_slopes, rotate_half
 D_MODEL, HEADS = 16, 4
 
 
-def _naive(mha: MultiHeadAttention, query: torch.Tensor, key: torch.Tensor, q_pos: torch.Tensor,
-           k_pos: torch.Tensor, causal: bool, allowed: torch.Tensor | None) -> torch.Tensor:
+def _naive(
+    mha: MultiHeadAttention,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    q_pos: torch.Tensor,
+    k_pos: torch.Tensor,
+    causal: bool,
+    allowed: torch.Tensor | None,
+) -> torch.Tensor:
     """A literal float64 transcription: projections, rotation by hand, explicit bias, softmax, output."""
     batch, l_q, l_k, dh = query.shape[0], query.shape[1], key.shape[1], D_MODEL // HEADS
 
@@ -63,15 +70,25 @@ def test_self_attention_matches_naive(position: str, causal: bool) -> None:
 @pytest.mark.parametrize("position", POSITION_TYPES)
 def test_cross_attention_with_separate_positions_and_masks(position: str) -> None:
     mha = _module(position)
-    query, memory = torch.randn(3, 5, D_MODEL, dtype=torch.float64), torch.randn(3, 11, D_MODEL, dtype=torch.float64)
+    query, memory = (
+        torch.randn(3, 5, D_MODEL, dtype=torch.float64),
+        torch.randn(3, 11, D_MODEL, dtype=torch.float64),
+    )
     q_pos, k_pos = torch.arange(8, 13), torch.arange(11)
     padding = torch.zeros(3, 11, dtype=torch.bool)
     padding[1, 7:] = True
     padding[2, :] = True  # a sample with no valid key at all: zeros, not NaN
     attn_mask = torch.zeros(5, 11, dtype=torch.bool)
     attn_mask[0, :4] = True
-    out = mha(query, memory, memory, q_positions=q_pos, k_positions=k_pos, key_padding_mask=padding,
-              attn_mask=attn_mask)
+    out = mha(
+        query,
+        memory,
+        memory,
+        q_positions=q_pos,
+        k_positions=k_pos,
+        key_padding_mask=padding,
+        attn_mask=attn_mask,
+    )
     allowed = (~padding[:, None, None, :]) & (~attn_mask)
     expected = _naive(mha, query, memory, q_pos, k_pos, False, allowed)
     torch.testing.assert_close(out, expected)
@@ -90,14 +107,18 @@ def test_causal_cross_positions_and_float_masks(position: str) -> None:
     torch.testing.assert_close(out, ref)
 
 
-def _naive_with_additive(mha: MultiHeadAttention, x: torch.Tensor, q_pos: torch.Tensor, k_pos: torch.Tensor,
-                         additive: torch.Tensor) -> torch.Tensor:
+def _naive_with_additive(
+    mha: MultiHeadAttention, x: torch.Tensor, q_pos: torch.Tensor, k_pos: torch.Tensor, additive: torch.Tensor
+) -> torch.Tensor:
     class AddMask(FullAttention):
         def forward(self, q, k, v, *, scale, causal, mask, alibi_slopes, q_positions, k_positions, dropout_p):
             scores = q @ k.transpose(-1, -2) * scale + mask
             if alibi_slopes is not None:
-                scores = scores - alibi_slopes.double()[:, None, None] * (
-                    q_positions[:, None] - k_positions[None, :]).abs().double()
+                scores = (
+                    scores
+                    - alibi_slopes.double()[:, None, None]
+                    * (q_positions[:, None] - k_positions[None, :]).abs().double()
+                )
             scores = scores.masked_fill(k_positions[None, :] > q_positions[:, None], float("-inf"))
             return torch.softmax(scores, dim=-1) @ v
 
@@ -139,7 +160,9 @@ def test_kernel_slot_receives_heads_and_structure() -> None:
     mha = MultiHeadAttention(D_MODEL, HEADS, position="alibi", kernel=Recording())
     x = torch.randn(2, 5, D_MODEL)
     out = mha(x, x, x, causal=True)
-    assert seen["shape"] == (2, HEADS, 5, D_MODEL // HEADS) and seen["causal"] is True and seen["mask"] is None
+    assert (
+        seen["shape"] == (2, HEADS, 5, D_MODEL // HEADS) and seen["causal"] is True and seen["mask"] is None
+    )
     torch.testing.assert_close(seen["slopes"], alibi_slopes(HEADS))
     assert seen["scale"] == pytest.approx(1 / math.sqrt(D_MODEL // HEADS))
     torch.testing.assert_close(out, mha.out_proj(torch.zeros(2, 5, D_MODEL)))
@@ -149,16 +172,22 @@ def test_projection_names_and_no_position_state() -> None:
     mha = MultiHeadAttention(D_MODEL, HEADS, position="rope")
     names = {name for name, _ in mha.named_children()}
     assert {"q_proj", "k_proj", "v_proj", "out_proj"} <= names
-    assert all(isinstance(getattr(mha, n), torch.nn.Linear) for n in ("q_proj", "k_proj", "v_proj", "out_proj"))
-    assert set(mha.state_dict()) == {f"{n}.{p}" for n in ("q_proj", "k_proj", "v_proj", "out_proj")
-                                     for p in ("weight", "bias")}
+    assert all(
+        isinstance(getattr(mha, n), torch.nn.Linear) for n in ("q_proj", "k_proj", "v_proj", "out_proj")
+    )
+    assert set(mha.state_dict()) == {
+        f"{n}.{p}" for n in ("q_proj", "k_proj", "v_proj", "out_proj") for p in ("weight", "bias")
+    }
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"d_model": 10, "n_heads": 4}, "must divide d_model"),
-    ({"d_model": 16, "n_heads": 4, "position": "relative"}, "position must be one of"),
-    ({"d_model": 16, "n_heads": 4, "dropout": 1.0}, "dropout must lie"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"d_model": 10, "n_heads": 4}, "must divide d_model"),
+        ({"d_model": 16, "n_heads": 4, "position": "relative"}, "position must be one of"),
+        ({"d_model": 16, "n_heads": 4, "dropout": 1.0}, "dropout must lie"),
+    ],
+)
 def test_bad_construction(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         MultiHeadAttention(**kwargs)

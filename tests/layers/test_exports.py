@@ -27,8 +27,12 @@ def test_every_public_layer_class_is_exported() -> None:
     for module_name in sorted(modules):
         module = importlib.import_module(module_name)
         for name, obj in vars(module).items():
-            if inspect.isclass(obj) and issubclass(obj, nn.Module) and obj.__module__ == module_name \
-                    and not name.startswith("_"):
+            if (
+                inspect.isclass(obj)
+                and issubclass(obj, nn.Module)
+                and obj.__module__ == module_name
+                and not name.startswith("_")
+            ):
                 assert name in zoo.layers.__all__, f"{module_name}.{name} is not exported by zoo.layers"
 
 

@@ -68,7 +68,9 @@ def test_binary_concrete_samples_and_straight_through():
     soft = binary_concrete_sample(logits, 0.5, sample_shape=(40000,))
     assert ((soft > 0) & (soft < 1)).all()
     # P(sample > 1/2) = sigmoid(logits) at any temperature.
-    torch.testing.assert_close((soft > 0.5).double().mean(0), torch.sigmoid(logits).double(), atol=0.01, rtol=0)
+    torch.testing.assert_close(
+        (soft > 0.5).double().mean(0), torch.sigmoid(logits).double(), atol=0.01, rtol=0
+    )
     leaf = logits.clone().requires_grad_()
     hard = binary_concrete_sample(leaf, 0.5, hard=True, sample_shape=(8,))
     assert set(hard.detach().unique().tolist()) <= {0.0, 1.0}
@@ -92,11 +94,14 @@ def test_temperature_schedule_formula():
     assert schedule(10**7) == 0.5
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"tau0": 0.4, "tau_min": 0.5}, "tau_min <= tau0"),
-    ({"rate": -1.0}, "rate"),
-    ({"every": 0}, "every"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"tau0": 0.4, "tau_min": 0.5}, "tau_min <= tau0"),
+        ({"rate": -1.0}, "rate"),
+        ({"every": 0}, "every"),
+    ],
+)
 def test_temperature_schedule_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         TemperatureSchedule(**kwargs)

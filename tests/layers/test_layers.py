@@ -19,22 +19,28 @@ def _left_padded_conv(x: torch.Tensor, conv: CausalConv1d) -> torch.Tensor:
     return {None: z, "relu": F.relu(z), "gelu": F.gelu(z), "silu": F.silu(z)}[conv.activation]
 
 
-@pytest.mark.parametrize("c_in, c_out, k, dilation, groups, bias, activation", [
-    (3, 5, 3, 1, 1, True, None),
-    (4, 6, 2, 4, 2, False, "relu"),
-    (5, 5, 4, 3, 5, True, "gelu"),
-    (2, 3, 1, 1, 1, True, "silu"),
-    (3, 2, 3, 16, 1, True, "relu"),  # (K - 1) * d >= L
-])
-def test_causal_conv1d_layer_matches_op_and_oracle(c_in: int, c_out: int, k: int, dilation: int, groups: int,
-                                                   bias: bool, activation: str | None) -> None:
-    conv = CausalConv1d(c_in, c_out, k, dilation=dilation, groups=groups, bias=bias, activation=activation,
-                        backend="torch").double()
+@pytest.mark.parametrize(
+    "c_in, c_out, k, dilation, groups, bias, activation",
+    [
+        (3, 5, 3, 1, 1, True, None),
+        (4, 6, 2, 4, 2, False, "relu"),
+        (5, 5, 4, 3, 5, True, "gelu"),
+        (2, 3, 1, 1, 1, True, "silu"),
+        (3, 2, 3, 16, 1, True, "relu"),  # (K - 1) * d >= L
+    ],
+)
+def test_causal_conv1d_layer_matches_op_and_oracle(
+    c_in: int, c_out: int, k: int, dilation: int, groups: int, bias: bool, activation: str | None
+) -> None:
+    conv = CausalConv1d(
+        c_in, c_out, k, dilation=dilation, groups=groups, bias=bias, activation=activation, backend="torch"
+    ).double()
     x = torch.randn(2, c_in, 13, dtype=torch.float64, requires_grad=True)
     out = conv(x)
     assert out.shape == (2, c_out, 13)
-    expected = causal_conv1d(x, conv.weight, conv.bias, dilation=dilation, groups=groups, activation=activation,
-                             backend="torch")
+    expected = causal_conv1d(
+        x, conv.weight, conv.bias, dilation=dilation, groups=groups, activation=activation, backend="torch"
+    )
     torch.testing.assert_close(out, expected)
     torch.testing.assert_close(out, _left_padded_conv(x, conv))
     out.square().sum().backward()

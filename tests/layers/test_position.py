@@ -66,8 +66,12 @@ def test_rope_preserves_norms_and_rotates_pairs_d_and_d_plus_half() -> None:
     # one pair by hand: dimensions (1, 5) at position 7 rotate by 7 * 10000^(-2/8)
     angle = 7 * 10000 ** (-2 / 8)
     a, b = x[..., 7, 1], x[..., 7, 5]
-    torch.testing.assert_close(rotated[..., 7, 1], a * math.cos(angle) - b * math.sin(angle), atol=1e-5, rtol=0)
-    torch.testing.assert_close(rotated[..., 7, 5], b * math.cos(angle) + a * math.sin(angle), atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        rotated[..., 7, 1], a * math.cos(angle) - b * math.sin(angle), atol=1e-5, rtol=0
+    )
+    torch.testing.assert_close(
+        rotated[..., 7, 5], b * math.cos(angle) + a * math.sin(angle), atol=1e-5, rtol=0
+    )
 
 
 def test_rope_cache_is_fp32_grows_on_demand_and_matches_float64() -> None:
@@ -90,7 +94,9 @@ def test_rope_low_precision_inputs_rotate_in_fp32() -> None:
     positions = torch.arange(64)
     out = rope(x.to(torch.bfloat16), positions)
     assert out.dtype == torch.bfloat16
-    torch.testing.assert_close(out.float(), rope(x.to(torch.bfloat16).float(), positions), atol=1e-2, rtol=1e-2)
+    torch.testing.assert_close(
+        out.float(), rope(x.to(torch.bfloat16).float(), positions), atol=1e-2, rtol=1e-2
+    )
 
 
 def test_rope_rejects_odd_head_dims() -> None:

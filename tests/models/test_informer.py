@@ -93,11 +93,14 @@ def test_probsparse_kernel_refuses_masks_and_misaligned_alibi() -> None:
         mha(x, x, x, q_positions=torch.arange(5, 35))
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"attention": "sparse"}, "attention must be 'prob' or 'full'"),
-    ({"encoder_stack": []}, "at least one layer"),
-    ({"factor": 0}, "factor must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"attention": "sparse"}, "attention must be 'prob' or 'full'"),
+        ({"encoder_stack": []}, "at least one layer"),
+        ({"factor": 0}, "factor must be >= 1"),
+    ],
+)
 def test_bad_configuration(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         zoo.create_model("informer", **DIMS, **{**SMALL, **kwargs})
@@ -106,6 +109,8 @@ def test_bad_configuration(kwargs: dict, message: str) -> None:
 def test_paper_defaults() -> None:
     net = zoo.create_model("informer", **DIMS)
     layer = net.encoders[0].layers[0]
-    assert layer.self_attn.d_model == 512 and layer.self_attn.n_heads == 8 and layer.ffn.fc1.out_features == 2048
+    assert (
+        layer.self_attn.d_model == 512 and layer.self_attn.n_heads == 8 and layer.ffn.fc1.out_features == 2048
+    )
     assert len(net.encoders[0].layers) == 2 and len(net.encoders[0].distil) == 1 and len(net.decoder) == 1
     assert layer.self_attn.kernel.factor == 5

@@ -66,7 +66,13 @@ def test_vae_defaults_are_burdas_one_layer_model():
     net = zoo.create_model("vae")
     linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
     assert [(m.in_features, m.out_features) for m in linears] == [
-        (784, 200), (200, 200), (200, 100), (50, 200), (200, 200), (200, 784)]
+        (784, 200),
+        (200, 200),
+        (200, 100),
+        (50, 200),
+        (200, 200),
+        (200, 784),
+    ]
     assert isinstance(net.encoder.trunk[1][1], torch.nn.Tanh)
 
 
@@ -106,12 +112,21 @@ def test_bernoulli_likelihood_is_computed_from_logits():
 
 def test_gaussian_likelihood_and_conv_variant():
     torch.manual_seed(0)
-    net = VAE(architecture="conv", conv_channels=(8, 16), activation="relu", latent_dim=6, likelihood="gaussian",
-              decoder_logvar_min=-4.0, decoder_logvar_max=1.0)
+    net = VAE(
+        architecture="conv",
+        conv_channels=(8, 16),
+        activation="relu",
+        latent_dim=6,
+        likelihood="gaussian",
+        decoder_logvar_min=-4.0,
+        decoder_logvar_max=1.0,
+    )
     x = torch.rand(2, 1, 28, 28)
     px = net.decode(net.encode(x).rsample())
     assert isinstance(px.base_dist, Normal) and px.event_shape == (1, 28, 28)
-    assert (px.base_dist.scale >= math.exp(-2.0) - 1e-6).all() and (px.base_dist.scale <= math.exp(0.5) + 1e-6).all()
+    assert (px.base_dist.scale >= math.exp(-2.0) - 1e-6).all() and (
+        px.base_dist.scale <= math.exp(0.5) + 1e-6
+    ).all()
     assert torch.isfinite(px.log_prob(x)).all()
 
 
@@ -128,8 +143,15 @@ def test_gumbel_vae_categorical_posterior_and_kl_to_uniform():
 
 
 def test_gumbel_vae_temperature_follows_the_schedule():
-    net = GumbelVAE(num_variables=2, num_classes=3, hidden_dims=(8,), temperature=1.0, temperature_min=0.5,
-                    anneal_rate=1e-3, anneal_every=100)
+    net = GumbelVAE(
+        num_variables=2,
+        num_classes=3,
+        hidden_dims=(8,),
+        temperature=1.0,
+        temperature_min=0.5,
+        anneal_rate=1e-3,
+        anneal_every=100,
+    )
     assert net.update_schedule(250) == {"temperature": pytest.approx(math.exp(-0.2))}
     assert net.temperature.item() == pytest.approx(math.exp(-0.2))
     assert "temperature" in net.state_dict()
@@ -144,16 +166,19 @@ def test_concrete_vae_has_binary_units_with_a_bernoulli_prior():
     assert ((z > 0) & (z < 1)).all()
 
 
-@pytest.mark.parametrize("builder, kwargs, match", [
-    (VAE, {"latent_dim": 0}, "latent_dim"),
-    (VAE, {"logvar_min": 1.0, "logvar_max": 0.0}, "logvar_min"),
-    (VAE, {"image_shape": (1, 30, 30), "architecture": "conv"}, "divisible by 4"),
-    (VAE, {"image_shape": (28, 28)}, r"image_shape must be \(C, H, W\)"),
-    (VAE, {"likelihood": "poisson"}, "likelihood"),
-    (GumbelVAE, {"num_classes": 1}, "num_classes >= 2"),
-    (GumbelVAE, {"latent": "bernoulli", "num_classes": 10}, "num_classes must be 2"),
-    (GumbelVAE, {"temperature": 0.3, "temperature_min": 0.5}, "tau_min <= tau0"),
-])
+@pytest.mark.parametrize(
+    "builder, kwargs, match",
+    [
+        (VAE, {"latent_dim": 0}, "latent_dim"),
+        (VAE, {"logvar_min": 1.0, "logvar_max": 0.0}, "logvar_min"),
+        (VAE, {"image_shape": (1, 30, 30), "architecture": "conv"}, "divisible by 4"),
+        (VAE, {"image_shape": (28, 28)}, r"image_shape must be \(C, H, W\)"),
+        (VAE, {"likelihood": "poisson"}, "likelihood"),
+        (GumbelVAE, {"num_classes": 1}, "num_classes >= 2"),
+        (GumbelVAE, {"latent": "bernoulli", "num_classes": 10}, "num_classes must be 2"),
+        (GumbelVAE, {"temperature": 0.3, "temperature_min": 0.5}, "tau_min <= tau0"),
+    ],
+)
 def test_bad_arguments_are_clear_errors(builder, kwargs, match):
     with pytest.raises(ValueError, match=match):
         builder(**kwargs)

@@ -11,17 +11,28 @@ import zoo
 from zoo.models.nbeats import NBeatsBlock, NBeatsForecaster, fourier_basis, polynomial_basis
 
 SMALL_GENERIC = {"num_stacks": 3, "num_blocks": 2, "num_layers": 2, "layer_width": 16}
-SMALL_INTERPRETABLE = {"trend_width": 8, "seasonality_width": 16, "trend_blocks": 2, "seasonality_blocks": 2,
-                       "trend_layers": 2, "seasonality_layers": 2}
+SMALL_INTERPRETABLE = {
+    "trend_width": 8,
+    "seasonality_width": 16,
+    "trend_blocks": 2,
+    "seasonality_blocks": 2,
+    "trend_layers": 2,
+    "seasonality_layers": 2,
+}
 
 
 def _generic(**kwargs) -> NBeatsForecaster:
-    return zoo.create_model("nbeats_generic", n_features=1, seq_len=12, pred_len=4, **{**SMALL_GENERIC, **kwargs})
+    return zoo.create_model(
+        "nbeats_generic", n_features=1, seq_len=12, pred_len=4, **{**SMALL_GENERIC, **kwargs}
+    )
 
 
 def test_variants_registered_with_their_architecture() -> None:
     assert {"nbeats", "nbeats_generic", "nbeats_interpretable"} <= set(zoo.list_models("nbeats*"))
-    assert zoo.create_model("nbeats", n_features=1, seq_len=8, pred_len=2, num_stacks=1).architecture == "generic"
+    assert (
+        zoo.create_model("nbeats", n_features=1, seq_len=8, pred_len=2, num_stacks=1).architecture
+        == "generic"
+    )
     net = zoo.create_model("nbeats_interpretable", n_features=1, seq_len=8, pred_len=2, **SMALL_INTERPRETABLE)
     assert [s.spec.name for s in net.stacks] == ["trend", "seasonality"]
 
@@ -94,10 +105,14 @@ def test_trend_block_outputs_polynomials_and_seasonality_is_periodic() -> None:
 
 def test_interpretable_stack_forecasts_sum_to_the_total() -> None:
     torch.manual_seed(0)
-    net = zoo.create_model("nbeats_interpretable", n_features=2, seq_len=16, pred_len=8, **SMALL_INTERPRETABLE)
+    net = zoo.create_model(
+        "nbeats_interpretable", n_features=2, seq_len=16, pred_len=8, **SMALL_INTERPRETABLE
+    )
     out = net.decompose(torch.randn(4, 16, 2))
     assert set(out.stack_forecasts) == {"trend", "seasonality"}
-    torch.testing.assert_close(out.stack_forecasts["trend"] + out.stack_forecasts["seasonality"], out.forecast)
+    torch.testing.assert_close(
+        out.stack_forecasts["trend"] + out.stack_forecasts["seasonality"], out.forecast
+    )
     assert out.forecast.shape == (4, 8, 2)
 
 
@@ -131,13 +146,16 @@ def test_padded_history_is_ignored_under_the_mask() -> None:
         net(x, x_mask=mask[:, :5])
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"architecture": "mixed"}, "architecture must be 'generic' or 'interpretable'"),
-    ({"num_stacks": 0}, "num_stacks must be >= 1"),
-    ({"num_blocks": 0}, "num_blocks must be >= 1"),
-    ({"layer_width": 0}, "num_layers and width must be >= 1"),
-    ({"architecture": "interpretable", "harmonics": 0}, "harmonics >= 1"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"architecture": "mixed"}, "architecture must be 'generic' or 'interpretable'"),
+        ({"num_stacks": 0}, "num_stacks must be >= 1"),
+        ({"num_blocks": 0}, "num_blocks must be >= 1"),
+        ({"layer_width": 0}, "num_layers and width must be >= 1"),
+        ({"architecture": "interpretable", "harmonics": 0}, "harmonics >= 1"),
+    ],
+)
 def test_bad_arguments_are_clear_errors(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         zoo.create_model("nbeats", n_features=1, seq_len=8, pred_len=2, **{**SMALL_GENERIC, **kwargs})
@@ -149,7 +167,9 @@ def test_scale_inputs_makes_the_forecast_scale_equivariant() -> None:
     x = torch.rand(3, 12, 1) + 0.5
     mask = torch.ones(3, 12, 1)
     mask[1, :4] = 0
-    torch.testing.assert_close(net(1000.0 * x, x_mask=mask), 1000.0 * net(x, x_mask=mask), rtol=1e-4, atol=1e-3)
+    torch.testing.assert_close(
+        net(1000.0 * x, x_mask=mask), 1000.0 * net(x, x_mask=mask), rtol=1e-4, atol=1e-3
+    )
     parts = net.decompose(1000.0 * x, mask)
     torch.testing.assert_close(sum(parts.stack_forecasts.values()), parts.forecast)
     plain = _generic()

@@ -17,7 +17,9 @@ FORECASTERS = zoo.list_models(task="forecasting")
 ATTENTION_SIZES = {"d_model": 16, "n_heads": 2, "d_ff": 32}
 VARIANTS = [pytest.param(name, {}, id=name) for name in FORECASTERS] + [
     pytest.param(name, {**ATTENTION_SIZES, "position": position}, id=f"{name}-{position}")
-    for name in FORECASTERS if "position" in get_model_entry(name).parameters() for position in POSITION_TYPES
+    for name in FORECASTERS
+    if "position" in get_model_entry(name).parameters()
+    for position in POSITION_TYPES
 ]
 DIMS = {"n_features": 3, "seq_len": 24, "pred_len": 7, "n_targets": 3, "label_len": 12, "n_time_features": 4}
 
@@ -82,8 +84,10 @@ def test_wrong_input_shape_is_a_clear_error(name: str) -> None:
         net(torch.randn(2, DIMS["seq_len"], 5))
 
 
-@pytest.mark.parametrize("kwargs, message", [({"seq_len": 0}, "seq_len must be positive"),
-                                             ({"n_targets": 9}, "exceeds n_features")])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"seq_len": 0}, "seq_len must be positive"), ({"n_targets": 9}, "exceeds n_features")],
+)
 def test_bad_dims(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         zoo.create_model("naive", **{**DIMS, **kwargs})
@@ -93,8 +97,14 @@ def test_bad_dims(kwargs: dict, message: str) -> None:
 @pytest.mark.parametrize("name", ["lstm", "gru"])
 @pytest.mark.parametrize("channel_independent", [False, True])
 def test_rnn_modes_use_time_features(name: str, mode: str, channel_independent: bool) -> None:
-    net = zoo.create_model(name, **DIMS, mode=mode, use_time_features=True, hidden_size=8,
-                           channel_independent=channel_independent)
+    net = zoo.create_model(
+        name,
+        **DIMS,
+        mode=mode,
+        use_time_features=True,
+        hidden_size=8,
+        channel_independent=channel_independent,
+    )
     batch = _batch()
     out = net(**batch)
     assert out.shape == (2, DIMS["pred_len"], DIMS["n_targets"])
@@ -107,7 +117,9 @@ def test_rnn_modes_use_time_features(name: str, mode: str, channel_independent: 
 
 
 def test_channel_independent_shares_weights_across_channels() -> None:
-    net = zoo.create_model("gru", **{**DIMS, "n_time_features": 0}, hidden_size=8, channel_independent=True).eval()
+    net = zoo.create_model(
+        "gru", **{**DIMS, "n_time_features": 0}, hidden_size=8, channel_independent=True
+    ).eval()
     x = torch.randn(1, DIMS["seq_len"], 3)
     out = net(x)
     swapped = net(x[..., [1, 0, 2]])
@@ -128,7 +140,9 @@ def test_registry_errors() -> None:
         zoo.create_model("lstm", **DIMS, hiden_size=3)
     with pytest.raises(ValueError, match=r"'lstm' names an architecture.*pretrained variants: lstm.etth1"):
         zoo.create_model("lstm", pretrained=True, **DIMS)
-    with pytest.raises(ValueError, match=r"'naive' names an architecture.*no pretrained weights are published"):
+    with pytest.raises(
+        ValueError, match=r"'naive' names an architecture.*no pretrained weights are published"
+    ):
         zoo.create_model("naive", pretrained=True, **DIMS)
 
     def builder(n: int, **kwargs: int) -> torch.nn.Module:

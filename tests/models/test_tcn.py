@@ -17,9 +17,17 @@ from zoo.models.tcn import TCNForecaster, TemporalBlock, tcn_levels_for, tcn_rec
 DIMS = {"n_features": 3, "seq_len": 24, "pred_len": 7, "n_targets": 3, "label_len": 0, "n_time_features": 4}
 
 
-@pytest.mark.parametrize("seq_len, kernel_size, levels, field", [
-    (96, 3, 5, 125), (24, 3, 3, 29), (96, 2, 6, 127), (336, 3, 7, 509), (1, 3, 1, 5), (61, 3, 4, 61),
-])
+@pytest.mark.parametrize(
+    "seq_len, kernel_size, levels, field",
+    [
+        (96, 3, 5, 125),
+        (24, 3, 3, 29),
+        (96, 2, 6, 127),
+        (336, 3, 7, 509),
+        (1, 3, 1, 5),
+        (61, 3, 4, 61),
+    ],
+)
 def test_receptive_field_and_auto_levels(seq_len: int, kernel_size: int, levels: int, field: int) -> None:
     assert tcn_levels_for(seq_len, kernel_size) == levels
     assert tcn_receptive_field(kernel_size, levels) == field
@@ -33,8 +41,11 @@ def test_receptive_field_and_auto_levels(seq_len: int, kernel_size: int, levels:
 
 
 def test_short_receptive_field_warns() -> None:
-    with pytest.warns(UserWarning, match=r"receptive field 13 \(kernel_size=3, num_levels=2\) is shorter than "
-                                         r"seq_len=24.*first 11 steps"):
+    with pytest.warns(
+        UserWarning,
+        match=r"receptive field 13 \(kernel_size=3, num_levels=2\) is shorter than "
+        r"seq_len=24.*first 11 steps",
+    ):
         net = TCNForecaster(3, 24, 7, num_levels=2)
     assert net.receptive_field == 13
     with pytest.warns(UserWarning, match="receptive field 1 "):
@@ -75,13 +86,15 @@ class _LocuslabBlock(nn.Module):
         self.downsample = nn.Conv1d(c_in, c_out, 1) if c_in != c_out else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.conv1(x)[..., :-self.pad])  # chomp
-        out = F.relu(self.conv2(out)[..., :-self.pad])
+        out = F.relu(self.conv1(x)[..., : -self.pad])  # chomp
+        out = F.relu(self.conv2(out)[..., : -self.pad])
         return F.relu(out + (x if self.downsample is None else self.downsample(x)))
 
 
 @pytest.mark.parametrize("c_in, c_out, kernel_size, dilation", [(3, 8, 3, 1), (8, 8, 2, 4), (5, 4, 4, 8)])
-def test_temporal_block_matches_locuslab_block(c_in: int, c_out: int, kernel_size: int, dilation: int) -> None:
+def test_temporal_block_matches_locuslab_block(
+    c_in: int, c_out: int, kernel_size: int, dilation: int
+) -> None:
     block = TemporalBlock(c_in, c_out, kernel_size, dilation, dropout=0.3, backend="torch").double().eval()
     reference = _LocuslabBlock(c_in, c_out, kernel_size, dilation).double()
     with torch.no_grad():
@@ -110,8 +123,10 @@ def test_weight_norm_and_fused_relu() -> None:
             torch.testing.assert_close(conv.weight, g * v / v.norm(dim=(1, 2), keepdim=True))
     assert not any(isinstance(m, nn.ReLU) for m in net.modules())  # the ReLUs are the op's epilogue
     names = set(net.state_dict())
-    assert {"encoder.0.conv1.parametrizations.weight.original0",
-            "encoder.0.conv1.parametrizations.weight.original1"} <= names
+    assert {
+        "encoder.0.conv1.parametrizations.weight.original0",
+        "encoder.0.conv1.parametrizations.weight.original1",
+    } <= names
 
 
 @pytest.mark.parametrize("channel_independent", [False, True])
@@ -119,11 +134,18 @@ def test_weight_norm_and_fused_relu() -> None:
 @pytest.mark.parametrize("head", ["last", "flatten"])
 @pytest.mark.parametrize("use_time_features", [False, True])
 @pytest.mark.parametrize("n_targets", [3, 1])
-def test_modes_give_the_right_shapes(channel_independent: bool, highway: bool, head: str,
-                                     use_time_features: bool, n_targets: int) -> None:
-    net = zoo.create_model("tcn", **{**DIMS, "n_targets": n_targets}, hidden_channels=8, head=head,
-                           channel_independent=channel_independent, highway=highway,
-                           use_time_features=use_time_features).eval()
+def test_modes_give_the_right_shapes(
+    channel_independent: bool, highway: bool, head: str, use_time_features: bool, n_targets: int
+) -> None:
+    net = zoo.create_model(
+        "tcn",
+        **{**DIMS, "n_targets": n_targets},
+        hidden_channels=8,
+        head=head,
+        channel_independent=channel_independent,
+        highway=highway,
+        use_time_features=use_time_features,
+    ).eval()
     x = torch.randn(2, 24, 3)
     x_mark = torch.rand(2, 24, 4) - 0.5
     out = net(x, x_mark)
@@ -138,8 +160,9 @@ def test_modes_give_the_right_shapes(channel_independent: bool, highway: bool, h
 
 
 def test_channel_independent_shares_weights_across_channels() -> None:
-    net = zoo.create_model("tcn", **{**DIMS, "n_time_features": 0}, hidden_channels=8,
-                           channel_independent=True, highway=True).eval()
+    net = zoo.create_model(
+        "tcn", **{**DIMS, "n_time_features": 0}, hidden_channels=8, channel_independent=True, highway=True
+    ).eval()
     x = torch.randn(2, 24, 3)
     out = net(x)
     torch.testing.assert_close(net(x[..., [2, 0, 1]])[..., [1, 2, 0]], out)

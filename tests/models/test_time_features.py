@@ -18,8 +18,11 @@ SMALL = {  # keeps the attention models fast; every other argument is the model'
     "gru": {"hidden_size": 8},
     "tcn": {"hidden_channels": 8},
 }
-WITH_TIME_FEATURES = [name for name in zoo.list_models()
-                      if "use_time_features" in inspect.signature(get_model_entry(name).builder).parameters]
+WITH_TIME_FEATURES = [
+    name
+    for name in zoo.list_models()
+    if "use_time_features" in inspect.signature(get_model_entry(name).builder).parameters
+]
 
 
 def _build(name: str, **kwargs: object) -> torch.nn.Module:
@@ -29,9 +32,11 @@ def _build(name: str, **kwargs: object) -> torch.nn.Module:
 
 def _inputs(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
-    return (torch.randn(2, DIMS["seq_len"], DIMS["n_features"], generator=g),
-            torch.rand(2, DIMS["seq_len"], DIMS["n_time_features"], generator=g) - 0.5,
-            torch.rand(2, DIMS["pred_len"], DIMS["n_time_features"], generator=g) - 0.5)
+    return (
+        torch.randn(2, DIMS["seq_len"], DIMS["n_features"], generator=g),
+        torch.rand(2, DIMS["seq_len"], DIMS["n_time_features"], generator=g) - 0.5,
+        torch.rand(2, DIMS["pred_len"], DIMS["n_time_features"], generator=g) - 0.5,
+    )
 
 
 def test_the_forecasters_with_time_features_are_found() -> None:
@@ -43,8 +48,11 @@ def test_true_without_marks_is_the_same_clear_error(name: str) -> None:
     net = _build(name, use_time_features=True)
     x, x_mark, y_mark = _inputs()
     builder = type(net).__name__
-    with pytest.raises(ValueError, match=rf"^{builder} reads time features \(use_time_features, "
-                                         r"n_time_features=4\): pass x_mark"):
+    with pytest.raises(
+        ValueError,
+        match=rf"^{builder} reads time features \(use_time_features, "
+        r"n_time_features=4\): pass x_mark",
+    ):
         net(x)
     assert net(x, x_mark, y_mark).shape == (2, DIMS["pred_len"], DIMS["n_features"])
 

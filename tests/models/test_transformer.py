@@ -13,7 +13,11 @@ DIMS = {"n_features": 3, "seq_len": 96, "pred_len": 24, "label_len": 48, "n_time
 
 
 def _inputs(length: int, pred_len: int = 24, batch: int = 2) -> tuple[torch.Tensor, ...]:
-    return torch.randn(batch, length, 3), torch.rand(batch, length, 4) - 0.5, torch.rand(batch, pred_len, 4) - 0.5
+    return (
+        torch.randn(batch, length, 3),
+        torch.rand(batch, length, 4) - 0.5,
+        torch.rand(batch, pred_len, 4) - 0.5,
+    )
 
 
 @pytest.mark.parametrize("position", ["rope", "alibi", "sinusoidal", "none"])
@@ -81,12 +85,15 @@ def test_label_len_zero_decodes_from_zeros_only() -> None:
     assert net(*_inputs(96)).shape == (2, 24, 3)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"position": "relative"}, "position must be one of"),
-    ({"architecture": "decoder_only"}, "architecture must be"),
-    ({"d_layers": 0}, "d_layers >= 1"),
-    ({"d_model": 18}, "must divide d_model"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"position": "relative"}, "position must be one of"),
+        ({"architecture": "decoder_only"}, "architecture must be"),
+        ({"d_layers": 0}, "d_layers >= 1"),
+        ({"d_model": 18}, "must divide d_model"),
+    ],
+)
 def test_bad_configuration(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         zoo.create_model("transformer", **DIMS, **{**SMALL, **kwargs})
@@ -94,7 +101,9 @@ def test_bad_configuration(kwargs: dict, message: str) -> None:
 
 def test_reference_defaults() -> None:
     net = zoo.create_model("transformer", **DIMS)
-    assert net.enc_embedding.value.conv.out_channels == 512 and len(net.encoder) == 2 and len(net.decoder) == 1
+    assert (
+        net.enc_embedding.value.conv.out_channels == 512 and len(net.encoder) == 2 and len(net.decoder) == 1
+    )
     attn = net.encoder[0].self_attn
     assert attn.n_heads == 8 and net.encoder[0].ffn.fc1.out_features == 2048
 
@@ -106,6 +115,7 @@ def test_highway_adds_the_linear_map_of_the_targets() -> None:
     out = net(x, x_mark, y_mark)
     highway = net.highway
     net.highway = None
-    expected = net(x, x_mark, y_mark) + torch.nn.functional.linear(x[..., 1:].transpose(1, 2), highway.weight,
-                                                                   highway.bias).transpose(1, 2)
+    expected = net(x, x_mark, y_mark) + torch.nn.functional.linear(
+        x[..., 1:].transpose(1, 2), highway.weight, highway.bias
+    ).transpose(1, 2)
     torch.testing.assert_close(out, expected)

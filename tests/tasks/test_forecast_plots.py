@@ -133,8 +133,9 @@ def test_log_figure_gives_tensorboard_a_chw_float_image():
     assert key == "val/forecasts" and step == 3
     assert image.dtype == torch.float32 and tuple(image.shape) == (3, *rendered.shape[:2])
     assert 0.0 <= image.min() and image.max() <= 1.0
-    torch.testing.assert_close(image.permute(1, 2, 0).mul(255).round().to(torch.uint8),
-                               torch.from_numpy(rendered))
+    torch.testing.assert_close(
+        image.permute(1, 2, 0).mul(255).round().to(torch.uint8), torch.from_numpy(rendered)
+    )
 
 
 def test_log_figure_goes_to_wandb_offline(tmp_path, wandb_offline):

@@ -16,23 +16,38 @@ from zoo.tasks import ForecastingTask, OptimizerConfig
 
 
 def _data(**kwargs) -> TimeSeriesDataModule:
-    dm = TimeSeriesDataModule(**{"dataset": "synthetic", "seq_len": 48, "label_len": 24, "pred_len": 12,
-                                 "batch_size": 64, **kwargs})
+    dm = TimeSeriesDataModule(
+        **{"dataset": "synthetic", "seq_len": 48, "label_len": 24, "pred_len": 12, "batch_size": 64, **kwargs}
+    )
     dm.setup()
     return dm
 
 
 def _task(dm: TimeSeriesDataModule, name: str = "gru", **kwargs) -> ForecastingTask:
     net_kwargs = {"hidden_size": 16, "num_layers": 1} if name != "naive" else {}
-    net = zoo.create_model(name, n_features=dm.n_features, n_targets=dm.n_targets, seq_len=dm.seq_len,
-                           pred_len=dm.pred_len, label_len=dm.label_len, n_time_features=dm.n_time_features,
-                           **net_kwargs)
+    net = zoo.create_model(
+        name,
+        n_features=dm.n_features,
+        n_targets=dm.n_targets,
+        seq_len=dm.seq_len,
+        pred_len=dm.pred_len,
+        label_len=dm.label_len,
+        n_time_features=dm.n_time_features,
+        **net_kwargs,
+    )
     return ForecastingTask(net, **kwargs)
 
 
 def _trainer(**kwargs) -> pl.Trainer:
-    defaults = {"max_epochs": 1, "logger": False, "enable_checkpointing": False, "enable_progress_bar": False,
-                "enable_model_summary": False, "accelerator": "cpu", "devices": 1}
+    defaults = {
+        "max_epochs": 1,
+        "logger": False,
+        "enable_checkpointing": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "accelerator": "cpu",
+        "devices": 1,
+    }
     return pl.Trainer(**{**defaults, **kwargs})
 
 
@@ -81,17 +96,21 @@ def test_revin_round_trip_and_scale_invariance() -> None:
     torch.testing.assert_close(normed.mean(1), torch.zeros(4, 3), atol=1e-5, rtol=0)
     torch.testing.assert_close(revin.denormalize(normed, stats), x, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(revin.denormalize(normed[..., -1:], stats), x[..., -1:], atol=1e-4, rtol=1e-4)
-    task = ForecastingTask(zoo.create_model("gru", n_features=3, seq_len=20, pred_len=5, hidden_size=8,
-                                            revin=True)).eval()
+    task = ForecastingTask(
+        zoo.create_model("gru", n_features=3, seq_len=20, pred_len=5, hidden_size=8, revin=True)
+    ).eval()
     # with RevIN, shifting and scaling the input window shifts and scales the forecast the same way
     torch.testing.assert_close(task(x * 3 + 7), task(x) * 3 + 7, atol=1e-4, rtol=1e-4)
 
 
-@pytest.mark.parametrize("loss, fn", [("mse", F.mse_loss), ("mae", F.l1_loss),
-                                      ("huber", lambda a, b: F.huber_loss(a, b, delta=0.5))])
+@pytest.mark.parametrize(
+    "loss, fn",
+    [("mse", F.mse_loss), ("mae", F.l1_loss), ("huber", lambda a, b: F.huber_loss(a, b, delta=0.5))],
+)
 def test_losses(loss: str, fn) -> None:
-    task = ForecastingTask(zoo.create_model("naive", n_features=2, seq_len=4, pred_len=3), loss=loss,
-                           huber_delta=0.5)
+    task = ForecastingTask(
+        zoo.create_model("naive", n_features=2, seq_len=4, pred_len=3), loss=loss, huber_delta=0.5
+    )
     a, b = torch.randn(2, 3, 2), torch.randn(2, 3, 2)
     torch.testing.assert_close(task._loss(a, {"y": b}), fn(a, b))
     # A y_mask drops the masked steps: the loss equals the one over the valid steps alone.
@@ -101,8 +120,9 @@ def test_losses(loss: str, fn) -> None:
     torch.testing.assert_close(task._loss(a, {"y": b, "y_mask": mask}), fn(a[valid], b[valid]))
 
 
-def _per_series_float64(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, kind: str,
-                        scale: torch.Tensor) -> float:
+def _per_series_float64(
+    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, kind: str, scale: torch.Tensor
+) -> float:
     """Hand computation: mean over (sample, channel) series of the mean over valid steps."""
     values = []
     for i in range(pred.shape[0]):
@@ -149,33 +169,51 @@ class _RecordLR(Callback):
         self.step_lrs.append(trainer.optimizers[0].param_groups[0]["lr"])
 
 
-@pytest.mark.parametrize("schedule, kwargs, expected", [
-    ("type1", {}, [1e-2, 5e-3, 2.5e-3, 1.25e-3]),
-    ("step", {"step_epochs": 2, "step_gamma": 0.1}, [1e-2, 1e-2, 1e-3, 1e-3]),
-    ("constant", {}, [1e-2] * 4),
-])
+@pytest.mark.parametrize(
+    "schedule, kwargs, expected",
+    [
+        ("type1", {}, [1e-2, 5e-3, 2.5e-3, 1.25e-3]),
+        ("step", {"step_epochs": 2, "step_gamma": 0.1}, [1e-2, 1e-2, 1e-3, 1e-3]),
+        ("constant", {}, [1e-2] * 4),
+    ],
+)
 def test_epoch_schedules(schedule: str, kwargs: dict, expected: list[float]) -> None:
     dm = _data()
     recorder = _RecordLR()
     task = _task(dm, optimizer=OptimizerConfig(lr=1e-2, lr_schedule=schedule, **kwargs))
-    _trainer(max_epochs=4, limit_train_batches=2, limit_val_batches=1, callbacks=[recorder]).fit(task, datamodule=dm)
+    _trainer(max_epochs=4, limit_train_batches=2, limit_val_batches=1, callbacks=[recorder]).fit(
+        task, datamodule=dm
+    )
     assert recorder.epoch_lrs == pytest.approx(expected)
 
 
 def test_cosine_with_warmup() -> None:
     dm = _data()
     recorder = _RecordLR()
-    task = _task(dm, optimizer=OptimizerConfig(lr=1e-2, lr_schedule="cosine", warmup_steps=4, min_lr_ratio=0.1))
-    _trainer(max_epochs=2, limit_train_batches=6, limit_val_batches=1, callbacks=[recorder]).fit(task, datamodule=dm)
+    task = _task(
+        dm, optimizer=OptimizerConfig(lr=1e-2, lr_schedule="cosine", warmup_steps=4, min_lr_ratio=0.1)
+    )
+    _trainer(max_epochs=2, limit_train_batches=6, limit_val_batches=1, callbacks=[recorder]).fit(
+        task, datamodule=dm
+    )
     lrs = recorder.step_lrs  # 12 steps: 4 warm-up steps, then cosine from 1e-2 down towards 1e-3
     assert lrs[:4] == pytest.approx([2.5e-3, 5e-3, 7.5e-3, 1e-2])
     assert all(a >= b for a, b in zip(lrs[4:], lrs[5:], strict=False)) and lrs[-1] > 1e-3
-    assert lrs[-1] == pytest.approx(1e-3 + 0.9e-2 * 0.5 * (1 + torch.cos(torch.tensor(7 / 8 * torch.pi)).item()))
+    assert lrs[-1] == pytest.approx(
+        1e-3 + 0.9e-2 * 0.5 * (1 + torch.cos(torch.tensor(7 / 8 * torch.pi)).item())
+    )
 
 
 class _NaNForecaster(Forecaster):
-    def __init__(self, n_features: int, seq_len: int, pred_len: int, n_targets: int | None = None,
-                 label_len: int = 0, n_time_features: int = 0) -> None:
+    def __init__(
+        self,
+        n_features: int,
+        seq_len: int,
+        pred_len: int,
+        n_targets: int | None = None,
+        label_len: int = 0,
+        n_time_features: int = 0,
+    ) -> None:
         super().__init__(n_features, seq_len, pred_len, n_targets, label_len, n_time_features)
         self.scale = torch.nn.Parameter(torch.ones(1))
 
@@ -205,8 +243,9 @@ def test_net_without_dims_is_rejected() -> None:
 def test_panel_test_metrics_through_the_task(data_dir) -> None:
     """Naive (repeat the last value) on M4 Weekly is the official Naive2 (Weekly has no seasonal
     adjustment, m = 1), so the task must log the published Naive2 scores and an OWA of exactly 1."""
-    dm = TimeSeriesDataModule(dataset="M4-Weekly", seq_len=13, label_len=0, pred_len=13, batch_size=64,
-                              eval_batch_size=100)
+    dm = TimeSeriesDataModule(
+        dataset="M4-Weekly", seq_len=13, label_len=0, pred_len=13, batch_size=64, eval_batch_size=100
+    )
     task = ForecastingTask(zoo.create_model("naive", n_features=1, seq_len=13, pred_len=13), loss="smape")
     results = _trainer().test(task, datamodule=dm, verbose=False)[0]
     assert results["test/windows"] == 359

@@ -30,8 +30,13 @@ def _loader(x: torch.Tensor, batch_size: int = 16) -> DataLoader:
 
 
 def _trainer(tmp_path: Path, **kwargs) -> pl.Trainer:
-    defaults = dict(logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                    enable_model_summary=False, default_root_dir=tmp_path)
+    defaults = dict(
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
     return pl.Trainer(**{**defaults, **kwargs})
 
 
@@ -43,7 +48,10 @@ def test_objective_equals_a_float64_hand_computation():
     torch.manual_seed(7)
     terms = task.objective(x, step=5)
     # by hand: encoder tanh MLP -> (mu, log var); z = mu + sigma * eps; decoder logits; Bernoulli log-lik.
-    (enc1,), enc_head = [m for m in net.encoder.trunk.modules() if isinstance(m, torch.nn.Linear)], net.encoder.head
+    (enc1,), enc_head = (
+        [m for m in net.encoder.trunk.modules() if isinstance(m, torch.nn.Linear)],
+        net.encoder.head,
+    )
     dec1, dec2 = [m for m in net.decoder.modules() if isinstance(m, torch.nn.Linear)]
     flat = x.reshape(4, 4)
     h = torch.tanh(flat @ enc1.weight.T + enc1.bias)
@@ -99,8 +107,10 @@ def test_iwae_bound_is_non_decreasing_in_k_and_k1_averages_to_the_elbo():
     q = net.encode(x)
     repeats = 200
     torch.manual_seed(1)
-    bounds = {k: torch.stack([iwae_log_likelihood(net, x, k).mean() for _ in range(repeats // (1 + k // 50))])
-              for k in (1, 10, 100)}
+    bounds = {
+        k: torch.stack([iwae_log_likelihood(net, x, k).mean() for _ in range(repeats // (1 + k // 50))])
+        for k in (1, 10, 100)
+    }
     means = {k: v.mean().item() for k, v in bounds.items()}
     ses = {k: v.std().item() / math.sqrt(len(v)) for k, v in bounds.items()}
     assert means[1] <= means[10] + 3 * (ses[1] + ses[10])
@@ -141,9 +151,17 @@ def test_active_units_through_the_task_for_a_vae_with_dead_units(tmp_path):
 
 def test_temperature_and_kl_weight_survive_a_checkpoint_round_trip(tmp_path):
     def build() -> GenerativeTask:
-        net = GumbelVAE(image_shape=SMALL, num_variables=2, num_classes=3, hidden_dims=(8,),
-                        anneal_rate=0.05, anneal_every=2)
-        return GenerativeTask(net, kl_schedule="linear", kl_warmup_steps=10, test_iwae_samples=0, num_images=0)
+        net = GumbelVAE(
+            image_shape=SMALL,
+            num_variables=2,
+            num_classes=3,
+            hidden_dims=(8,),
+            anneal_rate=0.05,
+            anneal_every=2,
+        )
+        return GenerativeTask(
+            net, kl_schedule="linear", kl_warmup_steps=10, test_iwae_samples=0, num_images=0
+        )
 
     pl.seed_everything(0)
     data = _loader(_binary_images(32), batch_size=8)  # 4 steps per epoch
@@ -180,15 +198,21 @@ class _RecordSchedules(pl.Callback):
 
 def test_image_grids_are_written_beside_the_csv_logs(tmp_path):
     torch.manual_seed(0)
-    task = GenerativeTask(VAE(image_shape=SMALL, latent_dim=2, hidden_dims=(8,)), test_iwae_samples=5, num_images=16)
+    task = GenerativeTask(
+        VAE(image_shape=SMALL, latent_dim=2, hidden_dims=(8,)), test_iwae_samples=5, num_images=16
+    )
     logger = CSVLogger(tmp_path, name="grids")
     trainer = _trainer(tmp_path, logger=logger, max_epochs=1, num_sanity_val_steps=0, log_every_n_steps=1)
     data = _loader(_binary_images(48))
     trainer.fit(task, data, data)
     trainer.test(task, data, verbose=False)
     images = sorted(p.name for p in (Path(logger.log_dir) / "images").iterdir())
-    assert images == ["test_reconstructions_step0000003.png", "test_samples_step0000003.png",
-                      "val_reconstructions_step0000003.png", "val_samples_step0000003.png"]
+    assert images == [
+        "test_reconstructions_step0000003.png",
+        "test_samples_step0000003.png",
+        "val_reconstructions_step0000003.png",
+        "val_samples_step0000003.png",
+    ]
     from PIL import Image
 
     with Image.open(Path(logger.log_dir) / "images" / "val_reconstructions_step0000003.png") as png:
@@ -221,7 +245,9 @@ def test_non_finite_loss_stops_training_with_a_clear_message(tmp_path):
     with torch.no_grad():
         net.decoder.net[-1].bias.fill_(float("nan"))
     task = GenerativeTask(net, num_images=0)
-    with pytest.raises(FloatingPointError, match=r"non-finite training loss nan at global step 0.*reconstruction"):
+    with pytest.raises(
+        FloatingPointError, match=r"non-finite training loss nan at global step 0.*reconstruction"
+    ):
         _trainer(tmp_path, max_steps=1).fit(task, _loader(_binary_images(16)))
 
 

@@ -39,13 +39,16 @@ def test_free_bits_clamps_the_batch_mean_kl_per_unit():
     torch.testing.assert_close(kl_units.grad, torch.tensor([[0.0, 0.5, 0.0], [0.0, 0.5, 0.0]]))
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"kind": "sigmoid"}, "kl_schedule"),
-    ({"beta": -1.0}, "kl_beta"),
-    ({"kind": "linear", "warmup_steps": 0}, "kl_warmup_steps"),
-    ({"kind": "cyclical", "cycle_ratio": 0.0}, "kl_cycle_ratio"),
-    ({"free_bits": -0.1}, "free_bits"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"kind": "sigmoid"}, "kl_schedule"),
+        ({"beta": -1.0}, "kl_beta"),
+        ({"kind": "linear", "warmup_steps": 0}, "kl_warmup_steps"),
+        ({"kind": "cyclical", "cycle_ratio": 0.0}, "kl_cycle_ratio"),
+        ({"free_bits": -0.1}, "free_bits"),
+    ],
+)
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         KLSchedule(**kwargs)

@@ -90,25 +90,51 @@ def save_adapter(
         raise RuntimeError("save_adapter: the adapter is merged into the weights; unmerge(net) first")
     config = configs[name]
     targets = [n for n, m in net.named_modules() if isinstance(m, LoraLayer) and name in m.lora_A]
-    recurrent = [n for n, m in net.named_modules() if isinstance(m, LoraLayer) and isinstance(m.base_layer, (nn.LSTM, nn.GRU))]
-    saved = sorted({n for n, m in net.named_modules() if isinstance(m, ModulesToSave) and name in m.modules_to_save})
+    recurrent = [
+        n
+        for n, m in net.named_modules()
+        if isinstance(m, LoraLayer) and isinstance(m.base_layer, (nn.LSTM, nn.GRU))
+    ]
+    saved = sorted(
+        {n for n, m in net.named_modules() if isinstance(m, ModulesToSave) and name in m.modules_to_save}
+    )
     document = {
-        "peft_type": "LORA", "task_type": None, "r": config.r, "lora_alpha": config.lora_alpha,
-        "lora_dropout": config.lora_dropout, "target_modules": targets, "modules_to_save": saved or None,
-        "use_rslora": config.use_rslora, "init_lora_weights": config.init_lora_weights, "bias": "none",
-        "fan_in_fan_out": False, "inference_mode": True, "base_model_name_or_path": base_name(net),
-        "zoo": hub.jsonable({
-            "format_version": FORMAT_VERSION, "architecture": architecture(net),
-            "base_model_sha256": base_sha256 or base_fingerprint(net), "adapter_name": name,
-            "recurrent_targets": recurrent, "requested_target_modules": config.target_modules,
-            **(metadata or {}),
-        }, "zoo"),
+        "peft_type": "LORA",
+        "task_type": None,
+        "r": config.r,
+        "lora_alpha": config.lora_alpha,
+        "lora_dropout": config.lora_dropout,
+        "target_modules": targets,
+        "modules_to_save": saved or None,
+        "use_rslora": config.use_rslora,
+        "init_lora_weights": config.init_lora_weights,
+        "bias": "none",
+        "fan_in_fan_out": False,
+        "inference_mode": True,
+        "base_model_name_or_path": base_name(net),
+        "zoo": hub.jsonable(
+            {
+                "format_version": FORMAT_VERSION,
+                "architecture": architecture(net),
+                "base_model_sha256": base_sha256 or base_fingerprint(net),
+                "adapter_name": name,
+                "recurrent_targets": recurrent,
+                "requested_target_modules": config.target_modules,
+                **(metadata or {}),
+            },
+            "zoo",
+        ),
     }
-    tensors = {PEFT_PREFIX + k: v.cpu().contiguous().clone() for k, v in adapter_state_dict(net, name).items()}
-    return hub.write_directory(directory, {
-        ADAPTER_WEIGHTS: lambda path: save_file(tensors, str(path), metadata={"format": "pt"}),
-        ADAPTER_CONFIG: json.dumps(document, indent=2) + "\n",
-    })
+    tensors = {
+        PEFT_PREFIX + k: v.cpu().contiguous().clone() for k, v in adapter_state_dict(net, name).items()
+    }
+    return hub.write_directory(
+        directory,
+        {
+            ADAPTER_WEIGHTS: lambda path: save_file(tensors, str(path), metadata={"format": "pt"}),
+            ADAPTER_CONFIG: json.dumps(document, indent=2) + "\n",
+        },
+    )
 
 
 def read_adapter_config(directory: Path) -> dict[str, Any]:
@@ -116,11 +142,15 @@ def read_adapter_config(directory: Path) -> dict[str, Any]:
     try:
         document = json.loads(path.read_text())
     except FileNotFoundError:
-        raise hub.PretrainedNotFoundError(f"{path} not found: an adapter directory needs {ADAPTER_CONFIG}") from None
+        raise hub.PretrainedNotFoundError(
+            f"{path} not found: an adapter directory needs {ADAPTER_CONFIG}"
+        ) from None
     except json.JSONDecodeError as e:
         raise hub.IntegrityError(f"{path} is not valid JSON: {e}") from e
     if document.get("peft_type") != "LORA":
-        raise hub.IntegrityError(f"{path}: field 'peft_type' is {document.get('peft_type')!r}; only LORA adapters load")
+        raise hub.IntegrityError(
+            f"{path}: field 'peft_type' is {document.get('peft_type')!r}; only LORA adapters load"
+        )
     missing = [k for k in ("r", "lora_alpha", "target_modules") if k not in document]
     if missing:
         raise hub.IntegrityError(f"{path}: missing field(s) {missing}")
@@ -146,26 +176,36 @@ def load_adapter(
     zoo_section = document.get("zoo") or {}
     if check_base:
         if not zoo_section.get("base_model_sha256"):
-            raise hub.IntegrityError(f"{path} records no base sha256 (not written by zoo); pass check_base=False to "
-                                     "load it anyway")
+            raise hub.IntegrityError(
+                f"{path} records no base sha256 (not written by zoo); pass check_base=False to load it anyway"
+            )
         expected = architecture(net)
         if zoo_section.get("architecture") != expected:
-            raise hub.ArchitectureMismatchError(f"{path}: the adapter is for {zoo_section.get('architecture')!r}, "
-                                                f"the model is {expected!r}")
+            raise hub.ArchitectureMismatchError(
+                f"{path}: the adapter is for {zoo_section.get('architecture')!r}, the model is {expected!r}"
+            )
         actual = base_fingerprint(net)
         if actual != zoo_section["base_model_sha256"]:
             raise hub.ArchitectureMismatchError(
                 f"{path}: the adapter was trained on base weights {zoo_section['base_model_sha256']} "
                 f"({document.get('base_model_name_or_path')}), these are {actual}; load the right base first"
             )
-    config = LoraConfig(r=document["r"], lora_alpha=document["lora_alpha"],
-                        lora_dropout=document.get("lora_dropout", 0.0), target_modules=document["target_modules"],
-                        modules_to_save=document.get("modules_to_save"), use_rslora=document.get("use_rslora", False))
+    config = LoraConfig(
+        r=document["r"],
+        lora_alpha=document["lora_alpha"],
+        lora_dropout=document.get("lora_dropout", 0.0),
+        target_modules=document["target_modules"],
+        modules_to_save=document.get("modules_to_save"),
+        use_rslora=document.get("use_rslora", False),
+    )
     get_lora_model(net, config, adapter_name)
     weights = directory / ADAPTER_WEIGHTS
     state = {_internal_key(net, k, adapter_name, weights): v for k, v in hub.read_weights(weights).items()}
-    expected = {k for k in net.state_dict() if f".{adapter_name}." in k
-                and (".lora_A." in k or ".lora_B." in k or ".modules_to_save." in k)}
+    expected = {
+        k
+        for k in net.state_dict()
+        if f".{adapter_name}." in k and (".lora_A." in k or ".lora_B." in k or ".modules_to_save." in k)
+    }
     if set(state) != expected:
         raise hub.ArchitectureMismatchError(
             f"{weights} does not fit the adapter layout its config describes: missing {sorted(expected - set(state))[:5]}, "
@@ -182,12 +222,12 @@ def _internal_key(net: nn.Module, key: str, adapter: str, source: Path) -> str:
     """PEFT's file key -> this net's state-dict key (the adapter name put back in)."""
     if not key.startswith(PEFT_PREFIX):
         raise hub.IntegrityError(f"{source}: key {key!r} lacks PEFT's prefix {PEFT_PREFIX!r}")
-    key = key[len(PEFT_PREFIX):]
+    key = key[len(PEFT_PREFIX) :]
     for factor in (".lora_A.", ".lora_B."):
         if factor in key:
             module, param = key.split(factor, 1)
             return f"{module}{factor}{adapter}.{param}"
     for name, module in net.named_modules():
         if isinstance(module, ModulesToSave) and key.startswith(f"{name}."):
-            return f"{name}.modules_to_save.{adapter}.{key[len(name) + 1:]}"
+            return f"{name}.modules_to_save.{adapter}.{key[len(name) + 1 :]}"
     raise hub.IntegrityError(f"{source}: key {key!r} is neither a LoRA factor nor in a saved module")

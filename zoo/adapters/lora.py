@@ -82,7 +82,9 @@ class LoraConfig:
             raise ValueError(f"LoraConfig: r must be positive, got {self.r}")
         if not 0.0 <= self.lora_dropout < 1.0:
             raise ValueError(f"LoraConfig: lora_dropout must lie in [0, 1), got {self.lora_dropout}")
-        check_choice("init_lora_weights", self.init_lora_weights, (True, False, "gaussian"), owner="LoraConfig")
+        check_choice(
+            "init_lora_weights", self.init_lora_weights, (True, False, "gaussian"), owner="LoraConfig"
+        )
 
     @property
     def scaling(self) -> float:
@@ -121,7 +123,9 @@ class LoraLayer(nn.Module):
             weight = getattr(self.base_layer, name)
             out_features, in_features, *kernel = weight.shape
             a = torch.empty(config.r, in_features, *kernel, dtype=weight.dtype, device=weight.device)
-            b = torch.zeros(out_features, config.r, *[1] * len(kernel), dtype=weight.dtype, device=weight.device)
+            b = torch.zeros(
+                out_features, config.r, *[1] * len(kernel), dtype=weight.dtype, device=weight.device
+            )
             if config.init_lora_weights == "gaussian":
                 nn.init.normal_(a, std=1.0 / config.r)
             else:
@@ -130,7 +134,9 @@ class LoraLayer(nn.Module):
                 nn.init.normal_(b, std=0.02)
             factors_a[name], factors_b[name] = nn.Parameter(a), nn.Parameter(b)
         self.lora_A[adapter], self.lora_B[adapter] = factors_a, factors_b
-        self.lora_dropout[adapter] = nn.Dropout(config.lora_dropout) if config.lora_dropout > 0 else nn.Identity()
+        self.lora_dropout[adapter] = (
+            nn.Dropout(config.lora_dropout) if config.lora_dropout > 0 else nn.Identity()
+        )
         self.scaling[adapter] = config.scaling
 
     def delta_weight(self, adapter: str, name: str) -> torch.Tensor:
@@ -153,31 +159,48 @@ class LoraLayer(nn.Module):
         if self.training and dropping and isinstance(self.base_layer, _DROPOUT_KINDS):
             out = self.base_layer(*args, **kwargs)
             for adapter in live:  # the adapter beside the frozen layer, on a dropped-out input (PEFT)
-                out = out + self._apply_weight(self.lora_dropout[adapter](args[0]), self.delta_weight(adapter, "weight"))
+                out = out + self._apply_weight(
+                    self.lora_dropout[adapter](args[0]), self.delta_weight(adapter, "weight")
+                )
             return out
-        weights = {name: getattr(self.base_layer, name) + sum(self.delta_weight(a, name) for a in live)
-                   for name in self.param_names}
+        weights = {
+            name: getattr(self.base_layer, name) + sum(self.delta_weight(a, name) for a in live)
+            for name in self.param_names
+        }
         if recurrent:
             with warnings.catch_warnings():  # the updated matrices are not cuDNN's one flat buffer, by design
-                warnings.filterwarnings("ignore", message="RNN module weights are not part of single contiguous")
+                warnings.filterwarnings(
+                    "ignore", message="RNN module weights are not part of single contiguous"
+                )
                 return functional_call(self.base_layer, weights, args, kwargs)
         return self._apply_weight(args[0], weights["weight"], self.base_layer.bias)
 
-    def _apply_weight(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    def _apply_weight(
+        self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """The layer's own operation with ``weight`` in place of its (possibly weight-normed) weight."""
         base = self.base_layer
         if isinstance(base, nn.Linear):
             return F.linear(x, weight, bias)
         if isinstance(base, CausalConv1d):  # the activation, if fused, follows the updated convolution
-            return causal_conv1d(x, weight, bias, dilation=base.dilation, groups=base.groups,
-                                 activation=base.activation, backend=base.backend)
+            return causal_conv1d(
+                x,
+                weight,
+                bias,
+                dilation=base.dilation,
+                groups=base.groups,
+                activation=base.activation,
+                backend=base.backend,
+            )
         return base._conv_forward(x, weight, bias)  # nn.Conv1d: keeps padding mode, stride and dilation
 
     def merge(self) -> None:
         """Fold the live adapters into the base weights (through ``weight_norm`` if present)."""
         for adapter in self._live():
             for name in self.param_names:
-                _set_weight(self.base_layer, name, getattr(self.base_layer, name) + self.delta_weight(adapter, name))
+                _set_weight(
+                    self.base_layer, name, getattr(self.base_layer, name) + self.delta_weight(adapter, name)
+                )
             self.merged_adapters.append(adapter)
 
     def unmerge(self) -> None:
@@ -185,7 +208,9 @@ class LoraLayer(nn.Module):
         while self.merged_adapters:
             adapter = self.merged_adapters.pop()
             for name in self.param_names:
-                _set_weight(self.base_layer, name, getattr(self.base_layer, name) - self.delta_weight(adapter, name))
+                _set_weight(
+                    self.base_layer, name, getattr(self.base_layer, name) - self.delta_weight(adapter, name)
+                )
 
 
 class ModulesToSave(nn.Module):
@@ -220,7 +245,9 @@ def default_target_modules(net: nn.Module) -> list[str] | str:
     """The layers a model adapts by default: its class's ``lora_target_modules``."""
     targets = getattr(net, "lora_target_modules", None)
     if targets is None:
-        raise ValueError(f"{type(net).__name__} names no default LoRA targets; pass LoraConfig(target_modules=...)")
+        raise ValueError(
+            f"{type(net).__name__} names no default LoRA targets; pass LoraConfig(target_modules=...)"
+        )
     return targets
 
 
@@ -258,7 +285,9 @@ def get_lora_model(net: nn.Module, config: LoraConfig, adapter_name: str = "defa
     Returns ``net``. A second call with another name adds a second adapter (``set_adapter`` switches).
     """
     if adapter_name in lora_configs(net):
-        raise ValueError(f"adapter {adapter_name!r} already exists on {type(net).__name__}; choose another name")
+        raise ValueError(
+            f"adapter {adapter_name!r} already exists on {type(net).__name__}; choose another name"
+        )
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", adapter_name):
         raise ValueError(f"adapter name {adapter_name!r} must be an identifier (it becomes a state-dict key)")
     targets = config.target_modules if config.target_modules is not None else default_target_modules(net)
@@ -273,8 +302,10 @@ def get_lora_model(net: nn.Module, config: LoraConfig, adapter_name: str = "defa
             planned.append((name, module))
     if isinstance(targets, list) and set(targets) - used:
         kinds = ", ".join(k.__name__ for k in ADAPTABLE)
-        raise ValueError(f"target_modules {sorted(set(targets) - used)} match no adaptable layer ({kinds}) of "
-                         f"{type(net).__name__}")
+        raise ValueError(
+            f"target_modules {sorted(set(targets) - used)} match no adaptable layer ({kinds}) of "
+            f"{type(net).__name__}"
+        )
     if not planned:
         raise ValueError(f"target_modules {targets!r} match no adaptable layer of {type(net).__name__}")
     adapted_names = {name for name, _ in planned} | {name for name, _ in lora_layers(net)}
@@ -284,8 +315,10 @@ def get_lora_model(net: nn.Module, config: LoraConfig, adapter_name: str = "defa
         if not matched:
             raise ValueError(f"modules_to_save entry {entry!r} matches no module of {type(net).__name__}")
         if adapted_names & set(matched):
-            raise ValueError(f"modules_to_save entry {entry!r} is also a LoRA target; a module is adapted or saved, "
-                             "not both: narrow target_modules")
+            raise ValueError(
+                f"modules_to_save entry {entry!r} is also a LoRA target; a module is adapted or saved, "
+                "not both: narrow target_modules"
+            )
         saved += matched
     for name, module in planned:
         base = module.base_layer if isinstance(module, LoraLayer) else module
@@ -293,13 +326,22 @@ def get_lora_model(net: nn.Module, config: LoraConfig, adapter_name: str = "defa
         layer.update_layer(adapter_name, config)
         if layer is not module:
             _replace(net, name, layer)
-    no_dropout = [name for name, module in planned if not isinstance(getattr(module, "base_layer", module), _DROPOUT_KINDS)]
+    no_dropout = [
+        name
+        for name, module in planned
+        if not isinstance(getattr(module, "base_layer", module), _DROPOUT_KINDS)
+    ]
     if config.lora_dropout > 0 and no_dropout:
-        log.warning("lora_dropout applies to Linear and Conv1d targets only, not to %s (their update acts on "
-                    "the weight)", ", ".join(no_dropout))
+        log.warning(
+            "lora_dropout applies to Linear and Conv1d targets only, not to %s (their update acts on "
+            "the weight)",
+            ", ".join(no_dropout),
+        )
     for name in saved:
         module = net.get_submodule(name)
-        wrapper = module if isinstance(module, ModulesToSave) else ModulesToSave(module).train(module.training)
+        wrapper = (
+            module if isinstance(module, ModulesToSave) else ModulesToSave(module).train(module.training)
+        )
         wrapper.add(adapter_name)
         if wrapper is not module:
             _replace(net, name, wrapper)
@@ -317,7 +359,11 @@ def _freeze_batch_statistics(net: nn.Module) -> list[Any]:
     def keep_eval(module: nn.Module, args: Any) -> None:
         module.train(False)
 
-    return [m.register_forward_pre_hook(keep_eval) for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    return [
+        m.register_forward_pre_hook(keep_eval)
+        for m in net.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm)
+    ]
 
 
 def lora_configs(net: nn.Module) -> dict[str, LoraConfig]:
@@ -337,7 +383,9 @@ def is_merged(net: nn.Module) -> bool:
 def set_adapter(net: nn.Module, adapter_name: str) -> None:
     """Make ``adapter_name`` the active adapter: the only one applied and the only one trainable."""
     if adapter_name not in lora_configs(net):
-        raise KeyError(f"no adapter {adapter_name!r} on {type(net).__name__}; adapters: {sorted(lora_configs(net))}")
+        raise KeyError(
+            f"no adapter {adapter_name!r} on {type(net).__name__}; adapters: {sorted(lora_configs(net))}"
+        )
     for parameter in net.parameters():
         parameter.requires_grad_(False)
     for module in net.modules():
@@ -373,8 +421,10 @@ def trainable_parameters(net: nn.Module) -> tuple[int, int]:
 def print_trainable_parameters(net: nn.Module) -> None:
     """One line to stdout, as PEFT's method: trainable and total parameters and the trainable share."""
     trainable, total = trainable_parameters(net)
-    sys.stdout.write(f"trainable params: {trainable:,} || all params: {total:,} || "
-                     f"trainable%: {100 * trainable / max(total, 1):.4f}\n")
+    sys.stdout.write(
+        f"trainable params: {trainable:,} || all params: {total:,} || "
+        f"trainable%: {100 * trainable / max(total, 1):.4f}\n"
+    )
 
 
 @contextmanager
@@ -411,8 +461,11 @@ def merge_and_unload(net: nn.Module) -> nn.Module:
         if isinstance(module, LoraLayer):
             _replace(net, name, module.base_layer)
         elif isinstance(module, ModulesToSave):
-            chosen = module.modules_to_save[module.active_adapter] if module.active_adapter in module.modules_to_save \
+            chosen = (
+                module.modules_to_save[module.active_adapter]
+                if module.active_adapter in module.modules_to_save
                 else module.original_module
+            )
             _replace(net, name, chosen)
     for parameter in net.parameters():
         parameter.requires_grad_(True)
@@ -450,4 +503,8 @@ def base_state_dict(net: nn.Module) -> dict[str, torch.Tensor]:
 
 def trainable_state_keys(net: nn.Module, prefix: str = "") -> list[str]:
     """State-dict keys (under ``prefix``) of everything an adapter trains: the factors and saved modules."""
-    return [f"{prefix}{k}" for k in net.state_dict() if ".lora_A." in k or ".lora_B." in k or ".modules_to_save." in k]
+    return [
+        f"{prefix}{k}"
+        for k in net.state_dict()
+        if ".lora_A." in k or ".lora_B." in k or ".modules_to_save." in k
+    ]

@@ -31,7 +31,16 @@ def merge_adapter_into_pretrained(
     config = model.pretrained_config
     preprocessing = record.get("preprocessing") or config.preprocessing
     return hub.save_pretrained(
-        model, directory, name=Path(directory).name, preprocessing=preprocessing, metrics=record.get("metrics", {}),
-        data_license=config.data_license, training_command=record.get("training_command", ""),
-        training={"base": str(source), "adapter": str(adapter), "lora": {k: document[k] for k in ("r", "lora_alpha")}},
+        model,
+        directory,
+        name=Path(directory).name,
+        preprocessing=preprocessing,
+        metrics=record.get("metrics", {}),
+        data_license=config.data_license,
+        training_command=record.get("training_command", ""),
+        training={
+            "base": str(source),
+            "adapter": str(adapter),
+            "lora": {k: document[k] for k in ("r", "lora_alpha")},
+        },
     )

@@ -20,9 +20,14 @@ if TYPE_CHECKING:
     from zoo.data.timeseries import TimeSeriesDataModule
 
 _SUBMODULE_OF = {
-    "ImageDataModule": "images", "read_amat": "images", "read_idx": "images",
-    "M4_FREQUENCIES": "m4", "M4Frequency": "m4", "load_m4": "m4",
-    "SeriesPanel": "panel", "seasonal_mae": "panel",
+    "ImageDataModule": "images",
+    "read_amat": "images",
+    "read_idx": "images",
+    "M4_FREQUENCIES": "m4",
+    "M4Frequency": "m4",
+    "load_m4": "m4",
+    "SeriesPanel": "panel",
+    "seasonal_mae": "panel",
     "StandardScaler": "scaling",
     "synthetic_series": "synthetic",
     "DataValidationError": "table",

@@ -92,7 +92,9 @@ def read_idx(path: str | Path) -> np.ndarray:
     path = Path(path)
     data = _gunzip(path)
     if len(data) < 4:
-        raise DataValidationError(f"{path}: too short for an idx header: expected >= 4 bytes, got {len(data)}")
+        raise DataValidationError(
+            f"{path}: too short for an idx header: expected >= 4 bytes, got {len(data)}"
+        )
     magic = int.from_bytes(data[:4], "big")
     if magic not in _IDX_NDIM:
         raise DataValidationError(
@@ -104,7 +106,7 @@ def read_idx(path: str | Path) -> np.ndarray:
         raise DataValidationError(
             f"{path}: truncated idx header: magic {magic} needs {header} bytes, got {len(data)}"
         )
-    dims = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+    dims = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     expected, got = math.prod(dims), len(data) - header
     if got < expected:
         raise DataValidationError(
@@ -126,7 +128,9 @@ def read_labelled_images(images_path: str | Path, labels_path: str | Path) -> tu
             f"{images_path}: expected images of shape (N, 28, 28) (idx magic 2051), got {images.shape}"
         )
     if labels.ndim != 1:
-        raise DataValidationError(f"{labels_path}: expected labels of shape (N,) (idx magic 2049), got {labels.shape}")
+        raise DataValidationError(
+            f"{labels_path}: expected labels of shape (N,) (idx magic 2049), got {labels.shape}"
+        )
     if len(images) != len(labels):
         raise DataValidationError(
             f"{images_path} has {len(images)} images but {labels_path} has {len(labels)} labels"
@@ -159,14 +163,16 @@ def read_amat(path: str | Path) -> np.ndarray:
     for first in range(0, len(line_end), _AMAT_BLOCK):
         last = min(first + _AMAT_BLOCK, len(line_end))
         offset = int(line_start[first])
-        block = text[offset:int(line_end[last - 1])]
-        out[first:last] = _parse_amat_block(block, line_start[first:last] - offset,
-                                            line_end[first:last] - offset, path, first)
+        block = text[offset : int(line_end[last - 1])]
+        out[first:last] = _parse_amat_block(
+            block, line_start[first:last] - offset, line_end[first:last] - offset, path, first
+        )
     return out.reshape(-1, *IMAGE_SHAPE[1:])
 
 
-def _parse_amat_block(block: np.ndarray, starts: np.ndarray, ends: np.ndarray, path: Path,
-                      first_line: int) -> np.ndarray:
+def _parse_amat_block(
+    block: np.ndarray, starts: np.ndarray, ends: np.ndarray, path: Path, first_line: int
+) -> np.ndarray:
     """Lines ``starts[i]:ends[i]`` of ``block`` (offsets) as a uint8 (n_lines, 784) array, validated."""
     filled = _IS_VALUE[block]  # value characters
     # a bad value: a character other than 0/1, or a value character right after another ("10", "0.5")
@@ -180,7 +186,9 @@ def _parse_amat_block(block: np.ndarray, starts: np.ndarray, ends: np.ndarray, p
         rest = filled[value_start:]
         value_end = value_start + (int(np.argmin(rest)) if not rest.all() else len(rest))
         value = bytes(block[value_start:value_end]).decode("latin-1")
-        column = int(np.searchsorted(token_start, value_start) - np.searchsorted(token_start, starts[line])) + 1
+        column = (
+            int(np.searchsorted(token_start, value_start) - np.searchsorted(token_start, starts[line])) + 1
+        )
         raise DataValidationError(
             f"{path}: line {first_line + line + 1}, value {column}: expected 0 or 1, got {value!r}"
         )
@@ -198,8 +206,8 @@ def bernoulli_images(images: np.ndarray, rng: np.random.Generator, chunk: int = 
     """One Bernoulli(pixel / 255) sample per pixel of uint8 ``images`` (N, ...), as uint8 0/1."""
     out = np.empty_like(images)
     for s in range(0, len(images), chunk):
-        grey = images[s:s + chunk]
-        out[s:s + chunk] = rng.random(grey.shape, dtype=np.float32) < grey / np.float32(255)
+        grey = images[s : s + chunk]
+        out[s : s + chunk] = rng.random(grey.shape, dtype=np.float32) < grey / np.float32(255)
     return out
 
 
@@ -262,7 +270,7 @@ class BatchOrder(Sampler[list[int]]):
             order = np.random.default_rng([self.seed, _ORDER, self.epoch]).permutation(self.n)
         else:
             order = np.arange(self.n)
-        return (order[i:i + self.batch_size].tolist() for i in range(0, self.n, self.batch_size))
+        return (order[i : i + self.batch_size].tolist() for i in range(0, self.n, self.batch_size))
 
 
 # ----------------------------------------------------------------------------------------- module
@@ -369,8 +377,10 @@ class ImageDataModule(pl.LightningDataModule):
         """The catalog entries (``zoo.data.sources``) this dataset reads."""
         if self.dataset == "binarized_mnist":
             return tuple(f"binarized_mnist-{split}" for split in ("train", "valid", "test"))
-        return tuple(f"{self.dataset}-{part}" for part in ("train-images", "train-labels", "test-images",
-                                                            "test-labels"))
+        return tuple(
+            f"{self.dataset}-{part}"
+            for part in ("train-images", "train-labels", "test-images", "test-labels")
+        )
 
     @property
     def n_train(self) -> int:
@@ -406,20 +416,32 @@ class ImageDataModule(pl.LightningDataModule):
         paths = [self._resolve()[name] for name in self.source_names]
         if self.dataset == "binarized_mnist":
             train, valid, test = (read_amat(p) for p in paths)
-            self.datasets = {"train": ImageArrayDataset(train, None, grey=False),
-                             "test": ImageArrayDataset(test, None, grey=False)}
+            self.datasets = {
+                "train": ImageArrayDataset(train, None, grey=False),
+                "test": ImageArrayDataset(test, None, grey=False),
+            }
             if self.val_size:
                 self.datasets["val"] = ImageArrayDataset(valid, None, grey=False)
         else:
             self._setup_idx(*paths)
-        log.info("%s (binarize=%s): %d train, %d val, %d test images", self.dataset, self.binarize,
-                 self.n_train, self.n_val, self.n_test)
+        log.info(
+            "%s (binarize=%s): %d train, %d val, %d test images",
+            self.dataset,
+            self.binarize,
+            self.n_train,
+            self.n_val,
+            self.n_test,
+        )
 
-    def _setup_idx(self, train_images: Path, train_labels: Path, test_images: Path, test_labels: Path) -> None:
+    def _setup_idx(
+        self, train_images: Path, train_labels: Path, test_images: Path, test_labels: Path
+    ) -> None:
         images, labels = read_labelled_images(train_images, train_labels)
         n_fit = len(images) - self.val_size
         if n_fit < 1:
-            raise ValueError(f"val_size={self.val_size} leaves no training images: {train_images} has {len(images)}")
+            raise ValueError(
+                f"val_size={self.val_size} leaves no training images: {train_images} has {len(images)}"
+            )
         test_x, test_y = read_labelled_images(test_images, test_labels)
         splits: dict[Stage, tuple[np.ndarray, np.ndarray]] = {
             "train": (images[:n_fit], labels[:n_fit]),

@@ -66,8 +66,10 @@ class M4Frequency:
     def check_horizon(self, pred_len: int) -> None:
         """M4 is scored at its official horizon only: a clear error for any other ``pred_len``."""
         if pred_len != self.horizon:
-            raise ValueError(f"{self.dataset} is scored at its official horizon of {self.horizon} steps; "
-                             f"got pred_len={pred_len}. Use pred_len={self.horizon}.")
+            raise ValueError(
+                f"{self.dataset} is scored at its official horizon of {self.horizon} steps; "
+                f"got pred_len={pred_len}. Use pred_len={self.horizon}."
+            )
 
 
 # fmt: off
@@ -164,8 +166,9 @@ def _read_wide_cached(path: str, mtime_ns: int, size: int) -> WideSeries:
             if sid in seen:
                 raise DataValidationError(f"{path}: series {sid!r} appears twice (again at line {line})")
             if len(row) > len(header):
-                raise DataValidationError(f"{path}: series {sid!r} (line {line}) has {len(row)} cells, "
-                                          f"the header has {len(header)}")
+                raise DataValidationError(
+                    f"{path}: series {sid!r} (line {line}) has {len(row)} cells, the header has {len(header)}"
+                )
             seen.add(sid)
             ids.append(sid)
             values.append(_parse_row(path, sid, header, [c.strip() for c in row[1:]]))
@@ -184,8 +187,10 @@ def _parse_row(path: str, sid: str, header: tuple[str, ...], cells: list[str]) -
     for j, cell in enumerate(head):
         if cell in _MISSING:
             what = repr(cell) if cell else "empty"
-            raise DataValidationError(f"{path}: series {sid!r} has a gap: column {header[j + 1]!r} is {what} "
-                                      f"but later columns hold values (up to {header[n]!r})")
+            raise DataValidationError(
+                f"{path}: series {sid!r} has a gap: column {header[j + 1]!r} is {what} "
+                f"but later columns hold values (up to {header[n]!r})"
+            )
     try:
         arr = np.array(head, dtype=np.float64)
     except ValueError:
@@ -196,8 +201,9 @@ def _parse_row(path: str, sid: str, header: tuple[str, ...], cells: list[str]) -
     bad = np.flatnonzero(~np.isfinite(arr))
     if bad.size:
         j = int(bad[0])
-        raise DataValidationError(f"{path}: series {sid!r} has a non-finite value {head[j]!r} in column "
-                                  f"{header[j + 1]!r}")
+        raise DataValidationError(
+            f"{path}: series {sid!r} has a non-finite value {head[j]!r} in column {header[j + 1]!r}"
+        )
     arr.setflags(write=False)
     return arr
 
@@ -229,8 +235,9 @@ def read_naive2(path: str | Path, frequency: str) -> dict[str, np.ndarray]:
     keep = [i for i, sid in enumerate(wide.ids) if pattern.fullmatch(sid)]
     if not keep:
         raise DataValidationError(f"{wide.path}: no Naive2 rows for {freq.name} (ids {freq.prefix}1, ...)")
-    subset = WideSeries(wide.path, tuple(wide.ids[i] for i in keep), tuple(wide.values[i] for i in keep),
-                        wide.columns)
+    subset = WideSeries(
+        wide.path, tuple(wide.ids[i] for i in keep), tuple(wide.values[i] for i in keep), wide.columns
+    )
     _check_lengths(subset, freq.horizon, f"{freq.name} Naive2 row")
     return dict(zip(subset.ids, subset.values, strict=True))
 
@@ -240,8 +247,10 @@ def _check_lengths(wide: WideSeries, horizon: int, what: str) -> None:
     if wrong.size:
         i = int(wrong[0])
         more = f" ({wrong.size - 1} more rows too)" if wrong.size > 1 else ""
-        raise DataValidationError(f"{wide.path}: {what} {wide.ids[i]!r} has {len(wide.values[i])} values, "
-                                  f"the official horizon is {horizon}{more}")
+        raise DataValidationError(
+            f"{wide.path}: {what} {wide.ids[i]!r} has {len(wide.values[i])} values, "
+            f"the official horizon is {horizon}{more}"
+        )
 
 
 def _check_same_ids(train: WideSeries, test_ids: tuple[str, ...], test_path: str) -> None:
@@ -273,8 +282,10 @@ def load_m4(frequency: str, *, require_train: bool = False) -> SeriesPanel:
     freq = m4_frequency(frequency)
     if freq.test_source is None:
         have = ", ".join(f.dataset for f in M4_FREQUENCIES.values() if f.test_source)
-        raise ValueError(f"{freq.dataset}: its files are not in this project's data (only {have} are; "
-                         f"see ../shared/data/m4/SOURCE.md)")
+        raise ValueError(
+            f"{freq.dataset}: its files are not in this project's data (only {have} are; "
+            f"see ../shared/data/m4/SOURCE.md)"
+        )
     if freq.train_source is None and require_train:
         raise ValueError(
             f"{freq.dataset} cannot be trained on: {freq.name}-train.csv is not in the stored M4-methods "
@@ -286,8 +297,11 @@ def load_m4(frequency: str, *, require_train: bool = False) -> SeriesPanel:
         try:
             naive2 = sources.resolve(NAIVE2_SOURCE)
         except sources.DatasetNotFoundError as err:
-            log.warning("%s: Naive2 forecasts not found, so no 'naive2' and no OWA (%s)", freq.dataset,
-                        str(err).splitlines()[0])
+            log.warning(
+                "%s: Naive2 forecasts not found, so no 'naive2' and no OWA (%s)",
+                freq.dataset,
+                str(err).splitlines()[0],
+            )
     train = sources.resolve(freq.train_source) if freq.train_source is not None else None
     return read_m4_panel(freq.name, sources.resolve(freq.test_source), train=train, naive2=naive2)
 
@@ -318,8 +332,17 @@ def read_m4_panel(
         by_id = read_naive2(naive2, freq.name)
         missing = [sid for sid in ids if sid not in by_id]
         if missing:
-            raise DataValidationError(f"{naive2}: no Naive2 forecast for series {missing[0]!r} "
-                                      f"({len(missing)} of {len(ids)} {freq.name} series missing)")
+            raise DataValidationError(
+                f"{naive2}: no Naive2 forecast for series {missing[0]!r} "
+                f"({len(missing)} of {len(ids)} {freq.name} series missing)"
+            )
         forecasts = np.stack([by_id[sid] for sid in ids])
-    return SeriesPanel(ids=ids, train=histories, test=values, naive2=forecasts, horizon=freq.horizon,
-                       period=freq.period, source=source)
+    return SeriesPanel(
+        ids=ids,
+        train=histories,
+        test=values,
+        naive2=forecasts,
+        horizon=freq.horizon,
+        period=freq.period,
+        source=source,
+    )

@@ -76,7 +76,9 @@ class SeriesPanel:
 
     def __post_init__(self) -> None:
         if self.horizon < 1 or self.period < 1:
-            raise ValueError(f"{self.source}: horizon and period must be >= 1, got {self.horizon}, {self.period}")
+            raise ValueError(
+                f"{self.source}: horizon and period must be >= 1, got {self.horizon}, {self.period}"
+            )
         ids = tuple(str(i) for i in self.ids)
         object.__setattr__(self, "ids", ids)
         seen: set[str] = set()
@@ -86,7 +88,9 @@ class SeriesPanel:
             seen.add(i)
         if self.train is not None:
             if len(self.train) != len(ids):
-                raise DataValidationError(f"{self.source}: {len(ids)} ids but {len(self.train)} training series")
+                raise DataValidationError(
+                    f"{self.source}: {len(ids)} ids but {len(self.train)} training series"
+                )
             histories = tuple(self._check_history(i, s) for i, s in zip(ids, self.train, strict=True))
             object.__setattr__(self, "train", histories)
         for name in ("test", "naive2"):
@@ -95,9 +99,13 @@ class SeriesPanel:
                 object.__setattr__(self, name, self._check_block(name, value))
 
     def _check_history(self, series_id: str, values: np.ndarray | Sequence[float]) -> np.ndarray:
-        arr = np.array(values, dtype=np.float64)  # a copy: the panel owns writable arrays, not the reader's cache
+        arr = np.array(
+            values, dtype=np.float64
+        )  # a copy: the panel owns writable arrays, not the reader's cache
         if arr.ndim != 1:
-            raise DataValidationError(f"{self.source}: series {series_id!r} must be 1-D, got shape {arr.shape}")
+            raise DataValidationError(
+                f"{self.source}: series {series_id!r} must be 1-D, got shape {arr.shape}"
+            )
         if arr.size == 0:
             raise DataValidationError(f"{self.source}: series {series_id!r} is empty")
         bad = np.flatnonzero(~np.isfinite(arr))
@@ -116,8 +124,9 @@ class SeriesPanel:
         bad = np.argwhere(~np.isfinite(arr))
         if len(bad):
             row, col = bad[0]
-            raise DataValidationError(f"{self.source}: {name} of series {self.ids[row]!r} has a non-finite value "
-                                      f"at step {col}")
+            raise DataValidationError(
+                f"{self.source}: {name} of series {self.ids[row]!r} has a non-finite value at step {col}"
+            )
         return arr
 
     def __len__(self) -> int:
@@ -177,7 +186,11 @@ class PanelWindows(Dataset[dict[str, torch.Tensor]]):
         lengths = np.array([len(v) for v in series], dtype=np.int64)
         if not len(lengths) == len(self.first_cut) == len(self.n_cuts):
             raise ValueError("PanelWindows: series, first_cut and n_cuts must have one entry per series")
-        if (self.n_cuts < 1).any() or (self.first_cut < 0).any() or (self.first_cut + self.n_cuts > lengths + 1).any():
+        if (
+            (self.n_cuts < 1).any()
+            or (self.first_cut < 0).any()
+            or (self.first_cut + self.n_cuts > lengths + 1).any()
+        ):
             raise ValueError("PanelWindows: every series needs at least one cut inside [0, n]")
         self.offsets = np.concatenate([[0], np.cumsum(self.n_cuts)])
         padded = lengths + seq_len + pred_len
@@ -190,8 +203,8 @@ class PanelWindows(Dataset[dict[str, torch.Tensor]]):
         self._cum_base = np.concatenate([[0], np.cumsum([len(d) + 1 for d in diffs])[:-1]])
         self._cum = np.concatenate([np.concatenate([[0.0], np.cumsum(d)]) for d in diffs])
         for b, v in zip(self._base, series, strict=True):
-            self._values[b + seq_len:b + seq_len + len(v)] = v
-            self._mask[b + seq_len:b + seq_len + len(v)] = 1.0
+            self._values[b + seq_len : b + seq_len + len(v)] = v
+            self._mask[b + seq_len : b + seq_len + len(v)] = 1.0
         self._naive2 = None if naive2 is None else np.asarray(naive2, dtype=np.float32)
 
     def __len__(self) -> int:
@@ -263,7 +276,9 @@ class PanelSampler(Sampler[int]):
     at once, and the sampler is still ``loader.sampler``, where Lightning's ``set_epoch`` finds it.
     """
 
-    def __init__(self, n_cuts: np.ndarray, samples: int, seed: int = 0, batch_size: int | None = None) -> None:
+    def __init__(
+        self, n_cuts: np.ndarray, samples: int, seed: int = 0, batch_size: int | None = None
+    ) -> None:
         if samples < 1:
             raise ValueError(f"train_samples must be a positive integer, got {samples}")
         if seed < 0:
@@ -291,7 +306,7 @@ class PanelSampler(Sampler[int]):
         indices = (self.offsets[series] + offset).tolist()
         if self.batch_size is None:
             return iter(indices)
-        return (indices[i:i + self.batch_size] for i in range(0, len(indices), self.batch_size))
+        return (indices[i : i + self.batch_size] for i in range(0, len(indices), self.batch_size))
 
 
 def _min_train_length(panel: SeriesPanel, stage: str) -> None:
@@ -310,13 +325,16 @@ def panel_train_windows(panel: SeriesPanel, seq_len: int, history_limit: float) 
     P = panel.horizon
     limit = int(history_limit * P)
     if limit < 1:
-        raise ValueError(f"history_limit * pred_len must be >= 1 (one candidate cut), got {history_limit} * {P}")
+        raise ValueError(
+            f"history_limit * pred_len must be >= 1 (one candidate cut), got {history_limit} * {P}"
+        )
     _min_train_length(panel, "train")
     shortened = [v[:-P] for v in panel.histories()]
     first = np.array([max(1, len(v) - limit) for v in shortened], dtype=np.int64)
     n_cuts = np.array([len(v) for v in shortened], dtype=np.int64) - first
-    return PanelWindows(shortened, first, n_cuts, seq_len=seq_len, pred_len=P, period=panel.period,
-                        scale_over="lookback")
+    return PanelWindows(
+        shortened, first, n_cuts, seq_len=seq_len, pred_len=P, period=panel.period, scale_over="lookback"
+    )
 
 
 def panel_val_windows(panel: SeriesPanel, seq_len: int) -> PanelWindows:
@@ -324,8 +342,15 @@ def panel_val_windows(panel: SeriesPanel, seq_len: int) -> PanelWindows:
     _min_train_length(panel, "val")
     histories = panel.histories()
     first = np.array([len(v) - panel.horizon for v in histories], dtype=np.int64)
-    return PanelWindows(histories, first, np.ones(len(panel), dtype=np.int64), seq_len=seq_len,
-                        pred_len=panel.horizon, period=panel.period, scale_over="history")
+    return PanelWindows(
+        histories,
+        first,
+        np.ones(len(panel), dtype=np.int64),
+        seq_len=seq_len,
+        pred_len=panel.horizon,
+        period=panel.period,
+        scale_over="history",
+    )
 
 
 def panel_test_windows(panel: SeriesPanel, seq_len: int) -> PanelWindows:
@@ -334,8 +359,16 @@ def panel_test_windows(panel: SeriesPanel, seq_len: int) -> PanelWindows:
         raise ValueError(f"{panel.source}: this panel has no test values")
     joined = [np.concatenate([h, t]) for h, t in zip(panel.histories(), panel.test, strict=True)]
     first = np.array([len(h) for h in panel.histories()], dtype=np.int64)
-    return PanelWindows(joined, first, np.ones(len(panel), dtype=np.int64), seq_len=seq_len,
-                        pred_len=panel.horizon, period=panel.period, scale_over="history", naive2=panel.naive2)
+    return PanelWindows(
+        joined,
+        first,
+        np.ones(len(panel), dtype=np.int64),
+        seq_len=seq_len,
+        pred_len=panel.horizon,
+        period=panel.period,
+        scale_over="history",
+        naive2=panel.naive2,
+    )
 
 
 def panel_datasets(panel: SeriesPanel, seq_len: int, history_limit: float) -> dict[Stage, PanelWindows]:

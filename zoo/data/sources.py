@@ -91,7 +91,12 @@ class DataSource:
         if self.sha256 and (len(self.sha256) != 64 or set(self.sha256) - set("0123456789abcdef")):
             msg = f"sha256 must be 64 lowercase hex digits (or empty), got {self.sha256!r}"
             raise ValueError(f"DataSource {self.name!r}: {msg}")
-        check_choice("content_encoding", self.content_encoding, ContentEncoding | None, owner=f"DataSource {self.name!r}")
+        check_choice(
+            "content_encoding",
+            self.content_encoding,
+            ContentEncoding | None,
+            owner=f"DataSource {self.name!r}",
+        )
         if self.content_encoding is not None and self.archive_member is not None:
             msg = "archive_member and content_encoding cannot be combined"
             raise ValueError(f"DataSource {self.name!r}: {msg}")
@@ -440,6 +445,11 @@ def resolve(source: str | DataSource, *, verify: bool = True) -> Path:
         )
     dest = candidates[-1][0]
     logger.info("dataset %s: downloading %s -> %s", src.name, src.url, dest)
-    download(src.url, dest, sha256=src.sha256 if verify else None, archive_member=src.archive_member,
-             content_encoding=src.content_encoding)
+    download(
+        src.url,
+        dest,
+        sha256=src.sha256 if verify else None,
+        archive_member=src.archive_member,
+        content_encoding=src.content_encoding,
+    )
     return dest

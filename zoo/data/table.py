@@ -65,11 +65,15 @@ def _parse_dates(frame: pd.DataFrame, source: str, date_column: str) -> pd.Datet
     dates = pd.to_datetime(raw, errors="coerce")
     bad = np.flatnonzero(dates.isna().to_numpy())
     if len(bad):
-        raise _where(source, date_column, bad, f"an unparseable timestamp {raw.iloc[bad[0]]!r}", "Fix the file.")
+        raise _where(
+            source, date_column, bad, f"an unparseable timestamp {raw.iloc[bad[0]]!r}", "Fix the file."
+        )
     return pd.DatetimeIndex(dates)
 
 
-def _check_timestamps(dates: pd.DatetimeIndex, source: str, date_column: str, policy: TimestampPolicy) -> None:
+def _check_timestamps(
+    dates: pd.DatetimeIndex, source: str, date_column: str, policy: TimestampPolicy
+) -> None:
     steps = np.diff(dates.asi8)
     duplicate = np.flatnonzero(steps == 0) + 1
     backwards = np.flatnonzero(steps < 0) + 1
@@ -77,8 +81,12 @@ def _check_timestamps(dates: pd.DatetimeIndex, source: str, date_column: str, po
         return
     hint = "Pass timestamps='ignore' to window by row order as TSLib does."
     if policy == "ignore":
-        log.warning("%s: %d duplicate and %d non-increasing timestamp(s) kept as they are",
-                    source, len(duplicate), len(backwards))
+        log.warning(
+            "%s: %d duplicate and %d non-increasing timestamp(s) kept as they are",
+            source,
+            len(duplicate),
+            len(backwards),
+        )
         return
     if len(backwards):
         rows = backwards
@@ -95,30 +103,43 @@ def _numeric_values(frame: pd.DataFrame, source: str, columns: list[str]) -> np.
         col = pd.to_numeric(frame[name], errors="coerce")
         not_numeric = np.flatnonzero(col.isna().to_numpy() & frame[name].notna().to_numpy())
         if len(not_numeric):
-            raise _where(source, name, not_numeric, f"a non-numeric value {frame[name].iloc[not_numeric[0]]!r}",
-                         "Only numeric channels besides the date column are supported.")
+            raise _where(
+                source,
+                name,
+                not_numeric,
+                f"a non-numeric value {frame[name].iloc[not_numeric[0]]!r}",
+                "Only numeric channels besides the date column are supported.",
+            )
         out[:, c] = col.to_numpy(dtype=np.float64)
     return out
 
 
-def _handle_missing(values: np.ndarray, source: str, columns: list[str], policy: MissingPolicy,
-                    sentinels: tuple[float, ...]) -> np.ndarray:
+def _handle_missing(
+    values: np.ndarray, source: str, columns: list[str], policy: MissingPolicy, sentinels: tuple[float, ...]
+) -> np.ndarray:
     bad = np.isnan(values) | np.isinf(values)
     for s in sentinels:
         bad |= values == s
     if not bad.any():
         return values
     if policy == "keep":
-        log.warning("%s: %d missing/sentinel value(s) kept as they are (missing='keep')", source, int(bad.sum()))
+        log.warning(
+            "%s: %d missing/sentinel value(s) kept as they are (missing='keep')", source, int(bad.sum())
+        )
         return values
     if policy == "error":
         c = int(np.flatnonzero(bad.any(axis=0))[0])
         rows = np.flatnonzero(bad[:, c])
         first = values[rows[0], c]
         what = "a missing value (NaN)" if np.isnan(first) else f"the sentinel value {first:g}"
-        raise _where(source, columns[c], rows, what,
-                     "Cleaning is opt-in: missing='interpolate' fills by linear interpolation, "
-                     "missing='keep' uses the raw values.")
+        raise _where(
+            source,
+            columns[c],
+            rows,
+            what,
+            "Cleaning is opt-in: missing='interpolate' fills by linear interpolation, "
+            "missing='keep' uses the raw values.",
+        )
     cleaned = pd.DataFrame(np.where(bad, np.nan, values))
     if cleaned.isna().all(axis=0).any():
         c = int(np.flatnonzero(cleaned.isna().all(axis=0).to_numpy())[0])
@@ -151,8 +172,15 @@ def load_series_table(
         frame = pd.read_csv(path, encoding="utf-8", encoding_errors="replace")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise DataValidationError(f"{name}: cannot parse as CSV: {err}") from err
-    return table_from_frame(frame, source=name, date_column=date_column, target=target, missing=missing,
-                            timestamps=timestamps, sentinels=sentinels)
+    return table_from_frame(
+        frame,
+        source=name,
+        date_column=date_column,
+        target=target,
+        missing=missing,
+        timestamps=timestamps,
+        sentinels=sentinels,
+    )
 
 
 def table_from_frame(

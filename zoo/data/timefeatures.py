@@ -50,9 +50,18 @@ _BY_RESOLUTION: dict[str, list[str]] = {
     "year": [],
 }
 _OFFSET_RESOLUTION = {
-    "Second": "second", "Minute": "minute", "Hour": "hour", "Day": "day", "BusinessDay": "day",
-    "Week": "week", "MonthEnd": "month", "MonthBegin": "month", "QuarterEnd": "month",
-    "QuarterBegin": "month", "YearEnd": "year", "YearBegin": "year",
+    "Second": "second",
+    "Minute": "minute",
+    "Hour": "hour",
+    "Day": "day",
+    "BusinessDay": "day",
+    "Week": "week",
+    "MonthEnd": "month",
+    "MonthBegin": "month",
+    "QuarterEnd": "month",
+    "QuarterBegin": "month",
+    "YearEnd": "year",
+    "YearBegin": "year",
 }
 
 
@@ -61,10 +70,14 @@ def frequency_resolution(freq: str) -> str:
     try:
         offset = to_offset(freq)
     except ValueError as err:
-        raise ValueError(f"unknown frequency {freq!r}: use a pandas offset alias such as 'h', '15min', 'D'") from err
+        raise ValueError(
+            f"unknown frequency {freq!r}: use a pandas offset alias such as 'h', '15min', 'D'"
+        ) from err
     name = type(offset).__name__
     if name not in _OFFSET_RESOLUTION:
-        raise ValueError(f"frequency {freq!r} ({name}) has no timeF encoding; known: {sorted(_OFFSET_RESOLUTION)}")
+        raise ValueError(
+            f"frequency {freq!r} ({name}) has no timeF encoding; known: {sorted(_OFFSET_RESOLUTION)}"
+        )
     return _OFFSET_RESOLUTION[name]
 
 

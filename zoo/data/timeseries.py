@@ -88,8 +88,9 @@ def split_bounds(n_rows: int, seq_len: int, split: str) -> dict[Stage, tuple[int
 class WindowDataset(Dataset[dict[str, torch.Tensor]]):
     """Sliding windows over one split: item ``i`` covers rows ``i .. i+L+P-1`` of the slice."""
 
-    def __init__(self, inputs: torch.Tensor, targets: torch.Tensor, marks: torch.Tensor,
-                 seq_len: int, pred_len: int) -> None:
+    def __init__(
+        self, inputs: torch.Tensor, targets: torch.Tensor, marks: torch.Tensor, seq_len: int, pred_len: int
+    ) -> None:
         self.inputs, self.targets, self.marks = inputs, targets, marks  # (N, C_in), (N, C_out), (N, F)
         self.seq_len, self.pred_len = seq_len, pred_len
 
@@ -102,9 +103,9 @@ class WindowDataset(Dataset[dict[str, torch.Tensor]]):
         s, e = i, i + self.seq_len
         return {
             "x": self.inputs[s:e],
-            "y": self.targets[e:e + self.pred_len],
+            "y": self.targets[e : e + self.pred_len],
             "x_mark": self.marks[s:e],
-            "y_mark": self.marks[e:e + self.pred_len],
+            "y_mark": self.marks[e : e + self.pred_len],
         }
 
 
@@ -214,10 +215,14 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         if self.m4_frequency is not None:
             self.m4_frequency.check_horizon(pred_len)
             if features == "MS":
-                raise ValueError(f"{self.m4_frequency.dataset} is univariate: features 'MS' needs covariates; "
-                                 "use 'S' (or 'M', the same for one series)")
+                raise ValueError(
+                    f"{self.m4_frequency.dataset} is univariate: features 'MS' needs covariates; "
+                    "use 'S' (or 'M', the same for one series)"
+                )
         elif features in ("S", "MS") and not target:
-            raise ValueError(f"features={features!r} forecasts a single target column: set target=<column name>")
+            raise ValueError(
+                f"features={features!r} forecasts a single target column: set target=<column name>"
+            )
         self.save_hyperparameters()
         self.dataset, self.features, self.target = dataset, features, target
         self.seq_len, self.label_len, self.pred_len = seq_len, label_len, pred_len
@@ -245,7 +250,12 @@ class TimeSeriesDataModule(pl.LightningDataModule):
 
     @cached_property
     def _catalog_entry(self) -> sources.DataSource | None:
-        if self.is_panel or self.dataset == SYNTHETIC or self.dataset.endswith(".csv") or Path(self.dataset).is_file():
+        if (
+            self.is_panel
+            or self.dataset == SYNTHETIC
+            or self.dataset.endswith(".csv")
+            or Path(self.dataset).is_file()
+        ):
             return None
         return sources.get_source(self.dataset)
 
@@ -255,13 +265,17 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         if self.is_panel:
             raise ValueError(f"{self.dataset!r} is an M4 panel, not a table: use .panel")
         if self.dataset == SYNTHETIC:
-            table = table_from_frame(synthetic_series(), source=SYNTHETIC, target=self.target, **self._policies)
+            table = table_from_frame(
+                synthetic_series(), source=SYNTHETIC, target=self.target, **self._policies
+            )
         else:
             entry = self._catalog_entry
             path = sources.resolve(entry) if entry is not None else Path(self.dataset)
             table = load_series_table(path, target=self.target, source=str(path), **self._policies)
         if self.features != "M" and self.target not in table.columns:
-            raise ValueError(f"{table.source}: unknown target column {self.target!r}; columns are {table.columns}")
+            raise ValueError(
+                f"{table.source}: unknown target column {self.target!r}; columns are {table.columns}"
+            )
         return table
 
     @property
@@ -282,7 +296,9 @@ class TimeSeriesDataModule(pl.LightningDataModule):
             return "h"
         inferred = _infer_freq(self.table)
         if inferred is None:
-            raise ValueError(f"{self.table.source}: cannot infer the sampling frequency; pass freq='h' (or similar)")
+            raise ValueError(
+                f"{self.table.source}: cannot infer the sampling frequency; pass freq='h' (or similar)"
+            )
         return inferred
 
     @property
@@ -331,7 +347,9 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         bounds = split_bounds(len(table), self.seq_len, self.split)
         inputs = table.values[:, -1:] if self.features == "S" else table.values
         train_end = bounds["train"][1]
-        self.scaler = StandardScaler.fit(inputs[:train_end]) if self.scale else StandardScaler.identity(inputs.shape[1])
+        self.scaler = (
+            StandardScaler.fit(inputs[:train_end]) if self.scale else StandardScaler.identity(inputs.shape[1])
+        )
         self.target_scaler = self.scaler if self.features == "M" else self.scaler.select(slice(-1, None))
         scaled = self.scaler.transform(inputs).astype(np.float32)
         x_all = torch.from_numpy(scaled)
@@ -342,7 +360,9 @@ class TimeSeriesDataModule(pl.LightningDataModule):
             marks = torch.zeros(len(table), 0)
         for name in STAGES:
             start, end = bounds[name]
-            ds = WindowDataset(x_all[start:end], y_all[start:end], marks[start:end], self.seq_len, self.pred_len)
+            ds = WindowDataset(
+                x_all[start:end], y_all[start:end], marks[start:end], self.seq_len, self.pred_len
+            )
             if len(ds) == 0:
                 raise ValueError(
                     f"{table.source}: the {name} split has {end - start} rows (rows [{start}, {end})), too few "
@@ -355,8 +375,13 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         history_limit = self.history_limit if self.history_limit is not None else freq.history_limit
         self.scaler = self.target_scaler = StandardScaler.identity(1)  # N-BEATS trains on raw values
         self.datasets = dict(panel_datasets(self.panel, self.seq_len, history_limit))
-        log.info("%s: %d series, windows %s, %d training draws per epoch", freq.dataset, len(self.panel),
-                 self.num_windows, self.train_samples or self.num_windows["train"])
+        log.info(
+            "%s: %d series, windows %s, %d training draws per epoch",
+            freq.dataset,
+            len(self.panel),
+            self.num_windows,
+            self.train_samples or self.num_windows["train"],
+        )
 
     @property
     def num_windows(self) -> dict[str, int]:
@@ -370,7 +395,11 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         sampler = None
         batch_size: int | None = self.batch_size if train else self.eval_batch_size
         if train:
-            seed = self.shuffle_seed if self.shuffle_seed is not None else int(os.environ.get("PL_GLOBAL_SEED", 0))
+            seed = (
+                self.shuffle_seed
+                if self.shuffle_seed is not None
+                else int(os.environ.get("PL_GLOBAL_SEED", 0))
+            )
             if isinstance(dataset, PanelWindows):  # the sampler yields whole batches, fetched in one gather
                 sampler, batch_size = dataset.epoch_sampler(self.train_samples, seed, batch_size), None
             else:

@@ -31,7 +31,12 @@ from zoo.hub.files import write_text_atomic
 from zoo.registry import TaskKind, get_model_entry
 
 FORMAT_VERSION = 1
-CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, MANIFEST_NAME = "config.json", "model.safetensors", "README.md", "manifest.json"
+CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, MANIFEST_NAME = (
+    "config.json",
+    "model.safetensors",
+    "README.md",
+    "manifest.json",
+)
 WeightsDtype = Literal["float32", "float16", "bfloat16"]
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -94,7 +99,9 @@ class PretrainedConfig:
         try:
             raw = json.loads(Path(path).read_text())
         except FileNotFoundError:
-            raise PretrainedNotFoundError(f"{path} not found: a pretrained directory needs {CONFIG_NAME}") from None
+            raise PretrainedNotFoundError(
+                f"{path} not found: a pretrained directory needs {CONFIG_NAME}"
+            ) from None
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise IntegrityError(f"{path} is not valid JSON: {e}") from e
         if not isinstance(raw, dict):
@@ -109,10 +116,14 @@ class PretrainedConfig:
         if not isinstance(raw["model_args"], dict):
             raise IntegrityError(f"{path}: field 'model_args' must be an object")
         if raw.get("format_version", FORMAT_VERSION) > FORMAT_VERSION:
-            raise IntegrityError(f"{path}: format_version {raw['format_version']} is newer than this zoo reads "
-                                 f"({FORMAT_VERSION}); upgrade zoo")
+            raise IntegrityError(
+                f"{path}: format_version {raw['format_version']} is newer than this zoo reads "
+                f"({FORMAT_VERSION}); upgrade zoo"
+            )
         try:
-            check_choice("weights_dtype", raw.get("weights_dtype", "float32"), WeightsDtype, owner=f"{path}: field")
+            check_choice(
+                "weights_dtype", raw.get("weights_dtype", "float32"), WeightsDtype, owner=f"{path}: field"
+            )
         except ValueError as e:
             raise IntegrityError(str(e)) from None
         try:
@@ -120,8 +131,9 @@ class PretrainedConfig:
         except KeyError as e:
             raise IntegrityError(f"{path}: field 'architecture': {e.args[0]}") from None
         if raw["task"] != entry.task:
-            raise IntegrityError(f"{path}: field 'task' is {raw['task']!r} but {raw['architecture']!r} is a "
-                                 f"{entry.task} model")
+            raise IntegrityError(
+                f"{path}: field 'task' is {raw['task']!r} but {raw['architecture']!r} is a {entry.task} model"
+            )
         return cls(**raw)
 
     def to_json(self) -> str:
@@ -138,7 +150,6 @@ class PretrainedConfig:
         stats = self.preprocessing.get("scaler" if which == "input" else "target_scaler")
         if not stats:
             return None
-        return StandardScaler(mean=np.asarray(stats["mean"], dtype=np.float64),
-                              std=np.asarray(stats["std"], dtype=np.float64))
-
-
+        return StandardScaler(
+            mean=np.asarray(stats["mean"], dtype=np.float64), std=np.asarray(stats["std"], dtype=np.float64)
+        )

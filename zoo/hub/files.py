@@ -9,7 +9,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 
-def write_directory(directory: str | os.PathLike[str], files: Mapping[str, str | Callable[[Path], None]]) -> Path:
+def write_directory(
+    directory: str | os.PathLike[str], files: Mapping[str, str | Callable[[Path], None]]
+) -> Path:
     """Write a directory of files atomically: each file is text or a writer of a path; all are assembled
     (and fsynced) in a staging directory beside the target, which is then renamed onto it."""
     target = Path(directory)

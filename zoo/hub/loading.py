@@ -42,10 +42,14 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path), device="cpu")
     except FileNotFoundError:
-        raise PretrainedNotFoundError(f"{path} not found: a pretrained directory needs {WEIGHTS_NAME}") from None
+        raise PretrainedNotFoundError(
+            f"{path} not found: a pretrained directory needs {WEIGHTS_NAME}"
+        ) from None
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise IntegrityError(f"{path} is not a valid safetensors file ({e}); weights are read as safetensors "
-                             "only and never unpickled") from e
+        raise IntegrityError(
+            f"{path} is not a valid safetensors file ({e}); weights are read as safetensors "
+            "only and never unpickled"
+        ) from e
 
 
 def upgrade_config(config: PretrainedConfig, where: Path | str = CONFIG_NAME) -> PretrainedConfig:
@@ -58,7 +62,9 @@ def upgrade_config(config: PretrainedConfig, where: Path | str = CONFIG_NAME) ->
     if config.instance_norm is None:
         return config
     if registry.get_model_entry(config.architecture).task != "forecasting":
-        raise IntegrityError(f"{where}: field 'instance_norm' is set but {config.architecture!r} is not a forecaster")
+        raise IntegrityError(
+            f"{where}: field 'instance_norm' is set but {config.architecture!r} is not a forecaster"
+        )
     affine = bool(config.instance_norm.get("affine", True))
     model_args = {**config.model_args, "revin": True, "revin_affine": affine}
     return dataclasses.replace(config, model_args=model_args, instance_norm=None)
@@ -70,17 +76,26 @@ def build_model(config: PretrainedConfig, where: Path | str = CONFIG_NAME) -> nn
     try:
         return registry.build_model(config.architecture, **config.model_args)
     except (TypeError, ValueError) as e:
-        raise IntegrityError(f"{where}: field 'model_args' does not build {config.architecture!r}: {e}") from e
+        raise IntegrityError(
+            f"{where}: field 'model_args' does not build {config.architecture!r}: {e}"
+        ) from e
 
 
 def strip_wrapper_prefix(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Weights of the former RevIN wrapper (``net.*`` beside ``revin.*``) as the forecaster's own keys."""
-    wrapped = any(k.startswith("net.") for k in state) and all(k.startswith(("net.", "revin.")) for k in state)
+    wrapped = any(k.startswith("net.") for k in state) and all(
+        k.startswith(("net.", "revin.")) for k in state
+    )
     return {k.removeprefix("net."): v for k, v in state.items()} if wrapped else dict(state)
 
 
-def load_state(model: nn.Module, state: Mapping[str, torch.Tensor], source: Path | str, strict: bool = True,
-               architecture: str = "") -> None:
+def load_state(
+    model: nn.Module,
+    state: Mapping[str, torch.Tensor],
+    source: Path | str,
+    strict: bool = True,
+    architecture: str = "",
+) -> None:
     """``model.load_state_dict(state)`` with a message naming ``source`` when the weights do not fit."""
     what = f"architecture {architecture!r}" if architecture else type(model).__name__
     if not any(name == "net" for name, _ in model.named_children()):
@@ -132,8 +147,11 @@ def architecture_of(net: nn.Module) -> str:
     """The registry name that builds ``net``: the variant whose defaults all match its arguments, else the base."""
     args = getattr(net, "constructor_args", {})
     candidates = [n for n in registry.list_models() if registry.get_model_entry(n).builder is type(net)]
-    fitting = [n for n in candidates
-               if all(args.get(k) == v for k, v in registry.get_model_entry(n).defaults.items())]
+    fitting = [
+        n
+        for n in candidates
+        if all(args.get(k) == v for k, v in registry.get_model_entry(n).defaults.items())
+    ]
     if not fitting:
         raise TypeError(f"{type(net).__name__} is not a registered model; register it with @register_model")
     return max(fitting, key=lambda n: (len(registry.get_model_entry(n).defaults), -len(n)))
@@ -174,22 +192,33 @@ def save_pretrained(
     if not model_args:
         raise TypeError(f"{type(net).__name__} recorded no constructor arguments; build it through its class")
     config = PretrainedConfig(
-        architecture=architecture, model_args=model_args, task=registry.get_model_entry(architecture).task,
+        architecture=architecture,
+        model_args=model_args,
+        task=registry.get_model_entry(architecture).task,
         name=name or Path(directory).name,
-        preprocessing=jsonable(preprocessing or {}, "preprocessing"), metrics=jsonable(metrics or {}, "metrics"),
-        data_license=data_license, training_command=training_command,
+        preprocessing=jsonable(preprocessing or {}, "preprocessing"),
+        metrics=jsonable(metrics or {}, "metrics"),
+        data_license=data_license,
+        training_command=training_command,
         training=jsonable(training or {}, "training"),
         num_parameters=sum(p.numel() for p in net.parameters()),
-        weights_dtype=weights_dtype, zoo_version=__version__,
+        weights_dtype=weights_dtype,
+        zoo_version=__version__,
     )
-    load_state(build_model(config), net.state_dict(), f"{type(net).__name__}.state_dict()",
-               architecture=architecture)  # the config must rebuild this exact model
+    load_state(
+        build_model(config), net.state_dict(), f"{type(net).__name__}.state_dict()", architecture=architecture
+    )  # the config must rebuild this exact model
     dtype = DTYPES[weights_dtype]
-    tensors = {k: (v.detach().to("cpu", dtype) if v.is_floating_point() else v.detach().cpu()).contiguous().clone()
-               for k, v in net.state_dict().items()}
-    files = {WEIGHTS_NAME: lambda path: save_file(tensors, str(path), metadata={"format": "pt",
-                                                                               "architecture": architecture}),
-             CONFIG_NAME: config.to_json()}
+    tensors = {
+        k: (v.detach().to("cpu", dtype) if v.is_floating_point() else v.detach().cpu()).contiguous().clone()
+        for k, v in net.state_dict().items()
+    }
+    files = {
+        WEIGHTS_NAME: lambda path: save_file(
+            tensors, str(path), metadata={"format": "pt", "architecture": architecture}
+        ),
+        CONFIG_NAME: config.to_json(),
+    }
     if card is not None:
         files[CARD_NAME] = card
     return write_directory(directory, files)
@@ -226,6 +255,10 @@ def create_model(
     if pretrained or checkpoint_path is not None:
         registry.get_model_entry(name)  # an unknown name is a KeyError with suggestions
         tags = list_pretrained(f"{name}.*")
-        hint = f"; pretrained variants: {', '.join(tags)}" if tags else "; no pretrained weights are published for it"
+        hint = (
+            f"; pretrained variants: {', '.join(tags)}"
+            if tags
+            else "; no pretrained weights are published for it"
+        )
         raise ValueError(f"{name!r} names an architecture, not a pretrained model: use '<name>.<tag>'{hint}")
     return registry.build_model(name, **kwargs)

@@ -34,7 +34,9 @@ log = logging.getLogger(__name__)
 def shipped_dir() -> Path:
     """The shipped checkpoints: ``$ZOO_PRETRAINED_DIR``, else ``checkpoints/`` of this source tree."""
     value = os.environ.get("ZOO_PRETRAINED_DIR", "").strip()
-    return Path(value).expanduser().absolute() if value else Path(__file__).resolve().parents[2] / "checkpoints"
+    return (
+        Path(value).expanduser().absolute() if value else Path(__file__).resolve().parents[2] / "checkpoints"
+    )
 
 
 def cache_dir() -> Path:
@@ -56,8 +58,11 @@ def load_manifest(root: Path | None = None) -> dict[str, dict[str, Any]]:
 
 def sha256_files(directory: Path) -> dict[str, dict[str, Any]]:
     """The manifest record of a pretrained directory: sha256 and size of every file in it."""
-    return {p.name: {"sha256": sources.sha256sum(p), "bytes": p.stat().st_size}
-            for p in sorted(Path(directory).iterdir()) if p.is_file()}
+    return {
+        p.name: {"sha256": sources.sha256sum(p), "bytes": p.stat().st_size}
+        for p in sorted(Path(directory).iterdir())
+        if p.is_file()
+    }
 
 
 def write_manifest(root: Path, urls: Mapping[str, str] | None = None) -> Path:
@@ -80,15 +85,19 @@ def verify(directory: Path, record: Mapping[str, Any]) -> None:
             raise IntegrityError(f"{path} is missing (listed in the manifest)")
         actual = sources.sha256sum(path)
         if actual != expected["sha256"]:
-            raise IntegrityError(f"sha256 mismatch for {path}: manifest {expected['sha256']}, file {actual} "
-                                 "(corrupted or modified; restore or re-download it)")
+            raise IntegrityError(
+                f"sha256 mismatch for {path}: manifest {expected['sha256']}, file {actual} "
+                "(corrupted or modified; restore or re-download it)"
+            )
 
 
 def resolve(name_or_dir: str | os.PathLike[str]) -> Path:
     """The verified directory of a pretrained model: a shipped or cached name, or a directory path."""
     path = Path(name_or_dir).expanduser()
     if path.is_dir():
-        record = load_manifest(path.parent).get(path.name) if (path.parent / MANIFEST_NAME).is_file() else None
+        record = (
+            load_manifest(path.parent).get(path.name) if (path.parent / MANIFEST_NAME).is_file() else None
+        )
         if record is not None:
             verify(path, record)
         return path
@@ -96,10 +105,13 @@ def resolve(name_or_dir: str | os.PathLike[str]) -> Path:
     manifest = load_manifest()
     if name not in manifest:
         if os.sep in name or name.startswith((".", "~")):
-            raise PretrainedNotFoundError(f"{path} is not a pretrained directory (with {CONFIG_NAME} and {WEIGHTS_NAME})")
+            raise PretrainedNotFoundError(
+                f"{path} is not a pretrained directory (with {CONFIG_NAME} and {WEIGHTS_NAME})"
+            )
         known = ", ".join(sorted(manifest)) or "(none)"
-        raise PretrainedNotFoundError(f"no pretrained model named {name!r} in {shipped_dir() / MANIFEST_NAME}; "
-                                      f"available: {known}")
+        raise PretrainedNotFoundError(
+            f"no pretrained model named {name!r} in {shipped_dir() / MANIFEST_NAME}; available: {known}"
+        )
     record = manifest[name]
     for candidate in (shipped_dir() / name, cache_dir() / name):
         if (candidate / CONFIG_NAME).is_file():
@@ -112,11 +124,15 @@ def _download(name: str, record: Mapping[str, Any]) -> Path:
     url = record.get("url")
     target = cache_dir() / name
     if not url:
-        raise PretrainedNotFoundError(f"pretrained {name!r} is listed in the manifest but its files are neither in "
-                                      f"{shipped_dir() / name} nor in {target}, and it has no download URL")
+        raise PretrainedNotFoundError(
+            f"pretrained {name!r} is listed in the manifest but its files are neither in "
+            f"{shipped_dir() / name} nor in {target}, and it has no download URL"
+        )
     if sources.offline():
-        raise PretrainedNotFoundError(f"pretrained {name!r} is not in {target} and ZOO_OFFLINE is set; "
-                                      f"download it from {url} or unset ZOO_OFFLINE")
+        raise PretrainedNotFoundError(
+            f"pretrained {name!r} is not in {target} and ZOO_OFFLINE is set; "
+            f"download it from {url} or unset ZOO_OFFLINE"
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{name}.", suffix=".part"))
     try:

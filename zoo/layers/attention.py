@@ -51,9 +51,20 @@ class AttentionKernel(nn.Module):
     positions (L_Q,) and (L_K,) long; returns (B, H, L_Q, D).
     """
 
-    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, scale: float, causal: bool,
-                mask: torch.Tensor | None, alibi_slopes: torch.Tensor | None, q_positions: torch.Tensor,
-                k_positions: torch.Tensor, dropout_p: float) -> torch.Tensor:
+    def forward(
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        *,
+        scale: float,
+        causal: bool,
+        mask: torch.Tensor | None,
+        alibi_slopes: torch.Tensor | None,
+        q_positions: torch.Tensor,
+        k_positions: torch.Tensor,
+        dropout_p: float,
+    ) -> torch.Tensor:
         raise NotImplementedError
 
 
@@ -65,17 +76,32 @@ class FullAttention(AttentionKernel):
     summed into one additive (B|1, H|1, L_Q, L_K) bias.
     """
 
-    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, scale: float, causal: bool,
-                mask: torch.Tensor | None, alibi_slopes: torch.Tensor | None, q_positions: torch.Tensor,
-                k_positions: torch.Tensor, dropout_p: float) -> torch.Tensor:
+    def forward(
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        *,
+        scale: float,
+        causal: bool,
+        mask: torch.Tensor | None,
+        alibi_slopes: torch.Tensor | None,
+        q_positions: torch.Tensor,
+        k_positions: torch.Tensor,
+        dropout_p: float,
+    ) -> torch.Tensor:
         if mask is None and alibi_slopes is None and (not causal or same_positions(q_positions, k_positions)):
             return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=causal, scale=scale)
         bias = torch.zeros((), dtype=q.dtype, device=q.device)
         if alibi_slopes is not None:
-            bias = alibi_bias(alibi_slopes.to(q.dtype), q_positions, k_positions, causal=causal)  # (H, L_Q, L_K)
+            bias = alibi_bias(
+                alibi_slopes.to(q.dtype), q_positions, k_positions, causal=causal
+            )  # (H, L_Q, L_K)
         elif causal:
             future = k_positions[None, :] > q_positions[:, None]
-            bias = torch.zeros(future.shape, dtype=q.dtype, device=q.device).masked_fill(future, float("-inf"))
+            bias = torch.zeros(future.shape, dtype=q.dtype, device=q.device).masked_fill(
+                future, float("-inf")
+            )
         if mask is not None:
             bias = bias + mask
         bias = bias.expand(*bias.shape[:-2], q.shape[-2], k.shape[-2])
@@ -92,24 +118,35 @@ class FullAttention(AttentionKernel):
         return out
 
 
-def padding_mask(key_padding_mask: torch.Tensor | None, attn_mask: torch.Tensor | None, batch: int,
-                 l_q: int, l_k: int, dtype: torch.dtype) -> torch.Tensor | None:
+def padding_mask(
+    key_padding_mask: torch.Tensor | None,
+    attn_mask: torch.Tensor | None,
+    batch: int,
+    l_q: int,
+    l_k: int,
+    dtype: torch.dtype,
+) -> torch.Tensor | None:
     """Combine ``nn.MultiheadAttention``-style masks into one additive (B|1, 1, L_Q, L_K) mask, or None."""
     if key_padding_mask is None and attn_mask is None:
         return None
     mask = torch.zeros(1, 1, l_q, l_k, dtype=dtype)
     if attn_mask is not None:
         if attn_mask.shape not in ((l_q, l_k), (batch, l_q, l_k)):
-            raise ValueError(f"attn_mask must be ({l_q}, {l_k}) or ({batch}, {l_q}, {l_k}), "
-                             f"got {tuple(attn_mask.shape)}")
+            raise ValueError(
+                f"attn_mask must be ({l_q}, {l_k}) or ({batch}, {l_q}, {l_k}), got {tuple(attn_mask.shape)}"
+            )
         extra = attn_mask.reshape(-1, 1, l_q, l_k)
         if extra.dtype == torch.bool:
-            extra = torch.zeros(extra.shape, dtype=dtype, device=extra.device).masked_fill(extra, float("-inf"))
+            extra = torch.zeros(extra.shape, dtype=dtype, device=extra.device).masked_fill(
+                extra, float("-inf")
+            )
         mask = mask.to(extra.device) + extra.to(dtype)
     if key_padding_mask is not None:
         if key_padding_mask.shape != (batch, l_k) or key_padding_mask.dtype != torch.bool:
-            raise ValueError(f"key_padding_mask must be a bool tensor of shape ({batch}, {l_k}), "
-                             f"got {key_padding_mask.dtype} {tuple(key_padding_mask.shape)}")
+            raise ValueError(
+                f"key_padding_mask must be a bool tensor of shape ({batch}, {l_k}), "
+                f"got {key_padding_mask.dtype} {tuple(key_padding_mask.shape)}"
+            )
         pad = torch.zeros(batch, 1, 1, l_k, dtype=dtype, device=key_padding_mask.device)
         mask = mask.to(pad.device) + pad.masked_fill(key_padding_mask[:, None, None, :], float("-inf"))
     return mask
@@ -132,8 +169,16 @@ class MultiHeadAttention(nn.Module):
 
     alibi_slopes: torch.Tensor | None
 
-    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, position: str = "none",
-                 rope_base: float = 10000.0, kernel: AttentionKernel | None = None, bias: bool = True) -> None:
+    def __init__(
+        self,
+        d_model: int,
+        n_heads: int,
+        dropout: float = 0.0,
+        position: str = "none",
+        rope_base: float = 10000.0,
+        kernel: AttentionKernel | None = None,
+        bias: bool = True,
+    ) -> None:
         super().__init__()
         check_position_type(position)
         if n_heads <= 0 or d_model % n_heads:
@@ -149,24 +194,41 @@ class MultiHeadAttention(nn.Module):
         self.rotary = RotaryEmbedding(self.head_dim, base=rope_base) if position == "rope" else None
         # Slopes are a fixed function of H: a non-persistent buffer, so it follows .to(device) but stays
         # out of the state dict.
-        self.register_buffer("alibi_slopes", alibi_slopes(n_heads) if position == "alibi" else None,
-                             persistent=False)
+        self.register_buffer(
+            "alibi_slopes", alibi_slopes(n_heads) if position == "alibi" else None, persistent=False
+        )
         self.kernel = kernel if kernel is not None else FullAttention()
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         return rearrange(x, "b l (h d) -> b h l d", h=self.n_heads)
 
-    def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, *,
-                q_positions: torch.Tensor | None = None, k_positions: torch.Tensor | None = None,
-                causal: bool = False, key_padding_mask: torch.Tensor | None = None,
-                attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        *,
+        q_positions: torch.Tensor | None = None,
+        k_positions: torch.Tensor | None = None,
+        causal: bool = False,
+        key_padding_mask: torch.Tensor | None = None,
+        attn_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         if query.ndim != 3 or query.shape[-1] != self.d_model:
-            raise ValueError(f"MultiHeadAttention: expected query of shape (B, L_Q, {self.d_model}), "
-                             f"got {tuple(query.shape)}")
-        if key.shape != value.shape or key.ndim != 3 or key.shape[0] != query.shape[0] \
-                or key.shape[-1] != self.d_model:
-            raise ValueError(f"MultiHeadAttention: expected key and value of shape ({query.shape[0]}, L_K, "
-                             f"{self.d_model}), got {tuple(key.shape)} and {tuple(value.shape)}")
+            raise ValueError(
+                f"MultiHeadAttention: expected query of shape (B, L_Q, {self.d_model}), "
+                f"got {tuple(query.shape)}"
+            )
+        if (
+            key.shape != value.shape
+            or key.ndim != 3
+            or key.shape[0] != query.shape[0]
+            or key.shape[-1] != self.d_model
+        ):
+            raise ValueError(
+                f"MultiHeadAttention: expected key and value of shape ({query.shape[0]}, L_K, "
+                f"{self.d_model}), got {tuple(key.shape)} and {tuple(value.shape)}"
+            )
         batch, l_q, l_k = query.shape[0], query.shape[1], key.shape[1]
         if q_positions is None and k_positions is None and l_q == l_k:
             q_positions = k_positions = torch.arange(l_q, device=query.device)  # one tensor: self-attention
@@ -175,14 +237,28 @@ class MultiHeadAttention(nn.Module):
         if k_positions is None:
             k_positions = torch.arange(l_k, device=query.device)
         if q_positions.shape != (l_q,) or k_positions.shape != (l_k,):
-            raise ValueError(f"MultiHeadAttention: positions must be ({l_q},) and ({l_k},), got "
-                             f"{tuple(q_positions.shape)} and {tuple(k_positions.shape)}")
-        q, k, v = self._heads(self.q_proj(query)), self._heads(self.k_proj(key)), self._heads(self.v_proj(value))
+            raise ValueError(
+                f"MultiHeadAttention: positions must be ({l_q},) and ({l_k},), got "
+                f"{tuple(q_positions.shape)} and {tuple(k_positions.shape)}"
+            )
+        q, k, v = (
+            self._heads(self.q_proj(query)),
+            self._heads(self.k_proj(key)),
+            self._heads(self.v_proj(value)),
+        )
         if self.rotary is not None:
             q, k = self.rotary(q, q_positions), self.rotary(k, k_positions)
         mask = padding_mask(key_padding_mask, attn_mask, batch, l_q, l_k, q.dtype)
-        out = self.kernel(q, k, v, scale=1.0 / math.sqrt(self.head_dim), causal=causal,
-                          mask=None if mask is None else mask.to(q.device), alibi_slopes=self.alibi_slopes,
-                          q_positions=q_positions, k_positions=k_positions,
-                          dropout_p=self.dropout if self.training else 0.0)  # (B, H, L_Q, D)
+        out = self.kernel(
+            q,
+            k,
+            v,
+            scale=1.0 / math.sqrt(self.head_dim),
+            causal=causal,
+            mask=None if mask is None else mask.to(q.device),
+            alibi_slopes=self.alibi_slopes,
+            q_positions=q_positions,
+            k_positions=k_positions,
+            dropout_p=self.dropout if self.training else 0.0,
+        )  # (B, H, L_Q, D)
         return self.out_proj(rearrange(out, "b h l d -> b l (h d)"))

@@ -50,13 +50,20 @@ class CausalConv1d(nn.Module):
         backend: Backend = "auto",
     ) -> None:
         super().__init__()
-        for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
-                            ("kernel_size", kernel_size), ("dilation", dilation), ("groups", groups)):
+        for name, value in (
+            ("in_channels", in_channels),
+            ("out_channels", out_channels),
+            ("kernel_size", kernel_size),
+            ("dilation", dilation),
+            ("groups", groups),
+        ):
             if value <= 0:
                 raise ValueError(f"CausalConv1d: {name} must be positive, got {value}")
         if in_channels % groups or out_channels % groups:
-            raise ValueError(f"CausalConv1d: in_channels={in_channels} and out_channels={out_channels} must be "
-                             f"divisible by groups={groups}")
+            raise ValueError(
+                f"CausalConv1d: in_channels={in_channels} and out_channels={out_channels} must be "
+                f"divisible by groups={groups}"
+            )
         check_choice("activation", activation, ConvActivation, owner="CausalConv1d")
         check_choice("backend", backend, Backend, owner="CausalConv1d")
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
@@ -81,8 +88,15 @@ class CausalConv1d(nn.Module):
         return (self.kernel_size - 1) * self.dilation + 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return causal_conv1d(x, self.weight, self.bias, dilation=self.dilation, groups=self.groups,
-                             activation=self.activation, backend=self.backend)
+        return causal_conv1d(
+            x,
+            self.weight,
+            self.bias,
+            dilation=self.dilation,
+            groups=self.groups,
+            activation=self.activation,
+            backend=self.backend,
+        )
 
     def extra_repr(self) -> str:
         parts = [f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"]

@@ -33,7 +33,9 @@ class TokenEmbedding(nn.Module):
 
     def __init__(self, n_features: int, d_model: int) -> None:
         super().__init__()
-        self.conv = nn.Conv1d(n_features, d_model, kernel_size=3, padding=1, padding_mode="circular", bias=False)
+        self.conv = nn.Conv1d(
+            n_features, d_model, kernel_size=3, padding=1, padding_mode="circular", bias=False
+        )
         nn.init.kaiming_normal_(self.conv.weight, mode="fan_in", nonlinearity="leaky_relu")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -52,8 +54,9 @@ class DataEmbedding(nn.Module):
         dropout: dropout on the summed embedding.
     """
 
-    def __init__(self, n_features: int, d_model: int, n_time_features: int, position: str, max_len: int,
-                 dropout: float) -> None:
+    def __init__(
+        self, n_features: int, d_model: int, n_time_features: int, position: str, max_len: int, dropout: float
+    ) -> None:
         super().__init__()
         self.value = TokenEmbedding(n_features, d_model)
         self.temporal = nn.Linear(n_time_features, d_model, bias=False) if n_time_features > 0 else None

@@ -37,7 +37,9 @@ def _straight_through(hard: torch.Tensor, soft: torch.Tensor) -> torch.Tensor:
 
 
 def gumbel_softmax_sample(
-    logits: torch.Tensor, temperature: float | torch.Tensor, hard: bool = False,
+    logits: torch.Tensor,
+    temperature: float | torch.Tensor,
+    hard: bool = False,
     sample_shape: torch.Size | tuple[int, ...] = (),
 ) -> torch.Tensor:
     """A relaxed one-hot sample (*sample_shape, ..., K) on the simplex from unnormalised ``logits`` (..., K).
@@ -50,7 +52,9 @@ def gumbel_softmax_sample(
 
 
 def binary_concrete_sample(
-    logits: torch.Tensor, temperature: float | torch.Tensor, hard: bool = False,
+    logits: torch.Tensor,
+    temperature: float | torch.Tensor,
+    hard: bool = False,
     sample_shape: torch.Size | tuple[int, ...] = (),
 ) -> torch.Tensor:
     """A relaxed Bernoulli sample in (0, 1) of the shape of ``logits`` (the binary Concrete of Maddison et al.).
@@ -76,7 +80,9 @@ class TemperatureSchedule:
 
     def __post_init__(self) -> None:
         if not 0 < self.tau_min <= self.tau0:
-            raise ValueError(f"TemperatureSchedule: need 0 < tau_min <= tau0, got tau_min={self.tau_min}, tau0={self.tau0}")
+            raise ValueError(
+                f"TemperatureSchedule: need 0 < tau_min <= tau0, got tau_min={self.tau_min}, tau0={self.tau0}"
+            )
         if self.rate < 0:
             raise ValueError(f"TemperatureSchedule: rate must be >= 0, got {self.rate}")
         if self.every <= 0:

@@ -36,8 +36,10 @@ class LinearHighway(nn.Module):
         super().__init__()
         n_targets = n_features if n_targets is None else n_targets
         if min(seq_len, pred_len, n_features, n_targets) <= 0:
-            raise ValueError(f"LinearHighway: sizes must be positive, got seq_len={seq_len}, pred_len={pred_len}, "
-                             f"n_features={n_features}, n_targets={n_targets}")
+            raise ValueError(
+                f"LinearHighway: sizes must be positive, got seq_len={seq_len}, pred_len={pred_len}, "
+                f"n_features={n_features}, n_targets={n_targets}"
+            )
         if n_targets > n_features:
             raise ValueError(f"LinearHighway: n_targets={n_targets} exceeds n_features={n_features}")
         self.seq_len, self.pred_len = seq_len, pred_len
@@ -54,11 +56,15 @@ class LinearHighway(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 3 or x.shape[1:] != (self.seq_len, self.n_features):
-            raise ValueError(f"LinearHighway: expected x of shape (B, {self.seq_len}, {self.n_features}), "
-                             f"got {tuple(x.shape)}")
-        targets = x[..., self.n_features - self.n_targets:].transpose(1, 2)  # (B, C_out, L)
+            raise ValueError(
+                f"LinearHighway: expected x of shape (B, {self.seq_len}, {self.n_features}), "
+                f"got {tuple(x.shape)}"
+            )
+        targets = x[..., self.n_features - self.n_targets :].transpose(1, 2)  # (B, C_out, L)
         return F.linear(targets, self.weight, self.bias).transpose(1, 2)  # (B, C_out, P) -> (B, P, C_out)
 
     def extra_repr(self) -> str:
-        return f"seq_len={self.seq_len}, pred_len={self.pred_len}, n_features={self.n_features}, " \
-               f"n_targets={self.n_targets}"
+        return (
+            f"seq_len={self.seq_len}, pred_len={self.pred_len}, n_features={self.n_features}, "
+            f"n_targets={self.n_targets}"
+        )

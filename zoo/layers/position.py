@@ -53,8 +53,10 @@ def sinusoidal_table(positions: torch.Tensor, d_model: int) -> torch.Tensor:
     ``d_model`` gets one more sine than cosine column.
     """
     pos = positions.to(torch.float64).unsqueeze(-1)  # (L, 1); fp64 keeps large t * freq exact enough
-    freqs = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float64, device=positions.device)
-                      * (-math.log(10000.0) / d_model))  # (ceil(d/2),)
+    freqs = torch.exp(
+        torch.arange(0, d_model, 2, dtype=torch.float64, device=positions.device)
+        * (-math.log(10000.0) / d_model)
+    )  # (ceil(d/2),)
     angles = pos * freqs  # (L, ceil(d/2))
     table = torch.empty(positions.shape[0], d_model, dtype=torch.float64, device=positions.device)
     table[:, 0::2] = torch.sin(angles)
@@ -154,8 +156,10 @@ class RotaryEmbedding(nn.Module):
     def forward(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """Rotate x (..., L, D) by ``positions`` (L,); the math runs in fp32 and returns x's dtype."""
         if x.shape[-1] != self.head_dim or x.shape[-2] != positions.shape[0]:
-            raise ValueError(f"RotaryEmbedding: expected x of shape (..., {positions.shape[0]}, {self.head_dim}) "
-                             f"for {positions.shape[0]} positions, got {tuple(x.shape)}")
+            raise ValueError(
+                f"RotaryEmbedding: expected x of shape (..., {positions.shape[0]}, {self.head_dim}) "
+                f"for {positions.shape[0]} positions, got {tuple(x.shape)}"
+            )
         cos, sin = self.cos_sin(positions)
         if x.dtype == torch.float64:
             cos, sin = cos.double(), sin.double()
@@ -187,8 +191,9 @@ def alibi_slopes(n_heads: int) -> torch.Tensor:
     return torch.tensor(slopes, dtype=torch.float32)
 
 
-def alibi_bias(slopes: torch.Tensor, q_positions: torch.Tensor, k_positions: torch.Tensor,
-               causal: bool = False) -> torch.Tensor:
+def alibi_bias(
+    slopes: torch.Tensor, q_positions: torch.Tensor, k_positions: torch.Tensor, causal: bool = False
+) -> torch.Tensor:
     """The ALiBi bias -m_h * |i - j| for query positions i (L_Q,) and key positions j (L_K,): (H, L_Q, L_K).
 
     ``causal=True`` also masks keys after the query (j > i) with -inf, the paper's causal form.

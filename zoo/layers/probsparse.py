@@ -46,15 +46,30 @@ class ProbSparseAttention(AttentionKernel):
     def extra_repr(self) -> str:
         return f"factor={self.factor}, eval_seed={self.eval_seed}, backend={self.backend!r}"
 
-    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, scale: float, causal: bool,
-                mask: torch.Tensor | None, alibi_slopes: torch.Tensor | None, q_positions: torch.Tensor,
-                k_positions: torch.Tensor, dropout_p: float) -> torch.Tensor:
+    def forward(
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        *,
+        scale: float,
+        causal: bool,
+        mask: torch.Tensor | None,
+        alibi_slopes: torch.Tensor | None,
+        q_positions: torch.Tensor,
+        k_positions: torch.Tensor,
+        dropout_p: float,
+    ) -> torch.Tensor:
         if mask is not None:
-            raise ValueError("ProbSparse attention does not support padding or attention masks; "
-                             "use attention='full' for masked inputs")
+            raise ValueError(
+                "ProbSparse attention does not support padding or attention masks; "
+                "use attention='full' for masked inputs"
+            )
         if (alibi_slopes is not None or causal) and not same_positions(q_positions, k_positions):
-            raise ValueError("ProbSparse attention with ALiBi or a causal mask needs the same query and key "
-                             "positions (self-attention)")
+            raise ValueError(
+                "ProbSparse attention with ALiBi or a causal mask needs the same query and key "
+                "positions (self-attention)"
+            )
         if alibi_slopes is not None and q_positions.numel() > 1:
             # The op measures ALiBi distance in indices; positions spaced by a constant stride (e.g. after
             # Informer's distilling, every other step) scale that distance, so scale the slopes instead.
@@ -67,5 +82,14 @@ class ProbSparseAttention(AttentionKernel):
         if not self.training and self.eval_seed is not None:
             generator = torch.Generator(device=q.device)
             generator.manual_seed(self.eval_seed)
-        return probsparse_attention(q, k, v, factor=self.factor, causal=causal, generator=generator, scale=scale,
-                                    alibi_slopes=alibi_slopes, backend=self.backend)
+        return probsparse_attention(
+            q,
+            k,
+            v,
+            factor=self.factor,
+            causal=causal,
+            generator=generator,
+            scale=scale,
+            alibi_slopes=alibi_slopes,
+            backend=self.backend,
+        )

@@ -54,7 +54,9 @@ class RevIN(nn.Module):
     def denormalize(self, y: torch.Tensor, stats: InstanceStats) -> torch.Tensor:
         channels = y.shape[-1]
         if channels > self.n_features:
-            raise ValueError(f"RevIN: forecast has {channels} channels, more than the {self.n_features} inputs")
+            raise ValueError(
+                f"RevIN: forecast has {channels} channels, more than the {self.n_features} inputs"
+            )
         if self.affine:
             y = (y - self.bias[-channels:]) / (self.weight[-channels:] + self.eps * self.eps)
         return y * stats.std[..., -channels:] + stats.mean[..., -channels:]

@@ -79,19 +79,34 @@ class EncoderLayer(nn.Module):
         kernel: the self-attention's kernel (None: full attention).
     """
 
-    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float, activation: FeedForwardActivation,
-                 norm_first: bool, position: str, rope_base: float, kernel: AttentionKernel | None = None) -> None:
+    def __init__(
+        self,
+        d_model: int,
+        n_heads: int,
+        d_ff: int,
+        dropout: float,
+        activation: FeedForwardActivation,
+        norm_first: bool,
+        position: str,
+        rope_base: float,
+        kernel: AttentionKernel | None = None,
+    ) -> None:
         super().__init__()
         self.self_attn = MultiHeadAttention(d_model, n_heads, dropout, position, rope_base, kernel)
         self.ffn = FeedForward(d_model, d_ff, dropout, activation)
         self.attn_block = _Residual(d_model, dropout, norm_first)
         self.ffn_block = _Residual(d_model, dropout, norm_first)
 
-    def forward(self, x: torch.Tensor, positions: torch.Tensor,
-                key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, positions: torch.Tensor, key_padding_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         h = self.attn_block.pre(x)
-        x = self.attn_block.post(x, self.self_attn(h, h, h, q_positions=positions, k_positions=positions,
-                                                   key_padding_mask=key_padding_mask))
+        x = self.attn_block.post(
+            x,
+            self.self_attn(
+                h, h, h, q_positions=positions, k_positions=positions, key_padding_mask=key_padding_mask
+            ),
+        )
         return self.ffn_block.post(x, self.ffn(self.ffn_block.pre(x)))
 
 
@@ -111,9 +126,19 @@ class DecoderLayer(nn.Module):
         cross_kernel: the cross-attention's kernel (None: full attention).
     """
 
-    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float, activation: FeedForwardActivation,
-                 norm_first: bool, position: str, rope_base: float, self_kernel: AttentionKernel | None = None,
-                 cross_kernel: AttentionKernel | None = None) -> None:
+    def __init__(
+        self,
+        d_model: int,
+        n_heads: int,
+        d_ff: int,
+        dropout: float,
+        activation: FeedForwardActivation,
+        norm_first: bool,
+        position: str,
+        rope_base: float,
+        self_kernel: AttentionKernel | None = None,
+        cross_kernel: AttentionKernel | None = None,
+    ) -> None:
         super().__init__()
         self.self_attn = MultiHeadAttention(d_model, n_heads, dropout, position, rope_base, self_kernel)
         self.cross_attn = MultiHeadAttention(d_model, n_heads, dropout, position, rope_base, cross_kernel)
@@ -122,13 +147,28 @@ class DecoderLayer(nn.Module):
         self.cross_block = _Residual(d_model, dropout, norm_first)
         self.ffn_block = _Residual(d_model, dropout, norm_first)
 
-    def forward(self, x: torch.Tensor, memory: torch.Tensor, positions: torch.Tensor,
-                memory_positions: torch.Tensor, memory_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        memory: torch.Tensor,
+        positions: torch.Tensor,
+        memory_positions: torch.Tensor,
+        memory_padding_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         h = self.self_block.pre(x)
-        x = self.self_block.post(x, self.self_attn(h, h, h, q_positions=positions, k_positions=positions,
-                                                   causal=True))
+        x = self.self_block.post(
+            x, self.self_attn(h, h, h, q_positions=positions, k_positions=positions, causal=True)
+        )
         h = self.cross_block.pre(x)
-        x = self.cross_block.post(x, self.cross_attn(h, memory, memory, q_positions=positions,
-                                                     k_positions=memory_positions,
-                                                     key_padding_mask=memory_padding_mask))
+        x = self.cross_block.post(
+            x,
+            self.cross_attn(
+                h,
+                memory,
+                memory,
+                q_positions=positions,
+                k_positions=memory_positions,
+                key_padding_mask=memory_padding_mask,
+            ),
+        )
         return self.ffn_block.post(x, self.ffn(self.ffn_block.pre(x)))

@@ -95,8 +95,12 @@ class Forecaster(RecordsConstructorArgs, nn.Module):
     ) -> None:
         super().__init__()
         n_targets = n_features if n_targets is None else n_targets
-        for name, value in (("n_features", n_features), ("seq_len", seq_len), ("pred_len", pred_len),
-                            ("n_targets", n_targets)):
+        for name, value in (
+            ("n_features", n_features),
+            ("seq_len", seq_len),
+            ("pred_len", pred_len),
+            ("n_targets", n_targets),
+        ):
             if value <= 0:
                 raise ValueError(f"{type(self).__name__}: {name} must be positive, got {value}")
         if n_targets > n_features:
@@ -148,16 +152,20 @@ class Forecaster(RecordsConstructorArgs, nn.Module):
         if use_time_features is None:
             return self.n_time_features > 0
         if use_time_features and self.n_time_features == 0:
-            raise ValueError(f"{type(self).__name__}: use_time_features=True needs n_time_features > 0 "
-                             "(time_encoding='timeF' in the data); use use_time_features=False or None")
+            raise ValueError(
+                f"{type(self).__name__}: use_time_features=True needs n_time_features > 0 "
+                "(time_encoding='timeF' in the data); use use_time_features=False or None"
+            )
         return bool(use_time_features)
 
     def required_marks(self, **marks: torch.Tensor | None) -> None:
         """Raise the error every forecaster gives when it reads time features and some were not passed."""
         missing = [name for name, mark in marks.items() if mark is None]
         if missing:
-            raise ValueError(f"{type(self).__name__} reads time features (use_time_features, "
-                             f"n_time_features={self.n_time_features}): pass {' and '.join(missing)}")
+            raise ValueError(
+                f"{type(self).__name__} reads time features (use_time_features, "
+                f"n_time_features={self.n_time_features}): pass {' and '.join(missing)}"
+            )
 
     def check_input(self, x: torch.Tensor) -> None:
         """Raise a clear error when ``x`` is not (B, L, C_in)."""
@@ -193,7 +201,7 @@ def _args_section(lines: list[str]) -> tuple[int, int, dict[str, list[str]]] | N
     base = len(lines[header]) - len(lines[header].lstrip())
     items: dict[str, list[str]] = {}
     indent, current = base + 4, None
-    for line in lines[header + 1:]:
+    for line in lines[header + 1 :]:
         if not line.strip():
             continue
         depth = len(line) - len(line.lstrip())
@@ -234,7 +242,7 @@ def with_args_documented(doc: str | None, entries: dict[str, list[str]]) -> str 
         header, indent = len(lines) - 1, base + 4
     else:
         header, indent, _ = section
-    lines[header + 1:header + 1] = [" " * indent + line if line.strip() else "" for line in missing]
+    lines[header + 1 : header + 1] = [" " * indent + line if line.strip() else "" for line in missing]
     return "\n".join(lines) + "\n"
 
 

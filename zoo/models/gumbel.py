@@ -94,18 +94,28 @@ class GumbelVAE(LatentVariableModel):
     ) -> None:
         super().__init__(image_shape, likelihood, decoder_logvar_min, decoder_logvar_max)
         if num_variables <= 0 or num_classes < 2:
-            raise ValueError(f"GumbelVAE: need num_variables >= 1 and num_classes >= 2, got {num_variables}, {num_classes}")
+            raise ValueError(
+                f"GumbelVAE: need num_variables >= 1 and num_classes >= 2, got {num_variables}, {num_classes}"
+            )
         check_choice("latent", latent, LatentKind, owner="GumbelVAE")
         if latent == "bernoulli" and num_classes != 2:
-            raise ValueError(f"GumbelVAE: latent='bernoulli' has binary units, so num_classes must be 2, got {num_classes}")
-        self.num_variables, self.num_classes, self.latent, self.hard = num_variables, num_classes, latent, hard
+            raise ValueError(
+                f"GumbelVAE: latent='bernoulli' has binary units, so num_classes must be 2, got {num_classes}"
+            )
+        self.num_variables, self.num_classes, self.latent, self.hard = (
+            num_variables,
+            num_classes,
+            latent,
+            hard,
+        )
         self.schedule = TemperatureSchedule(temperature, temperature_min, anneal_rate, anneal_every)
         # Categorical: N*K logits; binary: one logit per variable.
         logits = num_variables * num_classes if latent == "categorical" else num_variables
         hidden, channels = list(hidden_dims), list(conv_channels)
         self.encoder = ImageEncoder(self.image_shape, logits, architecture, hidden, channels, activation)
-        self.decoder = ImageDecoder(self.image_shape, logits, self.likelihood_params, architecture, hidden,
-                                    channels, activation)
+        self.decoder = ImageDecoder(
+            self.image_shape, logits, self.likelihood_params, architecture, hidden, channels, activation
+        )
         self.register_buffer("temperature", torch.tensor(float(temperature)))
         prior_shape = (num_variables, num_classes) if latent == "categorical" else (num_variables,)
         self.register_buffer("prior_logits", torch.zeros(prior_shape), persistent=False)
@@ -119,7 +129,9 @@ class GumbelVAE(LatentVariableModel):
         """q(z|x): OneHotCategorical of batch shape (B, N) over K classes, or Bernoulli (B, N)."""
         logits = self.encoder(x)
         if self.latent == "categorical":
-            return OneHotCategorical(logits=logits.reshape(-1, self.num_variables, self.num_classes), validate_args=False)
+            return OneHotCategorical(
+                logits=logits.reshape(-1, self.num_variables, self.num_classes), validate_args=False
+            )
         return Bernoulli(logits=logits, validate_args=False)
 
     def prior(self) -> Distribution:
@@ -128,7 +140,9 @@ class GumbelVAE(LatentVariableModel):
             return OneHotCategorical(logits=self.prior_logits, validate_args=False)
         return Bernoulli(logits=self.prior_logits, validate_args=False)
 
-    def sample_latent(self, posterior: Distribution, sample_shape: torch.Size | tuple[int, ...] = ()) -> torch.Tensor:
+    def sample_latent(
+        self, posterior: Distribution, sample_shape: torch.Size | tuple[int, ...] = ()
+    ) -> torch.Tensor:
         """A relaxed (or straight-through) sample at the current temperature, (*sample_shape, B, N[, K])."""
         logits = posterior.logits
         sampler = gumbel_softmax_sample if self.latent == "categorical" else binary_concrete_sample

@@ -74,8 +74,14 @@ class InformerEncoder(nn.Module):
     layer (rounding up).
     """
 
-    def __init__(self, n_layers: int, layer_args: tuple, make_kernel: type[AttentionKernel] | None,
-                 kernel_args: dict, distil: bool) -> None:
+    def __init__(
+        self,
+        n_layers: int,
+        layer_args: tuple,
+        make_kernel: type[AttentionKernel] | None,
+        kernel_args: dict,
+        distil: bool,
+    ) -> None:
         super().__init__()
         self.layers = nn.ModuleList(
             EncoderLayer(*layer_args, kernel=make_kernel(**kernel_args) if make_kernel else None)
@@ -94,7 +100,9 @@ class InformerEncoder(nn.Module):
         return self.norm(h), positions
 
 
-@register_model("informer", description="Informer (Zhou et al. 2021): ProbSparse attention, distilling encoder")
+@register_model(
+    "informer", description="Informer (Zhou et al. 2021): ProbSparse attention, distilling encoder"
+)
 class InformerForecaster(StartTokenForecaster):
     """Informer forecaster; see the module docstring.
 
@@ -147,15 +155,21 @@ class InformerForecaster(StartTokenForecaster):
         backend: Backend = "auto",
         use_time_features: bool | None = None,
     ) -> None:
-        super().__init__(n_features, seq_len, pred_len, n_targets, label_len, n_time_features, revin, revin_affine)
+        super().__init__(
+            n_features, seq_len, pred_len, n_targets, label_len, n_time_features, revin, revin_affine
+        )
         check_position_type(position)
         check_choice("attention", attention, AttentionType)
         stack = [e_layers] if encoder_stack is None else list(encoder_stack)
         if not stack or min(stack) < 1 or d_layers < 1:
-            raise ValueError(f"need at least one layer in every encoder and d_layers >= 1, got "
-                             f"encoder layers {stack} and d_layers={d_layers}")
+            raise ValueError(
+                f"need at least one layer in every encoder and d_layers >= 1, got "
+                f"encoder layers {stack} and d_layers={d_layers}"
+            )
         if seq_len >> (len(stack) - 1) < 1:
-            raise ValueError(f"encoder_stack {stack} reads the last L / 2^i steps: seq_len={seq_len} is too short")
+            raise ValueError(
+                f"encoder_stack {stack} reads the last L / 2^i steps: seq_len={seq_len} is too short"
+            )
         self.position, self.attention = position, attention
         self.use_time_features = self.time_features_used(use_time_features)
         marks = n_time_features if self.use_time_features else 0
@@ -164,10 +178,13 @@ class InformerForecaster(StartTokenForecaster):
         prob = ProbSparseAttention if attention == "prob" else None
         kernel_args = {"factor": factor, "eval_seed": eval_seed, "backend": backend}
         self.enc_embedding = DataEmbedding(n_features, d_model, marks, position, max_len, dropout)
-        self.encoders = nn.ModuleList(InformerEncoder(n, layer_args, prob, kernel_args, distil) for n in stack)
+        self.encoders = nn.ModuleList(
+            InformerEncoder(n, layer_args, prob, kernel_args, distil) for n in stack
+        )
         self.dec_embedding = DataEmbedding(n_features, d_model, marks, position, max_len, dropout)
         self.decoder = nn.ModuleList(
-            DecoderLayer(*layer_args, self_kernel=prob(**kernel_args) if prob else None) for _ in range(d_layers)
+            DecoderLayer(*layer_args, self_kernel=prob(**kernel_args) if prob else None)
+            for _ in range(d_layers)
         )
         self.decoder_norm = nn.LayerNorm(d_model)
         self.projection = nn.Linear(d_model, self.n_targets)
@@ -180,7 +197,9 @@ class InformerForecaster(StartTokenForecaster):
         for i, encoder in enumerate(self.encoders):
             steps = x.shape[1] >> i  # the i-th encoder reads the last L / 2^i steps
             if steps < 1:
-                raise ValueError(f"x has L={x.shape[1]} steps, too few for {len(self.encoders)} stacked encoders")
+                raise ValueError(
+                    f"x has L={x.shape[1]} steps, too few for {len(self.encoders)} stacked encoders"
+                )
             out, pos = encoder(h[:, -steps:], positions[-steps:])
             outputs.append(out)
             out_positions.append(pos)

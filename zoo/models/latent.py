@@ -42,7 +42,12 @@ TrunkArchitecture = Literal["mlp", "conv"]
 #: The trunks' hidden non-linearity.
 TrunkActivation = Literal["tanh", "relu", "elu", "softplus"]
 Likelihood = Literal["bernoulli", "gaussian"]
-_ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU, "softplus": nn.Softplus}
+_ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "elu": nn.ELU,
+    "softplus": nn.Softplus,
+}
 
 
 @dataclass
@@ -57,7 +62,9 @@ class LatentOutput:
 def _check_image_shape(owner: str, image_shape: Sequence[int]) -> tuple[int, int, int]:
     shape = tuple(int(s) for s in image_shape)
     if len(shape) != 3 or min(shape) <= 0:
-        raise ValueError(f"{owner}: image_shape must be (C, H, W) with positive sizes, got {tuple(image_shape)}")
+        raise ValueError(
+            f"{owner}: image_shape must be (C, H, W) with positive sizes, got {tuple(image_shape)}"
+        )
     return shape  # type: ignore[return-value]
 
 
@@ -89,7 +96,8 @@ class ImageEncoder(nn.Module):
         channels, height, width = image_shape
         if architecture == "mlp":
             self.trunk: nn.Module = nn.Sequential(
-                nn.Flatten(), mlp([channels * height * width, *hidden_dims], activation, final_activation=True)
+                nn.Flatten(),
+                mlp([channels * height * width, *hidden_dims], activation, final_activation=True),
             )
             trunk_out = hidden_dims[-1] if hidden_dims else channels * height * width
         else:  # conv
@@ -126,14 +134,20 @@ class ImageDecoder(nn.Module):
         channels, height, width = image_shape
         self.out_shape = (n_params * channels, height, width)
         if architecture == "mlp":
-            self.net: nn.Module = mlp([in_features, *reversed(hidden_dims), n_params * channels * height * width],
-                                      activation, final_activation=False)
+            self.net: nn.Module = mlp(
+                [in_features, *reversed(hidden_dims), n_params * channels * height * width],
+                activation,
+                final_activation=False,
+            )
         else:  # conv
             _check_conv_shape(image_shape, conv_channels)
             act = _ACTIVATIONS[activation]
             top = list(reversed(conv_channels))
-            blocks: list[nn.Module] = [nn.Linear(in_features, top[0] * (height // 4) * (width // 4)), act(),
-                                       nn.Unflatten(-1, (top[0], height // 4, width // 4))]
+            blocks: list[nn.Module] = [
+                nn.Linear(in_features, top[0] * (height // 4) * (width // 4)),
+                act(),
+                nn.Unflatten(-1, (top[0], height // 4, width // 4)),
+            ]
             outs = [*top[1:], n_params * channels]
             for i, (c_in, c_out) in enumerate(zip(top, outs, strict=True)):
                 blocks.append(nn.ConvTranspose2d(c_in, c_out, kernel_size=4, stride=2, padding=1))
@@ -150,7 +164,9 @@ class ImageDecoder(nn.Module):
 
 def _check_conv_shape(image_shape: tuple[int, int, int], conv_channels: Sequence[int]) -> None:
     if len(conv_channels) != 2:
-        raise ValueError(f"conv architecture takes two conv_channels (two stride-2 layers), got {list(conv_channels)}")
+        raise ValueError(
+            f"conv architecture takes two conv_channels (two stride-2 layers), got {list(conv_channels)}"
+        )
     if image_shape[1] % 4 or image_shape[2] % 4:
         raise ValueError(f"conv architecture needs H and W divisible by 4, got image_shape {image_shape}")
 
@@ -197,8 +213,10 @@ class LatentVariableModel(RecordsConstructorArgs, nn.Module):
     def check_input(self, x: torch.Tensor) -> None:
         """Raise a clear error when ``x`` is not (B, C, H, W) with this model's image shape."""
         if x.ndim != 4 or tuple(x.shape[1:]) != self.image_shape:
-            raise ValueError(f"{type(self).__name__}: expected images of shape (B, {', '.join(map(str, self.image_shape))}), "
-                             f"got {tuple(x.shape)}")
+            raise ValueError(
+                f"{type(self).__name__}: expected images of shape (B, {', '.join(map(str, self.image_shape))}), "
+                f"got {tuple(x.shape)}"
+            )
 
     def pixel_distribution(self, params: torch.Tensor) -> Distribution:
         """p(x|z) from decoder outputs (..., n_params * C, H, W); event shape (C, H, W)."""
@@ -216,7 +234,9 @@ class LatentVariableModel(RecordsConstructorArgs, nn.Module):
     def prior(self) -> Distribution:
         raise NotImplementedError
 
-    def sample_latent(self, posterior: Distribution, sample_shape: torch.Size | tuple[int, ...] = ()) -> torch.Tensor:
+    def sample_latent(
+        self, posterior: Distribution, sample_shape: torch.Size | tuple[int, ...] = ()
+    ) -> torch.Tensor:
         raise NotImplementedError
 
     def decode(self, z: torch.Tensor) -> Distribution:

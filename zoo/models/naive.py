@@ -30,11 +30,13 @@ class NaiveForecaster(Forecaster):
         revin: bool = False,
         revin_affine: bool = True,
     ) -> None:
-        super().__init__(n_features, seq_len, pred_len, n_targets, label_len, n_time_features, revin, revin_affine)
+        super().__init__(
+            n_features, seq_len, pred_len, n_targets, label_len, n_time_features, revin, revin_affine
+        )
 
     def forecast(
         self, x: torch.Tensor, x_mark: torch.Tensor | None = None, y_mark: torch.Tensor | None = None
     ) -> torch.Tensor:
         self.check_input(x)
-        last = x[:, -1:, self.n_features - self.n_targets:]  # (B, 1, C_out)
+        last = x[:, -1:, self.n_features - self.n_targets :]  # (B, 1, C_out)
         return last.expand(-1, self.pred_len, -1).clone()

@@ -72,8 +72,16 @@ def fourier_basis(length: int, horizon: int, harmonics: int) -> torch.Tensor:
 class NBeatsBlock(nn.Module):
     """``num_layers`` ReLU layers, then coefficients and a basis: x (N, L) -> (backcast (N, L), forecast (N, P))."""
 
-    def __init__(self, kind: BasisKind, seq_len: int, pred_len: int, num_layers: int, width: int,
-                 degree: int = 2, harmonics: int = 1) -> None:
+    def __init__(
+        self,
+        kind: BasisKind,
+        seq_len: int,
+        pred_len: int,
+        num_layers: int,
+        width: int,
+        degree: int = 2,
+        harmonics: int = 1,
+    ) -> None:
         super().__init__()
         check_choice("basis", kind, BasisKind, owner="NBeatsBlock")
         if num_layers < 1 or width < 1:
@@ -89,7 +97,10 @@ class NBeatsBlock(nn.Module):
         if kind == "trend":
             back, fore = polynomial_basis(seq_len, degree), polynomial_basis(pred_len, degree)
         else:  # seasonality
-            back, fore = fourier_basis(seq_len, pred_len, harmonics), fourier_basis(pred_len, pred_len, harmonics)
+            back, fore = (
+                fourier_basis(seq_len, pred_len, harmonics),
+                fourier_basis(pred_len, pred_len, harmonics),
+            )
         # Fixed bases are recomputed from the constructor arguments, so they stay out of the state dict.
         self.register_buffer("backcast_basis", back, persistent=False)  # (n_theta, L)
         self.register_buffer("forecast_basis", fore, persistent=False)  # (n_theta, P)
@@ -98,7 +109,7 @@ class NBeatsBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         theta = self.theta(self.fc(x))
         if self.kind == "generic":
-            return theta[:, : self.seq_len], theta[:, self.seq_len:]
+            return theta[:, : self.seq_len], theta[:, self.seq_len :]
         theta_b, theta_f = theta.chunk(2, dim=-1)  # (N, n_theta) each
         return theta_b @ self.backcast_basis, theta_f @ self.forecast_basis
 
@@ -127,7 +138,9 @@ class NBeatsStack(nn.Module):
         self.spec = spec
         unique = 1 if spec.shared else spec.num_blocks
         self.blocks = nn.ModuleList(
-            NBeatsBlock(spec.kind, seq_len, pred_len, spec.num_layers, spec.width, spec.degree, spec.harmonics)
+            NBeatsBlock(
+                spec.kind, seq_len, pred_len, spec.num_layers, spec.width, spec.degree, spec.harmonics
+            )
             for _ in range(unique)
         )
 
@@ -212,21 +225,41 @@ class NBeatsForecaster(Forecaster):
         share_interpretable_weights: bool = True,
         scale_inputs: bool = False,
     ) -> None:
-        super().__init__(n_features, seq_len, pred_len, n_targets, label_len, n_time_features, revin, revin_affine)
+        super().__init__(
+            n_features, seq_len, pred_len, n_targets, label_len, n_time_features, revin, revin_affine
+        )
         check_choice("architecture", architecture, NBeatsArchitecture, owner="NBeatsForecaster")
         if architecture == "generic":
             if num_stacks < 1:
                 raise ValueError(f"NBeatsForecaster: num_stacks must be >= 1, got {num_stacks}")
-            specs = [StackSpec(f"generic{i}", "generic", num_blocks, num_layers, layer_width, share_weights)
-                     for i in range(num_stacks)]
+            specs = [
+                StackSpec(f"generic{i}", "generic", num_blocks, num_layers, layer_width, share_weights)
+                for i in range(num_stacks)
+            ]
         else:
             if degree < 0 or harmonics < 1:
-                raise ValueError(f"NBeatsForecaster: need degree >= 0 and harmonics >= 1, got {degree}, {harmonics}")
+                raise ValueError(
+                    f"NBeatsForecaster: need degree >= 0 and harmonics >= 1, got {degree}, {harmonics}"
+                )
             specs = [
-                StackSpec("trend", "trend", trend_blocks, trend_layers, trend_width,
-                          share_interpretable_weights, degree=degree),
-                StackSpec("seasonality", "seasonality", seasonality_blocks, seasonality_layers,
-                          seasonality_width, share_interpretable_weights, harmonics=harmonics),
+                StackSpec(
+                    "trend",
+                    "trend",
+                    trend_blocks,
+                    trend_layers,
+                    trend_width,
+                    share_interpretable_weights,
+                    degree=degree,
+                ),
+                StackSpec(
+                    "seasonality",
+                    "seasonality",
+                    seasonality_blocks,
+                    seasonality_layers,
+                    seasonality_width,
+                    share_interpretable_weights,
+                    harmonics=harmonics,
+                ),
             ]
         self.architecture, self.scale_inputs = architecture, scale_inputs
         self.stacks = nn.ModuleList(NBeatsStack(spec, seq_len, pred_len) for spec in specs)
@@ -235,7 +268,9 @@ class NBeatsForecaster(Forecaster):
         """The forecast and its per-stack parts (``trend``/``seasonality`` for the interpretable model)."""
         self.check_input(x)
         if x_mask is not None and x_mask.shape != x.shape:
-            raise ValueError(f"NBeatsForecaster: x_mask must have x's shape {tuple(x.shape)}, got {tuple(x_mask.shape)}")
+            raise ValueError(
+                f"NBeatsForecaster: x_mask must have x's shape {tuple(x.shape)}, got {tuple(x_mask.shape)}"
+            )
         batch = x.shape[0]
         targets = slice(self.n_features - self.n_targets, self.n_features)
 
@@ -247,7 +282,9 @@ class NBeatsForecaster(Forecaster):
         residual = residual * mask
         scale = residual.new_ones(residual.shape[0], 1)
         if self.scale_inputs:  # mean |x| over the observed steps, (B * C_out, 1)
-            scale = (residual.abs().sum(-1, keepdim=True) / mask.sum(-1, keepdim=True).clamp_min(1.0)).clamp_min(1e-8)
+            scale = (
+                residual.abs().sum(-1, keepdim=True) / mask.sum(-1, keepdim=True).clamp_min(1.0)
+            ).clamp_min(1e-8)
             residual = residual / scale
         parts: dict[str, torch.Tensor] = {}
         for stack in self.stacks:

@@ -38,9 +38,14 @@ CellType = Literal["lstm", "gru"]
 RNNMode = Literal["direct", "seq2seq"]
 
 
-@register_model("lstm", defaults={"cell": "lstm"},
-                description="LSTM forecaster (Hochreiter & Schmidhuber 1997), direct or seq2seq")
-@register_model("gru", defaults={"cell": "gru"}, description="GRU forecaster (Cho et al. 2014), direct or seq2seq")
+@register_model(
+    "lstm",
+    defaults={"cell": "lstm"},
+    description="LSTM forecaster (Hochreiter & Schmidhuber 1997), direct or seq2seq",
+)
+@register_model(
+    "gru", defaults={"cell": "gru"}, description="GRU forecaster (Cho et al. 2014), direct or seq2seq"
+)
 class RNNForecaster(Forecaster):
     """Stacked LSTM/GRU forecaster (see the module docstring for the two modes).
 
@@ -88,7 +93,9 @@ class RNNForecaster(Forecaster):
         channel_independent: bool = False,
         highway: bool = False,
     ) -> None:
-        super().__init__(n_features, seq_len, pred_len, n_targets, label_len, n_time_features, revin, revin_affine)
+        super().__init__(
+            n_features, seq_len, pred_len, n_targets, label_len, n_time_features, revin, revin_affine
+        )
         check_choice("cell", cell, CellType)
         check_choice("mode", mode, RNNMode)
         if hidden_size <= 0 or num_layers <= 0:
@@ -101,14 +108,21 @@ class RNNForecaster(Forecaster):
         series_in = 1 if channel_independent else n_features  # channels each RNN step reads
         series_out = 1 if channel_independent else self.n_targets  # channels each head writes
         layer_dropout = dropout if num_layers > 1 else 0.0
-        self.encoder = rnn_cls(series_in + marks, hidden_size, num_layers, batch_first=True, dropout=layer_dropout)
+        self.encoder = rnn_cls(
+            series_in + marks, hidden_size, num_layers, batch_first=True, dropout=layer_dropout
+        )
         self.dropout = nn.Dropout(dropout)
         if mode == "direct":
             self.head = nn.Linear(hidden_size, pred_len * series_out)
         else:
             self.horizon_embedding = nn.Parameter(torch.randn(pred_len, horizon_embedding_dim) * 0.02)
-            self.decoder = rnn_cls(horizon_embedding_dim + marks, hidden_size, num_layers, batch_first=True,
-                                   dropout=layer_dropout)
+            self.decoder = rnn_cls(
+                horizon_embedding_dim + marks,
+                hidden_size,
+                num_layers,
+                batch_first=True,
+                dropout=layer_dropout,
+            )
             self.head = nn.Linear(hidden_size, series_out)
         self.highway = LinearHighway(seq_len, pred_len, n_features, self.n_targets) if highway else None
 
@@ -128,7 +142,7 @@ class RNNForecaster(Forecaster):
         if self.channel_independent:
             # Channels do not interact, so only the targets (the last C_out) are encoded, each as one series
             # (channel-major within each sample).
-            x = rearrange(x[..., self.n_features - self.n_targets:], "b l c -> (b c) l 1")
+            x = rearrange(x[..., self.n_features - self.n_targets :], "b l c -> (b c) l 1")
         series = x.shape[0]
         _, state = self.encoder(self._with_marks(x, x_mark, "x_mark"))
         if self.mode == "direct":

@@ -94,11 +94,19 @@ class TemporalBlock(nn.Module):
         backend: Backend = "auto",
     ) -> None:
         super().__init__()
-        self.conv1 = weight_norm(CausalConv1d(in_channels, out_channels, kernel_size, dilation=dilation,
-                                              activation="relu", backend=backend), dim=0)
+        self.conv1 = weight_norm(
+            CausalConv1d(
+                in_channels, out_channels, kernel_size, dilation=dilation, activation="relu", backend=backend
+            ),
+            dim=0,
+        )
         self.dropout1 = nn.Dropout(dropout)
-        self.conv2 = weight_norm(CausalConv1d(out_channels, out_channels, kernel_size, dilation=dilation,
-                                              activation="relu", backend=backend), dim=0)
+        self.conv2 = weight_norm(
+            CausalConv1d(
+                out_channels, out_channels, kernel_size, dilation=dilation, activation="relu", backend=backend
+            ),
+            dim=0,
+        )
         self.dropout2 = nn.Dropout(dropout)
         self.downsample = nn.Conv1d(in_channels, out_channels, 1) if in_channels != out_channels else None
         if self.downsample is not None:
@@ -156,9 +164,13 @@ class TCNForecaster(Forecaster):
         head: HeadType = "last",
         backend: Backend = "auto",
     ) -> None:
-        super().__init__(n_features, seq_len, pred_len, n_targets, label_len, n_time_features, revin, revin_affine)
+        super().__init__(
+            n_features, seq_len, pred_len, n_targets, label_len, n_time_features, revin, revin_affine
+        )
         if hidden_channels <= 0 or kernel_size <= 0:
-            raise ValueError(f"hidden_channels and kernel_size must be positive, got {hidden_channels}, {kernel_size}")
+            raise ValueError(
+                f"hidden_channels and kernel_size must be positive, got {hidden_channels}, {kernel_size}"
+            )
         if num_levels is not None and num_levels <= 0:
             raise ValueError(f"num_levels must be positive or None, got {num_levels}")
         if not 0.0 <= dropout < 1.0:
@@ -182,10 +194,12 @@ class TCNForecaster(Forecaster):
         series_in = 1 if channel_independent else n_features  # series channels each sample feeds the encoder
         series_out = 1 if channel_independent else self.n_targets  # channels each head row writes
         channels = [series_in + marks] + [hidden_channels] * self.num_levels
-        self.encoder = nn.Sequential(*(
-            TemporalBlock(channels[i], channels[i + 1], kernel_size, 2**i, dropout, backend)
-            for i in range(self.num_levels)
-        ))
+        self.encoder = nn.Sequential(
+            *(
+                TemporalBlock(channels[i], channels[i + 1], kernel_size, 2**i, dropout, backend)
+                for i in range(self.num_levels)
+            )
+        )
         head_in = hidden_channels * (seq_len if head == "flatten" else 1)
         self.head = nn.Linear(head_in, pred_len * series_out)
         self.highway = LinearHighway(seq_len, pred_len, n_features, self.n_targets) if highway else None
@@ -195,7 +209,7 @@ class TCNForecaster(Forecaster):
         if self.channel_independent:
             # Channels do not interact, so only the targets (the last C_out) are encoded, each as one series
             # (channel-major within each sample).
-            series = rearrange(x[..., self.n_features - self.n_targets:], "b l c -> (b c) 1 l")
+            series = rearrange(x[..., self.n_features - self.n_targets :], "b l c -> (b c) 1 l")
         else:
             series = x.transpose(1, 2)  # (B, C_in, L)
         if self.use_time_features:

@@ -66,8 +66,9 @@ class StartTokenForecaster(Forecaster):
         """x (B, L, C_in) -> encoder output (B, L_enc, d_model) and the time positions (L_enc,) of its steps."""
         raise NotImplementedError
 
-    def checked_marks(self, x: torch.Tensor, x_mark: torch.Tensor | None,
-                      y_mark: torch.Tensor | None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    def checked_marks(
+        self, x: torch.Tensor, x_mark: torch.Tensor | None, y_mark: torch.Tensor | None
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """Validate x and the marks; None marks when the model does not use time features."""
         self.check_input(x)
         if not self.use_time_features:
@@ -77,29 +78,40 @@ class StartTokenForecaster(Forecaster):
         self.check_marks(y_mark, "y_mark", self.pred_len)
         return x_mark, y_mark
 
-    def decode(self, x: torch.Tensor, x_mark: torch.Tensor | None, y_mark: torch.Tensor | None,
-               memory: torch.Tensor, memory_positions: torch.Tensor) -> torch.Tensor:
+    def decode(
+        self,
+        x: torch.Tensor,
+        x_mark: torch.Tensor | None,
+        y_mark: torch.Tensor | None,
+        memory: torch.Tensor,
+        memory_positions: torch.Tensor,
+    ) -> torch.Tensor:
         """Start token (last label_len steps of x) + P zeros through the decoder -> forecast (B, P, C_out)."""
         batch, length, _ = x.shape
         if length < self.label_len:
             raise ValueError(f"x has L={length} steps, fewer than the decoder's label_len={self.label_len}")
         start = length - self.label_len
-        dec_in = torch.cat([x[:, start:], x.new_zeros(batch, self.pred_len, x.shape[-1])], dim=1)  # (B, S+P, C)
+        dec_in = torch.cat(
+            [x[:, start:], x.new_zeros(batch, self.pred_len, x.shape[-1])], dim=1
+        )  # (B, S+P, C)
         dec_mark = None if x_mark is None or y_mark is None else torch.cat([x_mark[:, start:], y_mark], dim=1)
         positions = torch.arange(start, length + self.pred_len, device=x.device)
         h = self.dec_embedding(dec_in, dec_mark, positions)
         for layer in self.decoder:
             h = layer(h, memory, positions, memory_positions)
-        return self.projection(self.decoder_norm(h))[:, -self.pred_len:]  # (B, P, C_out)
+        return self.projection(self.decoder_norm(h))[:, -self.pred_len :]  # (B, P, C_out)
 
-    def forecast(self, x: torch.Tensor, x_mark: torch.Tensor | None = None,
-                y_mark: torch.Tensor | None = None) -> torch.Tensor:
+    def forecast(
+        self, x: torch.Tensor, x_mark: torch.Tensor | None = None, y_mark: torch.Tensor | None = None
+    ) -> torch.Tensor:
         x_mark, y_mark = self.checked_marks(x, x_mark, y_mark)
         memory, memory_positions = self.encode(x, x_mark)
         return self.decode(x, x_mark, y_mark, memory, memory_positions)
 
 
-@register_model("transformer", description="Vaswani encoder-decoder forecaster (Informer/TSLib benchmark form)")
+@register_model(
+    "transformer", description="Vaswani encoder-decoder forecaster (Informer/TSLib benchmark form)"
+)
 class TransformerForecaster(StartTokenForecaster):
     """Transformer forecaster; see the module docstring.
 
@@ -147,7 +159,9 @@ class TransformerForecaster(StartTokenForecaster):
         use_time_features: bool | None = None,
         highway: bool = False,
     ) -> None:
-        super().__init__(n_features, seq_len, pred_len, n_targets, label_len, n_time_features, revin, revin_affine)
+        super().__init__(
+            n_features, seq_len, pred_len, n_targets, label_len, n_time_features, revin, revin_affine
+        )
         check_position_type(position)
         check_choice("architecture", architecture, TransformerArchitecture)
         if e_layers < 1 or (architecture == "encoder_decoder" and d_layers < 1):
@@ -182,15 +196,18 @@ class TransformerForecaster(StartTokenForecaster):
             h = layer(h, positions)
         return self.encoder_norm(h), positions
 
-    def forecast(self, x: torch.Tensor, x_mark: torch.Tensor | None = None,
-                y_mark: torch.Tensor | None = None) -> torch.Tensor:
+    def forecast(
+        self, x: torch.Tensor, x_mark: torch.Tensor | None = None, y_mark: torch.Tensor | None = None
+    ) -> torch.Tensor:
         if self.architecture == "encoder_decoder":
             out = super().forecast(x, x_mark, y_mark)
         else:
             x_mark, _ = self.checked_marks(x, x_mark, y_mark)
             if x.shape[1] != self.seq_len:
-                raise ValueError(f"the encoder-only Transformer's horizon head maps exactly seq_len={self.seq_len} "
-                                 f"steps, got x with L={x.shape[1]}; use architecture='encoder_decoder' to vary L")
+                raise ValueError(
+                    f"the encoder-only Transformer's horizon head maps exactly seq_len={self.seq_len} "
+                    f"steps, got x with L={x.shape[1]}; use architecture='encoder_decoder' to vary L"
+                )
             h = self.projection(self.encode(x, x_mark)[0])  # (B, L, C_out)
             out = self.horizon(h.transpose(1, 2)).transpose(1, 2)  # (B, P, C_out)
         # The highway maps exactly seq_len steps (one weight per lookback step), like the encoder-only head.

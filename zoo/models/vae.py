@@ -77,9 +77,12 @@ class VAE(LatentVariableModel):
         self.latent_dim = latent_dim
         self.logvar_range = (float(logvar_min), float(logvar_max))
         hidden, channels = list(hidden_dims), list(conv_channels)
-        self.encoder = ImageEncoder(self.image_shape, 2 * latent_dim, architecture, hidden, channels, activation)
-        self.decoder = ImageDecoder(self.image_shape, latent_dim, self.likelihood_params, architecture, hidden,
-                                    channels, activation)
+        self.encoder = ImageEncoder(
+            self.image_shape, 2 * latent_dim, architecture, hidden, channels, activation
+        )
+        self.decoder = ImageDecoder(
+            self.image_shape, latent_dim, self.likelihood_params, architecture, hidden, channels, activation
+        )
         self.register_buffer("prior_loc", torch.zeros(latent_dim), persistent=False)
         self.register_buffer("prior_scale", torch.ones(latent_dim), persistent=False)
 
@@ -93,7 +96,9 @@ class VAE(LatentVariableModel):
         """p(z) = N(0, I), batch shape (Z,)."""
         return Normal(self.prior_loc, self.prior_scale, validate_args=False)
 
-    def sample_latent(self, posterior: Distribution, sample_shape: torch.Size | tuple[int, ...] = ()) -> torch.Tensor:
+    def sample_latent(
+        self, posterior: Distribution, sample_shape: torch.Size | tuple[int, ...] = ()
+    ) -> torch.Tensor:
         """The reparameterised sample mu + sigma * eps, (*sample_shape, B, Z)."""
         return posterior.rsample(torch.Size(sample_shape))
 

@@ -40,14 +40,20 @@ def preprocessing_of(datamodule: Any) -> dict[str, Any]:
     if isinstance(datamodule, ImageDataModule):
         record.update(kind="images", image_shape=list(datamodule.image_shape), binarize=datamodule.binarize)
         return hub.jsonable(record, "preprocessing")
-    record.update(kind="timeseries", input_columns=datamodule.input_columns,
-                  target_columns=datamodule.target_columns, split=datamodule.split,
-                  freq=datamodule.freq if not datamodule.is_panel else None)
+    record.update(
+        kind="timeseries",
+        input_columns=datamodule.input_columns,
+        target_columns=datamodule.target_columns,
+        split=datamodule.split,
+        freq=datamodule.freq if not datamodule.is_panel else None,
+    )
     scaler = getattr(datamodule, "scaler", None)
     if scaler is not None:
         record["scaler"] = {"mean": scaler.mean.tolist(), "std": scaler.std.tolist()}
-        record["target_scaler"] = {"mean": datamodule.target_scaler.mean.tolist(),
-                                   "std": datamodule.target_scaler.std.tolist()}
+        record["target_scaler"] = {
+            "mean": datamodule.target_scaler.mean.tolist(),
+            "std": datamodule.target_scaler.std.tolist(),
+        }
     return hub.jsonable(record, "preprocessing")
 
 
@@ -61,7 +67,9 @@ def describe_run(task: pl.LightningModule, datamodule: Any = None) -> dict[str, 
         "task": get_model_entry(architecture).task,
         "instance_norm": None,  # RevIN is an option of the net, in model_args
         "preprocessing": preprocessing_of(datamodule),
-        "training": hub.jsonable({k: v for k, v in dict(task.hparams).items() if not k.startswith("_")}, "training"),
+        "training": hub.jsonable(
+            {k: v for k, v in dict(task.hparams).items() if not k.startswith("_")}, "training"
+        ),
     }
 
 
@@ -80,7 +88,10 @@ class PretrainedTaskMixin:
                 f"{where} holds a {config.architecture!r} ({expected.__name__}) but the task's "
                 f"net is a {type(net).__name__}; give a matching model.net or leave it out"
             )
-        trained, built = bool(config.model_args.get("revin", False)), bool(net.constructor_args.get("revin", False))
+        trained, built = (
+            bool(config.model_args.get("revin", False)),
+            bool(net.constructor_args.get("revin", False)),
+        )
         if trained != built:
             need = str(trained).lower()
             raise hub.ArchitectureMismatchError(
@@ -113,7 +124,9 @@ class PretrainedTaskMixin:
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         trainer = self._trainer  # type: ignore[attr-defined]
         try:
-            checkpoint[CHECKPOINT_KEY] = describe_run(self, getattr(trainer, "datamodule", None) if trainer else None)
+            checkpoint[CHECKPOINT_KEY] = describe_run(
+                self, getattr(trainer, "datamodule", None) if trainer else None
+            )
         except TypeError as e:  # a net outside the registry: the checkpoint still resumes, it cannot convert
             log.debug("checkpoint without a %s record: %s", CHECKPOINT_KEY, e)
         if lora_configs(self.net):

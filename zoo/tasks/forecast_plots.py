@@ -34,7 +34,9 @@ def _as_numpy(name: str, value: ArrayLike) -> np.ndarray:
         value = value.numpy()
     array = np.asarray(value)
     if array.ndim != 3:
-        raise ValueError(f"{name} must have 3 dimensions (N, steps, channels), got shape {tuple(array.shape)}")
+        raise ValueError(
+            f"{name} must have 3 dimensions (N, steps, channels), got shape {tuple(array.shape)}"
+        )
     return array
 
 
@@ -42,18 +44,26 @@ def _check(history: np.ndarray, truth: np.ndarray, forecast: np.ndarray, channel
     n = history.shape[0]
     for name, array in (("truth", truth), ("forecast", forecast)):
         if array.shape[0] != n:
-            raise ValueError(f"{name} has {array.shape[0]} windows (shape {tuple(array.shape)}) but history "
-                             f"has {n} (shape {tuple(history.shape)}); N must match")
+            raise ValueError(
+                f"{name} has {array.shape[0]} windows (shape {tuple(array.shape)}) but history "
+                f"has {n} (shape {tuple(history.shape)}); N must match"
+            )
     if forecast.shape[1] != truth.shape[1]:
-        raise ValueError(f"forecast has horizon P={forecast.shape[1]} (shape {tuple(forecast.shape)}) but truth "
-                         f"has P={truth.shape[1]} (shape {tuple(truth.shape)})")
+        raise ValueError(
+            f"forecast has horizon P={forecast.shape[1]} (shape {tuple(forecast.shape)}) but truth "
+            f"has P={truth.shape[1]} (shape {tuple(truth.shape)})"
+        )
     if forecast.shape[2] != truth.shape[2]:
-        raise ValueError(f"forecast has {forecast.shape[2]} channels (shape {tuple(forecast.shape)}) but truth "
-                         f"has {truth.shape[2]} (shape {tuple(truth.shape)})")
+        raise ValueError(
+            f"forecast has {forecast.shape[2]} channels (shape {tuple(forecast.shape)}) but truth "
+            f"has {truth.shape[2]} (shape {tuple(truth.shape)})"
+        )
     c_out = truth.shape[2]
     if not -c_out <= channel < c_out:
-        raise ValueError(f"channel={channel} is out of range for truth/forecast of shape {tuple(truth.shape)} "
-                         f"({c_out} target channels)")
+        raise ValueError(
+            f"channel={channel} is out of range for truth/forecast of shape {tuple(truth.shape)} "
+            f"({c_out} target channels)"
+        )
 
 
 def plot_forecast_windows(
@@ -85,11 +95,14 @@ def plot_forecast_windows(
     ids = list(range(n)) if window_ids is None else [int(i) for i in window_ids]
     ids = ids[:max_windows]
     if not ids:
-        raise ValueError(f"no windows to plot: history has shape {tuple(hist.shape)}, window_ids={window_ids}")
+        raise ValueError(
+            f"no windows to plot: history has shape {tuple(hist.shape)}, window_ids={window_ids}"
+        )
     for i in ids:
         if not 0 <= i < n:
-            raise ValueError(f"window_ids contains {i}, out of range for N={n} windows "
-                             f"(history shape {tuple(hist.shape)})")
+            raise ValueError(
+                f"window_ids contains {i}, out of range for N={n} windows (history shape {tuple(hist.shape)})"
+            )
     target = channel % c_out
     source = target if c_in == c_out else c_in - 1
 

@@ -54,7 +54,9 @@ LossName = Literal["mse", "mae", "huber", "smape", "mase", "mape"]
 
 
 def _metric_pair(prefix: str, suffix: str = "") -> MetricCollection:
-    return MetricCollection({"mse": MeanSquaredError(), "mae": MeanAbsoluteError()}, prefix=prefix, postfix=suffix)
+    return MetricCollection(
+        {"mse": MeanSquaredError(), "mae": MeanAbsoluteError()}, prefix=prefix, postfix=suffix
+    )
 
 
 class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
@@ -87,12 +89,16 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
         super().__init__()
         missing = [a for a in ("n_features", "n_targets", "seq_len", "pred_len") if not hasattr(net, a)]
         if missing:
-            raise TypeError(f"ForecastingTask: net {type(net).__name__} lacks attribute(s) {missing}; "
-                            "subclass zoo.models.Forecaster")
+            raise TypeError(
+                f"ForecastingTask: net {type(net).__name__} lacks attribute(s) {missing}; "
+                "subclass zoo.models.Forecaster"
+            )
         check_choice("loss", loss, LossName)
         self.optimizer_config = OptimizerConfig.coerce(optimizer)
         self.save_hyperparameters(ignore=["net"])
-        self.hparams["optimizer"] = self.optimizer_config.to_dict()  # plain types: loads with weights_only=True
+        self.hparams["optimizer"] = (
+            self.optimizer_config.to_dict()
+        )  # plain types: loads with weights_only=True
         self.net = net
         # Train-row statistics of the target channels (original = scaled * std + mean); set in setup().
         self.register_buffer("target_mean", torch.zeros(net.n_targets))
@@ -119,8 +125,10 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
         net = self.net
         for name in ("n_features", "n_targets", "seq_len", "pred_len"):
             if getattr(datamodule, name) != getattr(net, name):
-                raise ValueError(f"ForecastingTask: data.{name}={getattr(datamodule, name)} but "
-                                 f"net.{name}={getattr(net, name)}; build the net from the datamodule's values")
+                raise ValueError(
+                    f"ForecastingTask: data.{name}={getattr(datamodule, name)} but "
+                    f"net.{name}={getattr(net, name)}; build the net from the datamodule's values"
+                )
         scaler = datamodule.target_scaler
         self.target_mean.copy_(torch.as_tensor(scaler.mean, dtype=self.target_mean.dtype))
         self.target_std.copy_(torch.as_tensor(scaler.std, dtype=self.target_std.dtype))
@@ -157,7 +165,9 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
             if name == "mape":
                 return mape(f, y, m)
             if "mase_scale" not in batch:
-                raise KeyError("loss='mase' needs 'mase_scale' in the batch (panel datasets such as M4 provide it)")
+                raise KeyError(
+                    "loss='mase' needs 'mase_scale' in the batch (panel datasets such as M4 provide it)"
+                )
             scale = batch["mase_scale"].to(pred.dtype).reshape(-1, 1).expand(-1, f.shape[1])
             return mase(f, y, scale, m)
         if name == "mse":
@@ -196,8 +206,9 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         pred = self._forecast(batch)
         self.test_metrics.update(pred.reshape(-1), batch["y"].reshape(-1))
-        self.test_metrics_orig.update(self.to_original_scale(pred).reshape(-1),
-                                      self.to_original_scale(batch["y"]).reshape(-1))
+        self.test_metrics_orig.update(
+            self.to_original_scale(pred).reshape(-1), self.to_original_scale(batch["y"]).reshape(-1)
+        )
         self.log_dict(self.test_metrics, batch_size=len(pred))
         self.log_dict(self.test_metrics_orig, batch_size=len(pred))
         self.log("test/windows", float(len(pred)), reduce_fx="sum", batch_size=1, sync_dist=True)
@@ -213,7 +224,9 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
             log_figure(self.loggers, "test/forecasts", figure, self.global_step)
         self._plot_windows = []
 
-    def _collect_plot_window(self, batch: dict[str, torch.Tensor], pred: torch.Tensor, batch_idx: int) -> None:
+    def _collect_plot_window(
+        self, batch: dict[str, torch.Tensor], pred: torch.Tensor, batch_idx: int
+    ) -> None:
         """Keep the first window of batches spread over the test split, in original units, for the plot."""
         wanted = self.hparams.plot_windows
         if wanted == 0 or len(self._plot_windows) >= wanted:
@@ -223,8 +236,12 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
         if batch_idx % stride:
             return
         targets = pred.shape[-1]
-        self._plot_windows.append(tuple(self.to_original_scale(t[:1].detach().float()).cpu()
-                                        for t in (batch["x"][..., -targets:], batch["y"], pred)))
+        self._plot_windows.append(
+            tuple(
+                self.to_original_scale(t[:1].detach().float()).cpu()
+                for t in (batch["x"][..., -targets:], batch["y"], pred)
+            )
+        )
 
     def _log_scores(self, scores: M4Scores, prefix: str) -> None:
         """Log sMAPE / MASE (/ OWA) of the panel windows seen this epoch, then reset."""
@@ -234,11 +251,14 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
             self.log(f"{prefix}{name}", value.float())
         scores.reset()
 
-    def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
+    def predict_step(
+        self, batch: dict[str, torch.Tensor], batch_idx: int, dataloader_idx: int = 0
+    ) -> torch.Tensor:
         """Forecast in original units, (B, P, C_out)."""
         return self.to_original_scale(self._forecast(batch))
 
     # ----------------------------------------------------------------- optimisation
     def configure_optimizers(self) -> dict[str, Any] | None:
-        return configure_optimization(self.parameters(), self.optimizer_config,
-                                      lambda: self.trainer.estimated_stepping_batches)
+        return configure_optimization(
+            self.parameters(), self.optimizer_config, lambda: self.trainer.estimated_stepping_batches
+        )

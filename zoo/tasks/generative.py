@@ -104,20 +104,32 @@ class GenerativeTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
     ) -> None:
         super().__init__()
         if not isinstance(net, LatentVariableModel):
-            raise TypeError(f"GenerativeTask: net {type(net).__name__} is not a zoo.models.latent.LatentVariableModel")
+            raise TypeError(
+                f"GenerativeTask: net {type(net).__name__} is not a zoo.models.latent.LatentVariableModel"
+            )
         self.optimizer_config = OptimizerConfig.coerce(optimizer)
         if val_iwae_samples < 0 or test_iwae_samples < 0:
-            raise ValueError(f"iwae samples must be >= 0, got val {val_iwae_samples}, test {test_iwae_samples}")
+            raise ValueError(
+                f"iwae samples must be >= 0, got val {val_iwae_samples}, test {test_iwae_samples}"
+            )
         if num_images < 0 or image_every_n_epochs < 1:
-            raise ValueError(f"need num_images >= 0 and image_every_n_epochs >= 1, got {num_images}, {image_every_n_epochs}")
+            raise ValueError(
+                f"need num_images >= 0 and image_every_n_epochs >= 1, got {num_images}, {image_every_n_epochs}"
+            )
         self.save_hyperparameters(ignore=["net"])
-        self.hparams["optimizer"] = self.optimizer_config.to_dict()  # plain types: loads with weights_only=True
+        self.hparams["optimizer"] = (
+            self.optimizer_config.to_dict()
+        )  # plain types: loads with weights_only=True
         self.net = net
-        self.kl_weighting = KLSchedule(kl_schedule, kl_beta, kl_warmup_steps, kl_cycle_steps, kl_cycle_ratio, free_bits)
-        self.eval_metrics = nn.ModuleDict({
-            stage: nn.ModuleDict({term: MeanMetric() for term in _EVAL_TERMS}) for stage in ("val", "test")
-        })
-        self.active_units = nn.ModuleDict({stage: ActiveUnits(active_unit_threshold) for stage in ("val", "test")})
+        self.kl_weighting = KLSchedule(
+            kl_schedule, kl_beta, kl_warmup_steps, kl_cycle_steps, kl_cycle_ratio, free_bits
+        )
+        self.eval_metrics = nn.ModuleDict(
+            {stage: nn.ModuleDict({term: MeanMetric() for term in _EVAL_TERMS}) for stage in ("val", "test")}
+        )
+        self.active_units = nn.ModuleDict(
+            {stage: ActiveUnits(active_unit_threshold) for stage in ("val", "test")}
+        )
         self._grid_inputs: dict[str, list[torch.Tensor]] = {}
         self.start_from_pretrained(init_from, lora)
 
@@ -148,14 +160,20 @@ class GenerativeTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
             )
         size = len(x)
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=size)
-        self.log_dict({"train/neg_elbo": recon.mean() + kl, "train/recon": recon.mean(), "train/kl": kl},
-                      on_step=True, on_epoch=True, batch_size=size)
+        self.log_dict(
+            {"train/neg_elbo": recon.mean() + kl, "train/recon": recon.mean(), "train/kl": kl},
+            on_step=True,
+            on_epoch=True,
+            batch_size=size,
+        )
         schedules = {"train/kl_weight": weight, **{f"train/{k}": v for k, v in self._schedule_values.items()}}
         self.log_dict(schedules, on_step=True, on_epoch=False, batch_size=size)
         return loss
 
     # ----------------------------------------------------------------- evaluation
-    def _evaluate(self, batch: dict[str, torch.Tensor], batch_idx: int, stage: str, iwae_samples: int) -> None:
+    def _evaluate(
+        self, batch: dict[str, torch.Tensor], batch_idx: int, stage: str, iwae_samples: int
+    ) -> None:
         x = batch["x"]
         self.net.check_input(x)
         posterior = self.net.encode(x)
@@ -169,7 +187,9 @@ class GenerativeTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
             # exact KL: the figure Gumbel-Softmax papers report; not a bound of the discrete model.
             values["neg_elbo_relaxed"] = -self.net.decode(self.net.sample_latent(posterior)).log_prob(x) + kl
         if iwae_samples:
-            values["nll_iwae"] = -iwae_log_likelihood(self.net, x, iwae_samples, self.hparams.iwae_max_rows, posterior)
+            values["nll_iwae"] = -iwae_log_likelihood(
+                self.net, x, iwae_samples, self.hparams.iwae_max_rows, posterior
+            )
         for term, value in values.items():
             metrics[term].update(value)
             self.log(f"{stage}/{term}", metrics[term], batch_size=len(x), prog_bar=term == "neg_elbo")
@@ -207,10 +227,19 @@ class GenerativeTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
         # Rows of 8 inputs, each followed by the row of their reconstructions.
         n = (len(inputs) // 8) * 8 or len(inputs)
         per_row = min(8, n)
-        pairs = torch.stack([inputs[:n].reshape(-1, per_row, *inputs.shape[1:]),
-                             recon[:n].reshape(-1, per_row, *inputs.shape[1:])], dim=1)
-        log_image_grid(self.loggers, f"{stage}/reconstructions", make_grid(pairs.flatten(0, 2), nrow=per_row),
-                       self.global_step)
+        pairs = torch.stack(
+            [
+                inputs[:n].reshape(-1, per_row, *inputs.shape[1:]),
+                recon[:n].reshape(-1, per_row, *inputs.shape[1:]),
+            ],
+            dim=1,
+        )
+        log_image_grid(
+            self.loggers,
+            f"{stage}/reconstructions",
+            make_grid(pairs.flatten(0, 2), nrow=per_row),
+            self.global_step,
+        )
         samples = self.net.generate(len(inputs)).clamp(0, 1)
         log_image_grid(self.loggers, f"{stage}/samples", make_grid(samples, nrow=8), self.global_step)
 
@@ -226,11 +255,14 @@ class GenerativeTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._end_of_eval("test")
 
-    def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
+    def predict_step(
+        self, batch: dict[str, torch.Tensor], batch_idx: int, dataloader_idx: int = 0
+    ) -> torch.Tensor:
         """Reconstructions (the likelihood's mean at the posterior mode), (B, C, H, W)."""
         return self.net.reconstruct(batch["x"])
 
     # ----------------------------------------------------------------- optimisation
     def configure_optimizers(self) -> dict[str, Any] | None:
-        return configure_optimization(self.parameters(), self.optimizer_config,
-                                      lambda: self.trainer.estimated_stepping_batches)
+        return configure_optimization(
+            self.parameters(), self.optimizer_config, lambda: self.trainer.estimated_stepping_batches
+        )

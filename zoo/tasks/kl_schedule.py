@@ -40,8 +40,10 @@ class KLSchedule:
         if self.kind == "linear" and self.warmup_steps <= 0:
             raise ValueError(f"kl_schedule='linear' needs kl_warmup_steps > 0, got {self.warmup_steps}")
         if self.kind == "cyclical" and (self.cycle_steps <= 0 or not 0 < self.cycle_ratio <= 1):
-            raise ValueError("kl_schedule='cyclical' needs kl_cycle_steps > 0 and 0 < kl_cycle_ratio <= 1, "
-                             f"got {self.cycle_steps} and {self.cycle_ratio}")
+            raise ValueError(
+                "kl_schedule='cyclical' needs kl_cycle_steps > 0 and 0 < kl_cycle_ratio <= 1, "
+                f"got {self.cycle_steps} and {self.cycle_ratio}"
+            )
         if self.free_bits < 0:
             raise ValueError(f"free_bits must be >= 0 nats, got {self.free_bits}")
 

@@ -69,7 +69,9 @@ class ActiveUnits(Metric):
 
     def update(self, means: torch.Tensor) -> None:
         if means.ndim != 3:
-            raise ValueError(f"ActiveUnits.update expects posterior means (B, U, d), got {tuple(means.shape)}")
+            raise ValueError(
+                f"ActiveUnits.update expects posterior means (B, U, d), got {tuple(means.shape)}"
+            )
         m = means.detach().double()
         if self.total.numel() == 0:
             self.total = torch.zeros(m.shape[1:], dtype=torch.float64, device=m.device)

@@ -45,7 +45,7 @@ def make_grid(images: torch.Tensor, nrow: int = 8, padding: int = 2, pad_value: 
     for i in range(n):
         r, col = divmod(i, ncol)
         top, left = padding + r * (h + padding), padding + col * (w + padding)
-        grid[:, top:top + h, left:left + w] = images[i]
+        grid[:, top : top + h, left : left + w] = images[i]
     return grid
 
 
@@ -80,7 +80,9 @@ def figure_to_uint8(figure: Figure) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(canvas.buffer_rgba(), dtype=np.uint8)[..., :3])
 
 
-def _log_image(loggers: Iterable[Logger], key: str, array: np.ndarray, chw: torch.Tensor, step: int) -> list[Path]:
+def _log_image(
+    loggers: Iterable[Logger], key: str, array: np.ndarray, chw: torch.Tensor, step: int
+) -> list[Path]:
     """Send one image to every logger: ``array`` uint8 (H, W) or (H, W, C) for W&B and PNG files, ``chw``
     float (C, H, W) in [0, 1] for TensorBoard. Returns the PNG files written."""
     written: list[Path] = []

@@ -69,8 +69,10 @@ class OptimizerConfig:
         if isinstance(value, Mapping):
             unknown = sorted(set(value) - {f.name for f in dataclasses.fields(cls)})
             if unknown:
-                raise TypeError(f"optimizer: unknown option(s) {unknown}; known: "
-                                f"{[f.name for f in dataclasses.fields(cls)]}")
+                raise TypeError(
+                    f"optimizer: unknown option(s) {unknown}; known: "
+                    f"{[f.name for f in dataclasses.fields(cls)]}"
+                )
             return cls(**value)
         return value
 
@@ -127,8 +129,14 @@ def configure_optimization(
     opt_cls = torch.optim.AdamW if config.name == "adamw" else torch.optim.Adam
     opt = opt_cls(params, lr=config.lr, weight_decay=config.weight_decay)
     total = total_steps() if config.lr_schedule == "cosine" else 1
-    fn, interval = lr_lambda(config.lr_schedule, int(total), config.warmup_steps, config.min_lr_ratio,
-                             config.step_epochs, config.step_gamma)
+    fn, interval = lr_lambda(
+        config.lr_schedule,
+        int(total),
+        config.warmup_steps,
+        config.min_lr_ratio,
+        config.step_epochs,
+        config.step_gamma,
+    )
     scheduler = torch.optim.lr_scheduler.LambdaLR(opt, fn)
     return {"optimizer": opt, "lr_scheduler": {"scheduler": scheduler, "interval": interval}}
 
