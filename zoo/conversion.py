@@ -117,8 +117,13 @@ def evaluate_pretrained(
 ) -> dict[str, float]:
     """Test metrics of a pretrained model on the test split its config names, with a fixed seed.
 
-    The datamodule is rebuilt from the recorded arguments (``data_overrides`` on top, e.g. a batch size);
-    generative models skip the IWAE bound unless ``task_overrides`` asks for it (``test_iwae_samples``).
+    Args:
+        name_or_dir: a pretrained name or directory.
+        seed: the seed of ``seed_everything`` (the cards are measured with 0).
+        data_overrides: datamodule arguments over the recorded ones, e.g. a batch size.
+        task_overrides: task arguments; generative models skip the IWAE bound unless these ask for it
+            (``test_iwae_samples``).
+        accelerator: the Lightning accelerator to test on.
     """
     model = hub.from_pretrained(name_or_dir)
     config: hub.PretrainedConfig = model.pretrained_config

@@ -122,11 +122,18 @@ def from_pretrained(
 ) -> nn.Module:
     """The pretrained model, with its :class:`PretrainedConfig` as ``.pretrained_config``.
 
-    ``name_or_dir``: a shipped name (``"tcn.etth1"``), or a directory written by :func:`save_pretrained`.
-    ``checkpoint_path``: weights to load instead of the directory's own (a ``.safetensors`` file, or a
-    pretrained directory whose weights fit the same architecture). ``model_args`` override constructor
-    arguments (e.g. ``dropout``). With ``load_weights=False`` the architecture comes back randomly
-    initialised; otherwise in eval mode. Forecasters trained with RevIN carry it (``revin=True``).
+    Forecasters trained with RevIN carry it (``revin=True``); models saved when RevIN was a wrapper load
+    the same way (:func:`upgrade_config`).
+
+    Args:
+        name_or_dir: a shipped name (``"tcn.etth1"``), or a directory written by :func:`save_pretrained`.
+        map_location: the device the model is moved to.
+        strict: require the weights to fit the architecture exactly (no missing or unexpected keys).
+        checkpoint_path: weights to load instead of the directory's own: a ``.safetensors`` file, or a
+            pretrained directory whose weights fit the same architecture.
+        load_weights: False returns the architecture randomly initialised (in train mode); True the
+            weights, in eval mode.
+        model_args: constructor arguments that override the recorded ones (e.g. ``dropout``).
     """
     directory = resolve(name_or_dir)
     config = upgrade_config(PretrainedConfig.from_file(directory / CONFIG_NAME), directory / CONFIG_NAME)
@@ -182,9 +189,21 @@ def save_pretrained(
 ) -> Path:
     """Write ``config.json``, ``model.safetensors`` (and ``README.md`` if ``card``) to ``directory``, atomically.
 
-    ``model``: any registered net, or a ``ForecastingTask`` / ``GenerativeTask`` (its net is saved, with
-    the net's RevIN when it has one). The directory is assembled beside the target and
-    renamed into place, so a crash never leaves a half-written model; an existing one is replaced.
+    The directory is assembled beside the target and renamed into place, so a crash never leaves a
+    half-written model; an existing one is replaced.
+
+    Args:
+        model: any registered net, or a ``ForecastingTask`` / ``GenerativeTask`` (its net is saved, RevIN
+            included when the net has it).
+        directory: the pretrained directory to write.
+        name: the model's name in its config (default: the directory's name).
+        preprocessing: what the model expects of its data (datamodule arguments, columns, scaler statistics).
+        metrics: test metrics to record.
+        training: the training hyperparameters to record.
+        data_license: the license of the training data.
+        training_command: the command that trained the model.
+        weights_dtype: the dtype the floating-point weights are stored in.
+        card: the text of the model card (``README.md``); None writes none.
     """
     net = net_of(model)
     architecture = architecture_of(net)
