@@ -310,6 +310,25 @@ def test_lightning_checkpoints_describe_themselves_and_convert(tmp_path: Path) -
     with torch.no_grad():
         torch.testing.assert_close(loaded(x), reference(x))
     assert loaded.pretrained_config.training["global_step"] == checkpoint["global_step"]
+    # a checkpoint from when RevIN was a task flag (task-level revin.* keys, an instance_norm record)
+    legacy = dict(checkpoint)
+    legacy["state_dict"] = {
+        (k.removeprefix("net.") if k.startswith("net.revin.") else k): v
+        for k, v in checkpoint["state_dict"].items()
+    }
+    legacy[CHECKPOINT_KEY] = {
+        **record,
+        "model_args": {k: v for k, v in record["model_args"].items() if k not in ("revin", "revin_affine")},
+        "instance_norm": {"affine": True},
+    }
+    assert {"revin.weight", "net.head.weight"} <= set(
+        legacy["state_dict"]
+    ) and "net.revin.weight" not in legacy["state_dict"]
+    torch.save(legacy, best.parent / "legacy.ckpt")
+    upgraded = hub.from_pretrained(convert_checkpoint(best.parent / "legacy.ckpt", tmp_path / "lstm.legacy"))
+    assert upgraded.pretrained_config.model_args["revin"] is True
+    with torch.no_grad():
+        torch.testing.assert_close(upgraded(x), loaded(x))
     # a checkpoint without the record (not written by a zoo task) is refused, and nothing is written
     del checkpoint[CHECKPOINT_KEY]
     old = best.parent / "old.ckpt"
