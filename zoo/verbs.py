@@ -26,7 +26,7 @@ from typing import Any, NoReturn
 from docstring_parser import parse as parse_docstring
 from jsonargparse import ActionConfigFile, ActionYesNo, ArgumentParser
 
-from zoo.hub.config import WeightsDtype
+from zoo.hub.config import PretrainedError, WeightsDtype
 
 
 def list_command(pattern: str = "*") -> None:
@@ -189,9 +189,8 @@ def _verb_parser(verb: Verb) -> ArgumentParser:
     flags = [
         name for name, param in params.items() if hints.get(name) is bool and param.default is not param.empty
     ]
-    for (
-        name
-    ) in flags:  # a switch, as argparse's store_true: --evaluate / --no_evaluate (or evaluate: true in YAML)
+    # a switch, as argparse's store_true: --evaluate / --no_evaluate (or evaluate: true in YAML)
+    for name in flags:
         parser.add_argument(
             f"--{name}", action=ActionYesNo, default=params[name].default, help=helps.get(name)
         )
@@ -225,8 +224,6 @@ def build_parser(other_verbs: Mapping[str, str]) -> ArgumentParser:
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """What a verb reports as one line: zoo's pretrained-model errors, missing files, bad values or names."""
-    from zoo.hub import PretrainedError
-
     return (PretrainedError, OSError, ValueError, KeyError)
 
 
