@@ -86,7 +86,7 @@ def convert_checkpoint(
     model = hub.build_model(config, f"{path} ({CHECKPOINT_KEY})")
     # the task's keys: net.* (RevIN inside the net), or net.* and revin.* from zoo before RevIN moved into nets
     state = {k: v for k, v in checkpoint["state_dict"].items() if k.split(".", 1)[0] in ("net", "revin")}
-    hub.load_state(model, hub.strip_wrapper_prefix(state), path, architecture=config.architecture)
+    hub.load_state(model, state, path, architecture=config.architecture)  # drops the task's net. prefix
     training = {
         **spec.get("training", {}),
         "epoch": checkpoint.get("epoch"),
