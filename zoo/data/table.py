@@ -1,4 +1,12 @@
-"""Reading and validating a time-series table (a ``date`` column plus numeric channels).
+"""Validating a time-series table (a date column plus numeric channels), in wide or long format.
+
+- **wide**: one series, one column per channel (the ETT files: ``date, HUFL, ..., OT``);
+- **long**: a panel, ``id_column`` naming the series of each row (NeuralForecast's ``unique_id, ds, y``);
+  each series becomes one :class:`SeriesTable`, its rows sorted by time.
+
+``columns`` selects the channels (others are ignored) and ``target`` (one column or a list) names the
+forecast channels, which go last in the given order. Unknown names are errors that suggest the closest
+column.
 
 Every problem is a :class:`DataValidationError` that names the file, the column and the row, because
 a forecasting number is only as good as the rows it was computed on. Cleaning is opt-in:
@@ -14,7 +22,9 @@ Row numbers in messages are 0-based data rows; the file line is ``row + 2`` (lin
 
 from __future__ import annotations
 
+import difflib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
@@ -37,29 +47,108 @@ class DataValidationError(ValueError):
 
 @dataclass(frozen=True)
 class SeriesTable:
-    """A validated table: ``values[i, c]`` is channel ``columns[c]`` at ``dates[i]``."""
+    """A validated table: ``values[i, c]`` is channel ``columns[c]`` at ``dates[i]``.
 
-    source: str  # file path or dataset name, for messages
+    Attributes:
+        source: the file path or dataset name, for messages.
+        dates: the timestamps (N,), strictly increasing unless ``timestamps="ignore"``.
+        columns: the channel names (C,), targets last.
+        values: the channel values (N, C) float64.
+        series_id: the series' id in a long-format file; "" for a wide one.
+    """
+
+    source: str
     dates: pd.DatetimeIndex
     columns: list[str]
-    values: np.ndarray  # (N, C) float64
+    values: np.ndarray
+    series_id: str = ""
+
+    @property
+    def where(self) -> str:
+        """The file, and the series in a long file, for messages."""
+        return f"{self.source} (series {self.series_id!r})" if self.series_id else self.source
+
+    def rows(self, start: int, end: int) -> SeriesTable:
+        """The rows ``[start, end)`` (a view of the same series)."""
+        return SeriesTable(
+            self.source, self.dates[start:end], self.columns, self.values[start:end], self.series_id
+        )
 
     def __len__(self) -> int:
         return len(self.dates)
 
 
-def _where(source: str, column: str, rows: np.ndarray, what: str, hint: str) -> DataValidationError:
-    first = int(rows[0])
+def _where(
+    source: str, column: str, rows: np.ndarray, what: str, hint: str, file_rows: np.ndarray | None = None
+) -> DataValidationError:
+    """The error for ``rows`` (positions in the table; ``file_rows`` maps them to data rows of the file)."""
+    first = int(rows[0] if file_rows is None else file_rows[rows[0]])
     more = f" and {len(rows) - 1} more row(s)" if len(rows) > 1 else ""
     return DataValidationError(
         f"{source}: column {column!r} has {what} at row {first} (file line {first + 2}){more}. {hint}"
     )
 
 
+_DATE_NAMES = ("date", "ds", "datetime", "timestamp", "time", "dates", "day", "period")
+
+
+def suggest_column(name: str, columns: Sequence[str]) -> str:
+    """`` Did you mean 'x'?`` for the column closest to ``name`` (case-insensitive), or "".
+
+    Args:
+        name: the column asked for.
+        columns: the columns there are.
+    """
+    lowered = {str(c).lower(): str(c) for c in columns}
+    close = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
+    return f" Did you mean {lowered[close[0]]!r}?" if close else ""
+
+
+def resolve_columns(names: Sequence[str], columns: Sequence[str], source: str, option: str) -> list[str]:
+    """``names`` checked against the frame's ``columns``; an unknown one is an error naming it and the option.
+
+    Args:
+        names: the columns an option asks for.
+        columns: the columns of the file.
+        source: the file, for the message.
+        option: the option that named them (``columns``, ``target``, ``id_column``), for the message.
+    """
+    what = {"columns": "input", "id_column": "id"}.get(option, option)
+    for name in names:
+        if name not in columns:
+            raise DataValidationError(
+                f"{source}: unknown {what} column {name!r} (option {option}); the columns are "
+                f"{list(columns)}.{suggest_column(name, columns)}"
+            )
+    return list(names)
+
+
+def _guess_date_column(frame: pd.DataFrame) -> str | None:
+    """The column most likely to hold timestamps: a date-like name, else the first that parses as dates."""
+    for column in frame.columns:
+        if str(column).lower() in _DATE_NAMES:
+            return str(column)
+    for column in frame.columns:
+        head = frame[column].head(5)
+        if head.dtype.kind in "Mm":
+            return str(column)
+        if head.dtype == object and len(head):
+            parsed = pd.to_datetime(head, errors="coerce", format="mixed")
+            if parsed.notna().all():
+                return str(column)
+    return None
+
+
 def _parse_dates(frame: pd.DataFrame, source: str, date_column: str) -> pd.DatetimeIndex:
     if date_column not in frame.columns:
+        guess = _guess_date_column(frame)
+        hint = (
+            f" The timestamps look like they are in {guess!r}: pass date_column={guess!r}."
+            if guess
+            else " Pass date_column=<the column with the timestamps>."
+        )
         raise DataValidationError(
-            f"{source}: no date column {date_column!r}; columns are {list(frame.columns)}"
+            f"{source}: no date column {date_column!r}; columns are {[str(c) for c in frame.columns]}.{hint}"
         )
     raw = frame[date_column]
     dates = pd.to_datetime(raw, errors="coerce")
@@ -72,7 +161,11 @@ def _parse_dates(frame: pd.DataFrame, source: str, date_column: str) -> pd.Datet
 
 
 def _check_timestamps(
-    dates: pd.DatetimeIndex, source: str, date_column: str, policy: TimestampPolicy
+    dates: pd.DatetimeIndex,
+    source: str,
+    date_column: str,
+    policy: TimestampPolicy,
+    file_rows: np.ndarray | None = None,
 ) -> None:
     steps = np.diff(dates.asi8)
     duplicate = np.flatnonzero(steps == 0) + 1
@@ -94,28 +187,42 @@ def _check_timestamps(
     else:
         rows = duplicate
         what = f"a duplicate timestamp ({dates[rows[0]]})"
-    raise _where(source, date_column, rows, what, hint)
+        if file_rows is not None:  # a long file: the pair (series, timestamp) appears twice
+            hint = "Each (series, timestamp) pair must appear once: remove or aggregate the duplicates."
+    raise _where(source, date_column, rows, what, hint, file_rows)
 
 
-def _numeric_values(frame: pd.DataFrame, source: str, columns: list[str]) -> np.ndarray:
+def _numeric_values(
+    frame: pd.DataFrame, source: str, columns: list[str], file_rows: np.ndarray | None = None
+) -> np.ndarray:
     out = np.empty((len(frame), len(columns)), dtype=np.float64)
     for c, name in enumerate(columns):
-        col = pd.to_numeric(frame[name], errors="coerce")
-        not_numeric = np.flatnonzero(col.isna().to_numpy() & frame[name].notna().to_numpy())
+        raw = frame[name]
+        if raw.dtype == bool:
+            raw = raw.astype(np.float64)
+        col = pd.to_numeric(raw, errors="coerce")
+        not_numeric = np.flatnonzero(col.isna().to_numpy() & raw.notna().to_numpy())
         if len(not_numeric):
             raise _where(
                 source,
                 name,
                 not_numeric,
-                f"a non-numeric value {frame[name].iloc[not_numeric[0]]!r}",
-                "Only numeric channels besides the date column are supported.",
+                f"a non-numeric value {raw.iloc[not_numeric[0]]!r}",
+                "Only numeric channels besides the date (and id) column are supported: drop the column "
+                "(columns=[...] selects the channels) or fix the value.",
+                file_rows,
             )
         out[:, c] = col.to_numpy(dtype=np.float64)
     return out
 
 
 def _handle_missing(
-    values: np.ndarray, source: str, columns: list[str], policy: MissingPolicy, sentinels: tuple[float, ...]
+    values: np.ndarray,
+    source: str,
+    columns: list[str],
+    policy: MissingPolicy,
+    sentinels: tuple[float, ...],
+    file_rows: np.ndarray | None = None,
 ) -> np.ndarray:
     bad = np.isnan(values) | np.isinf(values)
     for s in sentinels:
@@ -139,6 +246,7 @@ def _handle_missing(
             what,
             "Cleaning is opt-in: missing='interpolate' fills by linear interpolation, "
             "missing='keep' uses the raw values.",
+            file_rows,
         )
     cleaned = pd.DataFrame(np.where(bad, np.nan, values))
     if cleaned.isna().all(axis=0).any():
@@ -149,60 +257,107 @@ def _handle_missing(
     return filled.to_numpy(dtype=np.float64)
 
 
-def load_series_table(
-    path: str | Path,
-    *,
-    date_column: str = "date",
-    target: str | None = None,
-    missing: MissingPolicy = "error",
-    timestamps: TimestampPolicy = "strict",
-    sentinels: tuple[float, ...] = (-9999.0,),
-    source: str | None = None,
-) -> SeriesTable:
-    """Read a CSV into a validated :class:`SeriesTable`.
+def as_target_list(target: str | Sequence[str] | None) -> list[str]:
+    """``target`` as a list of column names (None: none).
 
-    Column order follows TSLib's ``Dataset_Custom``: every channel in file order, with ``target`` (when
-    given and present) moved to the end.
+    Args:
+        target: one column name, a list of them, or None.
     """
-    path = Path(path)
-    name = source or str(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{name}: no such data file {str(path)!r}")
-    try:
-        frame = pd.read_csv(path, encoding="utf-8", encoding_errors="replace")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise DataValidationError(f"{name}: cannot parse as CSV: {err}") from err
-    return table_from_frame(
-        frame,
-        source=name,
-        date_column=date_column,
-        target=target,
-        missing=missing,
-        timestamps=timestamps,
-        sentinels=sentinels,
-    )
+    if target is None:
+        return []
+    return [target] if isinstance(target, str) else [str(t) for t in target]
 
 
-def table_from_frame(
+def channel_columns(
+    frame: pd.DataFrame,
+    source: str,
+    *,
+    date_column: str,
+    id_column: str | None = None,
+    columns: Sequence[str] | None = None,
+    target: str | Sequence[str] | None = None,
+) -> list[str]:
+    """The channels of a table in model order: ``columns`` (or every column but the date and id), with the
+    targets present moved to the end in the order given (TSLib's ``Dataset_Custom`` puts its one target last).
+
+    Args:
+        frame: the raw table.
+        source: the file, for messages.
+        date_column: the timestamp column (never a channel).
+        id_column: the series-id column of a long file (never a channel).
+        columns: the channels to use (others are ignored); None: all.
+        target: the forecast column(s); those named in ``columns`` (or present, for ``columns=None``) go last.
+    """
+    reserved = {date_column, *([id_column] if id_column else [])}
+    available = [str(c) for c in frame.columns if str(c) not in reserved]
+    if columns is not None:
+        chosen = resolve_columns(list(columns), [str(c) for c in frame.columns], source, "columns")
+        clash = [c for c in chosen if c in reserved]
+        if clash:
+            raise DataValidationError(
+                f"{source}: columns names {clash[0]!r}, which is the date or id column, not a channel"
+            )
+    else:
+        chosen = available
+    if not chosen:
+        raise DataValidationError(f"{source}: no channel columns besides {sorted(reserved)}")
+    targets = [t for t in as_target_list(target) if t in chosen]
+    return [c for c in chosen if c not in targets] + targets
+
+
+def tables_from_frame(
     frame: pd.DataFrame,
     *,
     source: str,
     date_column: str = "date",
-    target: str | None = None,
+    id_column: str | None = None,
+    columns: Sequence[str] | None = None,
+    target: str | Sequence[str] | None = None,
     missing: MissingPolicy = "error",
     timestamps: TimestampPolicy = "strict",
     sentinels: tuple[float, ...] = (-9999.0,),
-) -> SeriesTable:
-    """Validate an in-memory frame the same way as :func:`load_series_table`."""
+) -> list[SeriesTable]:
+    """Validate a raw frame into one :class:`SeriesTable` per series (one for a wide frame).
+
+    Args:
+        frame: the raw table (``zoo.data.reading.read_frame``, or a user's DataFrame).
+        source: the file or frame, for messages.
+        date_column: the timestamp column.
+        id_column: the series-id column of a long-format frame; None: a wide frame of one series.
+        columns: the channels to use (others are ignored); None: all but the date and id columns.
+        target: the forecast column(s), moved last (see :func:`channel_columns`).
+        missing: "error", "keep" or "interpolate" (module docstring).
+        timestamps: "strict" or "ignore" (module docstring).
+        sentinels: values that stand for missing data.
+    """
     if len(frame) == 0:
         raise DataValidationError(f"{source}: the table has no rows")
+    if id_column is not None:
+        resolve_columns([id_column], [str(c) for c in frame.columns], source, "id_column")
+    channels = channel_columns(
+        frame, source, date_column=date_column, id_column=id_column, columns=columns, target=target
+    )
     dates = _parse_dates(frame, source, date_column)
-    _check_timestamps(dates, source, date_column, timestamps)
-    columns = [c for c in frame.columns if c != date_column]
-    if not columns:
-        raise DataValidationError(f"{source}: no channel columns besides {date_column!r}")
-    if target is not None and target in columns:
-        columns = [c for c in columns if c != target] + [target]
-    values = _numeric_values(frame, source, columns)
-    values = _handle_missing(values, source, columns, missing, sentinels)
-    return SeriesTable(source=source, dates=dates, columns=[str(c) for c in columns], values=values)
+    if id_column is None:
+        _check_timestamps(dates, source, date_column, timestamps)
+        values = _numeric_values(frame, source, channels)
+        values = _handle_missing(values, source, channels, missing, sentinels)
+        return [SeriesTable(source=source, dates=dates, columns=channels, values=values)]
+    ids = frame[id_column]
+    if ids.isna().any():
+        rows = np.flatnonzero(ids.isna().to_numpy())
+        raise _where(source, id_column, rows, "a missing series id", "Every row needs its series id.")
+    ids = ids.astype(str).to_numpy()
+    order = np.lexsort((dates.asi8, ids))  # by series, then time; stable, rows may come in any order
+    tables = []
+    boundaries = np.flatnonzero(ids[order][1:] != ids[order][:-1]) + 1
+    for rows in np.split(order, boundaries):
+        series_id = str(ids[rows[0]])
+        part = frame.iloc[rows]
+        where = f"{source} (series {series_id!r})"
+        series_dates = pd.DatetimeIndex(dates[rows])
+        _check_timestamps(series_dates, where, date_column, timestamps, file_rows=rows)
+        values = _numeric_values(part, where, channels, file_rows=rows)
+        values = _handle_missing(values, where, channels, missing, sentinels, file_rows=rows)
+        tables.append(SeriesTable(source, series_dates, channels, values, series_id))
+    return tables

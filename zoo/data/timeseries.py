@@ -10,6 +10,17 @@ thuml/Time-Series-Library (see ``../shared/data/*/SOURCE.md``):
 - windows: ``x = rows[i : i+L]``, ``y = rows[i+L : i+L+P]``; ``len = rows - L - P + 1``;
 - timeF calendar features at the file's frequency (``zoo.data.timefeatures``).
 
+User files (CSV or parquet, ``zoo.data.reading``) choose their layout: ``date_column``, ``sep``, ``columns``
+(the channels to use), ``target`` (one column or a list), and ``id_column`` for a long-format panel
+(NeuralForecast's ``unique_id, ds, y``): every series is cut into its own train/val/test slices, scaled
+with the statistics of its own training rows, and the windows of all series are drawn together; such
+batches add ``series`` (B,), ``target_mean`` and ``target_std`` (B, C_out), so the task reports every
+window in its own series' units. Splits (``zoo.data.splits``): the catalog's borders by default,
+``val_size`` / ``test_size`` (fractions or counts), cut dates (``val_start`` / ``test_start``) or
+``split="none"`` (train on everything). Gaps in the timestamps are an error that says where they are,
+unless ``gaps`` chooses a fill (``zoo.data.frequency``). ``predict_dataloader`` serves the window after
+the last row of each series (:func:`zoo.data.windows.future_windows`): the future, not the test split.
+
 Differences from TSLib, on purpose: ``y`` holds only the ``P`` future steps (a decoder's "label" part is
 ``x[:, -label_len:]``), evaluation keeps every window (``eval_drop_last=False``; TSLib dropped the last
 partial test batch until mid-2024), and bad data is an error instead of silently used.
@@ -27,129 +38,93 @@ from __future__ import annotations
 
 import logging
 import os
-import warnings
-from collections.abc import Iterator
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
 import lightning.pytorch as pl
 import numpy as np
-import pandas as pd
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from zoo.choices import check_choice
 from zoo.data import m4, sources
+from zoo.data.frequency import GapPolicy, infer_frequency, regularize
 from zoo.data.panel import PanelWindows, SeriesPanel, panel_datasets
+from zoo.data.reading import PARQUET_SUFFIXES, read_frame
 from zoo.data.scaling import StandardScaler
+from zoo.data.splits import SplitKind, SplitSpec, split_bounds
 from zoo.data.synthetic import synthetic_series
 from zoo.data.table import (
-    STAGES,
     MissingPolicy,
     SeriesTable,
     Stage,
     TimestampPolicy,
-    load_series_table,
-    table_from_frame,
+    as_target_list,
+    resolve_columns,
+    tables_from_frame,
 )
-from zoo.data.timefeatures import time_feature_names, time_features
-from zoo.seeding import mix_seed
+from zoo.data.windows import (
+    EpochShuffleSampler,
+    FutureWindowDataset,
+    FutureWindows,
+    WindowDataset,
+    calendar_features,
+    future_windows,
+    n_calendar_features,
+    series_constants,
+)
+
+__all__ = ["EpochShuffleSampler", "TimeSeriesDataModule", "WindowDataset", "split_bounds"]
 
 log = logging.getLogger(__name__)
 
 Features = Literal["M", "S", "MS"]
-SplitKind = Literal["auto", "ett_hour", "ett_minute", "ratio_70_10_20"]
 #: "timeF": calendar fields at the file's frequency scaled to [-0.5, 0.5]; "none": no time features (F = 0).
 TimeEncoding = Literal["timeF", "none"]
 SYNTHETIC = "synthetic"
+_FILE_SUFFIXES = (".csv", ".tsv", ".txt", *PARQUET_SUFFIXES)
 
 
-def split_bounds(n_rows: int, seq_len: int, split: str) -> dict[Stage, tuple[int, int]]:
-    """Row slices ``[start, end)`` per split; val/test start ``seq_len`` rows before their border."""
-    if split in ("ett_hour", "ett_minute"):
-        m = 1 if split == "ett_hour" else 4
-        month = 30 * 24 * m
-        borders = [0, 12 * month, 16 * month, 20 * month]
-        if n_rows < borders[-1]:
-            raise ValueError(f"the {split} split needs {borders[-1]} rows, the table has {n_rows}")
-    elif split == "ratio_70_10_20":
-        n_train, n_test = int(n_rows * 0.7), int(n_rows * 0.2)
-        borders = [0, n_train, n_rows - n_test, n_rows]
-    else:
-        check_choice("split", split, ("ett_hour", "ett_minute", "ratio_70_10_20"))
-    return {
-        "train": (0, borders[1]),
-        "val": (max(borders[1] - seq_len, 0), borders[2]),
-        "test": (max(borders[2] - seq_len, 0), borders[3]),
-    }
+def is_data_file(dataset: str) -> bool:
+    """True when ``dataset`` names a file (an existing path, or a CSV/parquet name) rather than the catalog.
 
-
-class WindowDataset(Dataset[dict[str, torch.Tensor]]):
-    """Sliding windows over one split: item ``i`` covers rows ``i .. i+L+P-1`` of the slice."""
-
-    def __init__(
-        self, inputs: torch.Tensor, targets: torch.Tensor, marks: torch.Tensor, seq_len: int, pred_len: int
-    ) -> None:
-        self.inputs, self.targets, self.marks = inputs, targets, marks  # (N, C_in), (N, C_out), (N, F)
-        self.seq_len, self.pred_len = seq_len, pred_len
-
-    def __len__(self) -> int:
-        return max(len(self.inputs) - self.seq_len - self.pred_len + 1, 0)
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        if not 0 <= i < len(self):
-            raise IndexError(f"window {i} out of range for {len(self)} windows")
-        s, e = i, i + self.seq_len
-        return {
-            "x": self.inputs[s:e],
-            "y": self.targets[e : e + self.pred_len],
-            "x_mark": self.marks[s:e],
-            "y_mark": self.marks[e : e + self.pred_len],
-        }
-
-
-class EpochShuffleSampler(Sampler[int]):
-    """A random order of ``range(n)`` that depends only on ``(seed, epoch)``.
-
-    Lightning calls ``set_epoch`` before every epoch, so a run resumed from an end-of-epoch checkpoint
-    visits the windows in exactly the order the uninterrupted run would have (RandomSampler draws its
-    order from the global RNG, which a checkpoint does not restore).
+    Args:
+        dataset: the ``dataset`` option.
     """
-
-    def __init__(self, n: int, seed: int = 0) -> None:
-        self.n, self.seed, self.epoch = n, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __iter__(self) -> Iterator[int]:
-        generator = torch.Generator().manual_seed(mix_seed(self.seed, self.epoch))
-        return iter(torch.randperm(self.n, generator=generator).tolist())
+    return dataset.lower().endswith(_FILE_SUFFIXES) or Path(dataset).is_file()
 
 
 class TimeSeriesDataModule(pl.LightningDataModule):
-    """Windows of a multivariate series under the Informer/TSLib protocol (module docstring).
+    """Windows of a multivariate series, or a panel of them, under the Informer/TSLib protocol (module docstring).
 
     Args:
-        dataset: a catalog name (``zoo.data.sources.list_sources()``: ETTh1, weather, ...), a CSV path
-            with a ``date`` column, or ``"synthetic"`` (the embedded quickstart series).
+        dataset: a catalog name (``zoo.data.sources.list_sources()``: ETTh1, weather, ...), a CSV or parquet
+            path, or ``"synthetic"`` (the embedded quickstart series).
         seq_len: lookback length L.
         label_len: decoder warm-start length (<= L) for encoder-decoder models; linked to the model, the
             data itself never duplicates it.
         pred_len: horizon P.
         features: "M" all -> all, "S" target -> target, "MS" all -> target.
-        target: the target column ("OT" in every catalog file).
+        target: the target column, or a list of them ("OT" in every catalog file); targets are the last
+            channels, in the order given.
+        date_column: the column with the timestamps.
+        id_column: the series-id column of a long-format file (e.g. "unique_id"); None: one wide series.
+        columns: the input channels to use (the targets among them); other columns are ignored. None: all.
+        sep: the CSV separator; None sniffs it.
         batch_size: training batch size.
         eval_batch_size: val/test batch size (None: ``batch_size``).
         scale: standardise with train-row statistics (the literature's scale for metrics).
         eval_drop_last: drop the last partial val/test batch, as pre-2024 tables did.
         num_workers: worker processes of the DataLoaders (0: load in the main process).
         pin_memory: the DataLoaders' ``pin_memory`` (page-locked batches for faster copies to the GPU).
-        split: "auto" takes the catalog's split (ratio 70/10/20 for CSV paths and synthetic).
+        split: "auto" takes the catalog's split (ratio 70/10/20 for user files and synthetic), or
+            "ett_hour", "ett_minute", "ratio_70_10_20", "none" (train on every row; no val or test).
+        val_size: validation rows of each series: a fraction (0.1) or a count (240); 0 leaves it out.
+        test_size: test rows of each series: a fraction (0.2) or a count (480); 0 leaves it out.
+        val_start: first timestamp of the validation split (instead of ``val_size``).
+        test_start: first timestamp of the test split (instead of ``test_size``).
         freq: pandas frequency of the rows; "auto" takes the catalog's or infers it from the dates.
         time_encoding: "timeF" calendar features, or "none" (F = 0).
         missing: what to do with missing values (NaN, inf or a sentinel): "error" (a DataValidationError
@@ -157,6 +132,8 @@ class TimeSeriesDataModule(pl.LightningDataModule):
             (fill linearly); see ``zoo.data.table``.
         timestamps: "strict" (duplicate or backward timestamps are an error) or "ignore" (window by row
             order, as TSLib does, with a warning).
+        gaps: missing timestamps at ``freq``: "error" (naming where), "interpolate" or "ffill" (insert them
+            and fill their values), or "ignore" (window by row order).
         sentinels: values that stand for missing data (e.g. -9999), handled as ``missing`` says.
         shuffle_seed: seed of the training order (``EpochShuffleSampler``, or the panel's
             ``PanelSampler``); None takes the seed of ``seed_everything`` (``PL_GLOBAL_SEED``), else 0.
@@ -178,7 +155,11 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         label_len: int = 48,
         pred_len: int = 96,
         features: Features = "M",
-        target: str | None = "OT",
+        target: str | list[str] | None = "OT",
+        date_column: str = "date",
+        id_column: str | None = None,
+        columns: list[str] | None = None,
+        sep: str | None = None,
         batch_size: int = 32,
         eval_batch_size: int | None = None,
         scale: bool = True,
@@ -186,10 +167,15 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         num_workers: int = 0,
         pin_memory: bool = False,
         split: SplitKind = "auto",
+        val_size: int | float | None = None,
+        test_size: int | float | None = None,
+        val_start: str | None = None,
+        test_start: str | None = None,
         freq: str = "auto",
         time_encoding: TimeEncoding = "timeF",
         missing: MissingPolicy = "error",
         timestamps: TimestampPolicy = "strict",
+        gaps: GapPolicy = "error",
         sentinels: tuple[float, ...] = (-9999.0,),
         shuffle_seed: int | None = None,
         history_limit: float | None = None,
@@ -202,16 +188,18 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         if not 0 <= label_len <= seq_len:
             raise ValueError(f"label_len must lie in [0, seq_len={seq_len}], got {label_len}")
         check_choice("features", features, Features)
-        check_choice("split", split, SplitKind)
         check_choice("time_encoding", time_encoding, TimeEncoding)
         check_choice("missing", missing, MissingPolicy)
         check_choice("timestamps", timestamps, TimestampPolicy)
+        check_choice("gaps", gaps, GapPolicy)
         if history_limit is not None and not history_limit > 0:
             raise ValueError(f"history_limit must be positive, got {history_limit}")
         if train_samples is not None and train_samples < 1:
             raise ValueError(f"train_samples must be a positive integer, got {train_samples}")
-        is_path = dataset.endswith(".csv") or Path(dataset).is_file()
-        self.m4_frequency = None if is_path else m4.m4_dataset(dataset)
+        if columns is not None and not columns:
+            raise ValueError("columns must name at least one column (or be None for all of them)")
+        self.m4_frequency = None if is_data_file(dataset) else m4.m4_dataset(dataset)
+        targets = as_target_list(target)
         if self.m4_frequency is not None:
             self.m4_frequency.check_horizon(pred_len)
             if features == "MS":
@@ -219,27 +207,47 @@ class TimeSeriesDataModule(pl.LightningDataModule):
                     f"{self.m4_frequency.dataset} is univariate: features 'MS' needs covariates; "
                     "use 'S' (or 'M', the same for one series)"
                 )
-        elif features in ("S", "MS") and not target:
+        elif features in ("S", "MS") and not targets:
             raise ValueError(
-                f"features={features!r} forecasts a single target column: set target=<column name>"
+                f"features={features!r} forecasts the target column(s): set target=<column name or list>"
             )
         self.save_hyperparameters()
         self.dataset, self.features, self.target = dataset, features, target
+        self.targets = targets
+        self.date_column, self.id_column, self.columns, self.sep = date_column, id_column, columns, sep
         self.seq_len, self.label_len, self.pred_len = seq_len, label_len, pred_len
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
         self.scale, self.eval_drop_last = scale, eval_drop_last
         self.num_workers, self.pin_memory = num_workers, pin_memory
         self.time_encoding, self.shuffle_seed = time_encoding, shuffle_seed
         self.history_limit, self.train_samples = history_limit, train_samples
-        self._split, self._freq = split, freq
+        self.gaps = gaps
+        self._freq = freq
         self._policies = {"missing": missing, "timestamps": timestamps, "sentinels": tuple(sentinels)}
-        self.datasets: dict[Stage, WindowDataset | PanelWindows] = {}
+        entry = self._catalog_entry
+        self.split_spec = SplitSpec.build(
+            split,
+            val_size=val_size,
+            test_size=test_size,
+            val_start=val_start,
+            test_start=test_start,
+            catalog_split=entry.split if entry is not None else None,
+        )
+        self.datasets: dict[Stage, Dataset] = {}
+        self.scaler: StandardScaler | None = None
+        self.target_scaler: StandardScaler | None = None
+        self.series_scalers: dict[str, StandardScaler] = {}
 
     # ----------------------------------------------------------------- the table and its metadata
     @property
     def is_panel(self) -> bool:
         """True for an M4 panel (``zoo.data.panel`` windows) rather than a table."""
         return self.m4_frequency is not None
+
+    @property
+    def is_long(self) -> bool:
+        """True for a long-format file of many series (``id_column``)."""
+        return self.id_column is not None and not self.is_panel
 
     @cached_property
     def panel(self) -> SeriesPanel:
@@ -250,43 +258,61 @@ class TimeSeriesDataModule(pl.LightningDataModule):
 
     @cached_property
     def _catalog_entry(self) -> sources.DataSource | None:
-        if (
-            self.is_panel
-            or self.dataset == SYNTHETIC
-            or self.dataset.endswith(".csv")
-            or Path(self.dataset).is_file()
-        ):
+        if self.is_panel or self.dataset == SYNTHETIC or is_data_file(self.dataset):
             return None
         return sources.get_source(self.dataset)
 
+    @property
+    def read_columns(self) -> list[str] | None:
+        """The channels read from the file: ``columns``, or only the targets for features "S"."""
+        if self.columns is not None:
+            return list(self.columns)
+        return list(self.targets) if self.features == "S" else None
+
     @cached_property
-    def table(self) -> SeriesTable:
-        """The validated table (loaded once, target column last); panels have ``panel`` instead."""
+    def tables(self) -> list[SeriesTable]:
+        """The validated series (loaded once; one for a wide file), channels in model order, targets last."""
         if self.is_panel:
             raise ValueError(f"{self.dataset!r} is an M4 panel, not a table: use .panel")
         if self.dataset == SYNTHETIC:
-            table = table_from_frame(
-                synthetic_series(), source=SYNTHETIC, target=self.target, **self._policies
-            )
+            source, frame = SYNTHETIC, synthetic_series()
         else:
             entry = self._catalog_entry
             path = sources.resolve(entry) if entry is not None else Path(self.dataset)
-            table = load_series_table(path, target=self.target, source=str(path), **self._policies)
-        if self.features != "M" and self.target not in table.columns:
-            raise ValueError(
-                f"{table.source}: unknown target column {self.target!r}; columns are {table.columns}"
-            )
-        return table
+            source, frame = str(path), read_frame(path, sep=self.sep)
+        if self.features != "M":
+            resolve_columns(self.targets, [str(c) for c in frame.columns], source, "target")
+            if self.columns is not None:
+                resolve_columns(self.targets, self.columns, source, "target (it must be one of columns)")
+        tables = tables_from_frame(
+            frame,
+            source=source,
+            date_column=self.date_column,
+            id_column=self.id_column,
+            columns=self.read_columns,
+            target=self.targets,
+            **self._policies,
+        )
+        if self._policies["timestamps"] == "ignore":
+            return tables
+        freq = self.freq_of(tables)
+        return [regularize(t, freq, self.gaps, self.date_column) for t in tables]
+
+    @property
+    def table(self) -> SeriesTable:
+        """The one series of a wide file (``tables`` holds the series of a long one)."""
+        tables = self.tables
+        if len(tables) != 1:
+            raise ValueError(f"{self.dataset!r} holds {len(tables)} series (long format): use .tables")
+        return tables[0]
 
     @property
     def split(self) -> str:
-        if self._split != "auto":
-            return self._split
-        entry = self._catalog_entry
-        return entry.split if entry is not None and entry.split else "ratio_70_10_20"
+        """The split's kind: a fixed split's name, "custom" (sizes or dates) or "none"."""
+        return self.split_spec.kind
 
-    @property
-    def freq(self) -> str:
+    def freq_of(self, tables: Sequence[SeriesTable]) -> str:
+        """The frequency alias: the ``freq`` option, the catalog's, or inferred from the longest series."""
         if self._freq != "auto":
             return self._freq
         entry = self._catalog_entry
@@ -294,24 +320,31 @@ class TimeSeriesDataModule(pl.LightningDataModule):
             return entry.freq
         if self.dataset == SYNTHETIC:
             return "h"
-        inferred = _infer_freq(self.table)
+        longest = max(tables, key=len)
+        inferred = infer_frequency(longest.dates)
         if inferred is None:
             raise ValueError(
-                f"{self.table.source}: cannot infer the sampling frequency; pass freq='h' (or similar)"
+                f"{longest.where}: cannot infer the sampling frequency from {len(longest)} row(s); "
+                "pass freq='h' (or similar)"
             )
         return inferred
+
+    @property
+    def freq(self) -> str:
+        return self.freq_of(self.tables)
 
     @property
     def input_columns(self) -> list[str]:
         if self.m4_frequency is not None:
             return [self.m4_frequency.dataset]
-        return [self.table.columns[-1]] if self.features == "S" else list(self.table.columns)
+        return list(self.tables[0].columns)
 
     @property
     def target_columns(self) -> list[str]:
         if self.m4_frequency is not None:
             return [self.m4_frequency.dataset]
-        return list(self.table.columns) if self.features == "M" else [self.table.columns[-1]]
+        columns = self.tables[0].columns
+        return list(columns) if self.features == "M" else list(columns[-len(self.targets) :])
 
     @property
     def n_features(self) -> int:
@@ -326,7 +359,7 @@ class TimeSeriesDataModule(pl.LightningDataModule):
     @property
     def n_time_features(self) -> int:
         """F, the channels of ``x_mark`` / ``y_mark``."""
-        return 0 if self.is_panel or self.time_encoding == "none" else len(time_feature_names(self.freq))
+        return 0 if self.is_panel else n_calendar_features(self.freq, self.time_encoding)
 
     # ----------------------------------------------------------------- Lightning hooks
     def prepare_data(self) -> None:
@@ -343,33 +376,38 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         if self.m4_frequency is not None:
             self._setup_panel(self.m4_frequency)
             return
-        table = self.table
-        bounds = split_bounds(len(table), self.seq_len, self.split)
-        inputs = table.values[:, -1:] if self.features == "S" else table.values
-        train_end = bounds["train"][1]
-        self.scaler = (
-            StandardScaler.fit(inputs[:train_end]) if self.scale else StandardScaler.identity(inputs.shape[1])
-        )
-        self.target_scaler = self.scaler if self.features == "M" else self.scaler.select(slice(-1, None))
-        scaled = self.scaler.transform(inputs).astype(np.float32)
-        x_all = torch.from_numpy(scaled)
-        y_all = x_all if self.features == "M" else x_all[:, -1:]
-        if self.time_encoding == "timeF":
-            marks = torch.from_numpy(time_features(table.dates, self.freq))
-        else:
-            marks = torch.zeros(len(table), 0)
-        for name in STAGES:
-            start, end = bounds[name]
-            ds = WindowDataset(
-                x_all[start:end], y_all[start:end], marks[start:end], self.seq_len, self.pred_len
+        parts: dict[Stage, list[Dataset]] = {}
+        freq, n_targets = self.freq, self.n_targets
+        for index, table in enumerate(self.tables):
+            bounds = split_bounds(
+                len(table), self.seq_len, self.split_spec, dates=table.dates, where=table.where
             )
-            if len(ds) == 0:
-                raise ValueError(
-                    f"{table.source}: the {name} split has {end - start} rows (rows [{start}, {end})), too few "
-                    f"for one window of seq_len + pred_len = {self.seq_len + self.pred_len}"
+            scaler = self._fit_scaler(table.values[: bounds["train"][1]])
+            target_scaler = scaler.select(slice(scaler.n_channels - n_targets, None))
+            if self.is_long:
+                self.series_scalers[table.series_id] = scaler
+            else:
+                self.scaler, self.target_scaler = scaler, target_scaler
+            constants = series_constants(index, target_scaler) if self.is_long else None
+            x_all = torch.from_numpy(scaler.transform(table.values).astype(np.float32))
+            y_all = x_all[:, x_all.shape[1] - n_targets :]
+            marks = torch.from_numpy(calendar_features(table.dates, freq, self.time_encoding))
+            for name, (start, end) in bounds.items():
+                windows = WindowDataset(
+                    x_all[start:end], y_all[start:end], marks[start:end], self.seq_len, self.pred_len, constants
                 )
-            self.datasets[name] = ds
-        log.info("%s windows: %s", table.source, self.num_windows)
+                if len(windows) == 0:
+                    raise ValueError(
+                        f"{table.where}: the {name} split has {end - start} rows (rows [{start}, {end})), too "
+                        f"few for one window of seq_len + pred_len = {self.seq_len + self.pred_len}; "
+                        "give a shorter seq_len/pred_len, other split sizes, or more rows"
+                    )
+                parts.setdefault(name, []).append(windows)
+        self.datasets = {name: ds[0] if len(ds) == 1 else ConcatDataset(ds) for name, ds in parts.items()}
+        log.info("%s windows: %s (%d series)", self.dataset, self.num_windows, len(self.tables))
+
+    def _fit_scaler(self, train_rows: np.ndarray) -> StandardScaler:
+        return StandardScaler.fit(train_rows) if self.scale else StandardScaler.identity(train_rows.shape[1])
 
     def _setup_panel(self, freq: m4.M4Frequency) -> None:
         history_limit = self.history_limit if self.history_limit is not None else freq.history_limit
@@ -388,10 +426,28 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         """Windows per split (after ``setup``); for panels, ``train`` counts distinct candidate windows."""
         return {name: len(ds) for name, ds in self.datasets.items()}
 
-    def _loader(self, name: Stage, *, train: bool) -> DataLoader:
-        if name not in self.datasets:
-            self.setup()
-        dataset = self.datasets[name]
+    def scaler_of(self, series_id: str = "") -> StandardScaler:
+        """The input scaler of one series (the only one for a wide file), after ``setup``."""
+        self.setup()
+        if self.is_long:
+            return self.series_scalers[series_id]
+        assert self.scaler is not None
+        return self.scaler
+
+    def future_windows(self) -> FutureWindows:
+        """The window after the last row of each series (its future), scaled with its training statistics."""
+        self.setup()
+        return future_windows(
+            self.tables,
+            [self.scaler_of(t.series_id) for t in self.tables],
+            seq_len=self.seq_len,
+            pred_len=self.pred_len,
+            n_targets=self.n_targets,
+            freq=self.freq,
+            time_encoding=self.time_encoding,
+        )
+
+    def _loader(self, dataset: Dataset, *, train: bool) -> DataLoader:
         sampler = None
         batch_size: int | None = self.batch_size if train else self.eval_batch_size
         if train:
@@ -403,7 +459,7 @@ class TimeSeriesDataModule(pl.LightningDataModule):
             if isinstance(dataset, PanelWindows):  # the sampler yields whole batches, fetched in one gather
                 sampler, batch_size = dataset.epoch_sampler(self.train_samples, seed, batch_size), None
             else:
-                sampler = EpochShuffleSampler(len(dataset), seed)
+                sampler = EpochShuffleSampler(len(dataset), seed)  # type: ignore[arg-type]
         return DataLoader(
             dataset,
             batch_size=batch_size,
@@ -414,24 +470,34 @@ class TimeSeriesDataModule(pl.LightningDataModule):
             persistent_workers=self.num_workers > 0,
         )
 
+    def _stage_loader(self, name: Stage, *, train: bool) -> DataLoader | list:
+        self.setup()
+        if name not in self.datasets:  # split="none", or a size of 0: Lightning skips the loop
+            return []
+        return self._loader(self.datasets[name], train=train)
+
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", train=True)
+        loader = self._stage_loader("train", train=True)
+        assert isinstance(loader, DataLoader)
+        return loader
 
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", train=False)
+    def val_dataloader(self) -> DataLoader | list:
+        return self._stage_loader("val", train=False)
 
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", train=False)
+    def test_dataloader(self) -> DataLoader | list:
+        if "test" not in self.datasets and not self.is_panel:
+            self.setup()
+            if "test" not in self.datasets:
+                raise ValueError(
+                    f"{self.dataset}: there is no test split (split={self.split_spec.kind!r}, "
+                    f"test_size={self.split_spec.test_size}); give a test_size or test_start to test"
+                )
+        return self._stage_loader("test", train=False)
 
     def predict_dataloader(self) -> DataLoader:
-        return self._loader("test", train=False)
-
-
-def _infer_freq(table: SeriesTable) -> str | None:
-    head = table.dates[: min(len(table), 1000)]
-    if len(head) < 3:
-        return None
-    with warnings.catch_warnings():  # pandas 3 announces an offset return type; we only need the alias
-        warnings.simplefilter("ignore")
-        freq = pd.infer_freq(head)
-    return freq if isinstance(freq, str) or freq is None else freq.freqstr
+        """The future of each series: one window per series, its last ``seq_len`` rows (panels: the test split)."""
+        if self.is_panel:
+            loader = self._stage_loader("test", train=False)
+            assert isinstance(loader, DataLoader)
+            return loader
+        return self._loader(FutureWindowDataset(self.future_windows()), train=False)
