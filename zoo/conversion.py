@@ -46,6 +46,39 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     return checkpoint
 
 
+def net_from_checkpoint(path: str | os.PathLike[str]) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The net a zoo checkpoint holds, with its weights, and the checkpoint (its ``zoo_pretrained`` record).
+
+    The net carries ``pretrained_config`` (architecture, arguments, preprocessing; no metrics), as a
+    pretrained model does, so ``zoo.forecast`` can apply it; it is returned in eval mode.
+
+    Args:
+        path: the ``.ckpt`` file, written by a zoo task.
+    """
+    path = Path(path)
+    checkpoint = load_checkpoint(path)
+    spec = checkpoint.get(CHECKPOINT_KEY)
+    if not isinstance(spec, dict):
+        raise hub.IntegrityError(
+            f"{path} has no '{CHECKPOINT_KEY}' record of its model (it was not written by a zoo task, or by a zoo "
+            "older than 0.1.0); load it into its task and save it with zoo.hub.save_pretrained instead"
+        )
+    config = hub.PretrainedConfig(
+        architecture=spec["architecture"],
+        model_args=spec["model_args"],
+        task=spec["task"],
+        name=path.name,
+        instance_norm=spec.get("instance_norm"),
+        preprocessing=spec.get("preprocessing") or {},
+    )
+    model = hub.build_model(config, f"{path} ({CHECKPOINT_KEY})")
+    # the task's keys: net.* (RevIN inside the net), or net.* and revin.* from zoo before RevIN moved into nets
+    state = {k: v for k, v in checkpoint["state_dict"].items() if k.split(".", 1)[0] in ("net", "revin")}
+    hub.load_state(model, state, path, architecture=config.architecture)  # drops the task's net. prefix
+    model.pretrained_config = hub.upgrade_config(config, path)
+    return model.eval(), checkpoint
+
+
 def convert_checkpoint(
     checkpoint_path: str | os.PathLike[str],
     directory: str | os.PathLike[str],
@@ -70,23 +103,8 @@ def convert_checkpoint(
         card: the text of the model card (``README.md``), if any.
     """
     path = Path(checkpoint_path)
-    checkpoint = load_checkpoint(path)
-    spec = checkpoint.get(CHECKPOINT_KEY)
-    if not isinstance(spec, dict):
-        raise hub.IntegrityError(
-            f"{path} has no '{CHECKPOINT_KEY}' record of its model (it was not written by a zoo task, or by a zoo "
-            "older than 0.1.0); load it into its task and save it with zoo.hub.save_pretrained instead"
-        )
-    config = hub.PretrainedConfig(
-        architecture=spec["architecture"],
-        model_args=spec["model_args"],
-        task=spec["task"],
-        instance_norm=spec.get("instance_norm"),
-    )
-    model = hub.build_model(config, f"{path} ({CHECKPOINT_KEY})")
-    # the task's keys: net.* (RevIN inside the net), or net.* and revin.* from zoo before RevIN moved into nets
-    state = {k: v for k, v in checkpoint["state_dict"].items() if k.split(".", 1)[0] in ("net", "revin")}
-    hub.load_state(model, state, path, architecture=config.architecture)  # drops the task's net. prefix
+    model, checkpoint = net_from_checkpoint(path)
+    spec = checkpoint[CHECKPOINT_KEY]
     training = {
         **spec.get("training", {}),
         "epoch": checkpoint.get("epoch"),

@@ -59,7 +59,15 @@ def test_logged_metrics_match_an_independent_computation() -> None:
     trainer.fit(task, datamodule=dm)
     assert {"train/loss_epoch", "val/loss", "val/mse", "val/mae"} <= set(trainer.callback_metrics)
     results = trainer.test(task, datamodule=dm, verbose=False)[0]
-    assert set(results) == {"test/mse", "test/mae", "test/mse_orig", "test/mae_orig", "test/windows"}
+    assert set(results) == {
+        "test/mse",
+        "test/mae",
+        "test/mse_orig",
+        "test/mae_orig",
+        "test/windows",
+        "test/mse_orig/OT",
+        "test/mae_orig/OT",
+    }
     assert results["test/windows"] == dm.num_windows["test"]
     task.eval()
     preds, targets = [], []
@@ -73,11 +81,39 @@ def test_logged_metrics_match_an_independent_computation() -> None:
     inv = dm.target_scaler.inverse_transform
     assert results["test/mse_orig"] == pytest.approx(F.mse_loss(inv(pred), inv(target)).item(), rel=1e-5)
     assert results["test/mae_orig"] == pytest.approx(F.l1_loss(inv(pred), inv(target)).item(), rel=1e-5)
+    assert results["test/mse_orig/OT"] == pytest.approx(results["test/mse_orig"], rel=1e-5)  # one target
 
-    # predict: original units == inverse-scaled model output, and no training data needed after fit
+    # predict: the future after the last row, in original units; no training data needed after fit
     predicted = torch.cat(trainer.predict(task, datamodule=dm))
-    torch.testing.assert_close(predicted, inv(pred), rtol=1e-5, atol=1e-5)
+    future = dm.future_windows().batch
+    with torch.no_grad():
+        by_hand = inv(task(future["x"], future["x_mark"], future["y_mark"]))
+    assert predicted.shape == (1, dm.pred_len, 1)
+    torch.testing.assert_close(predicted, by_hand, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(task.target_mean, torch.as_tensor(dm.target_scaler.mean, dtype=torch.float32))
+
+
+def test_per_channel_test_metrics_are_in_each_channels_units() -> None:
+    pl.seed_everything(0)
+    dm = _data(features="M")
+    task = _task(dm)
+    results = _trainer(limit_train_batches=2).test(task, datamodule=dm, verbose=False)[0]
+    task.eval()
+    preds, targets = [], []
+    with torch.no_grad():
+        for batch in dm.test_dataloader():
+            preds.append(
+                dm.target_scaler.inverse_transform(task(batch["x"], batch["x_mark"], batch["y_mark"]))
+            )
+            targets.append(dm.target_scaler.inverse_transform(batch["y"]))
+    pred, target = torch.cat(preds), torch.cat(targets)
+    for c, name in enumerate(dm.target_columns):
+        assert results[f"test/mse_orig/{name}"] == pytest.approx(
+            F.mse_loss(pred[..., c], target[..., c]).item(), rel=1e-4
+        )
+        assert results[f"test/mae_orig/{name}"] == pytest.approx(
+            F.l1_loss(pred[..., c], target[..., c]).item(), rel=1e-4
+        )
 
 
 def test_naive_task_runs_without_an_optimizer() -> None:

@@ -29,6 +29,13 @@ class StandardScaler:
         return cls(mean=mean, std=np.where(std > 0, std, 1.0))
 
     @classmethod
+    def from_record(cls, record: dict[str, list[float]]) -> StandardScaler:
+        """The scaler of a ``{"mean": [...], "std": [...]}`` record (a pretrained config's)."""
+        return cls(
+            mean=np.asarray(record["mean"], dtype=np.float64), std=np.asarray(record["std"], dtype=np.float64)
+        )
+
+    @classmethod
     def identity(cls, n_channels: int) -> StandardScaler:
         """The no-op scaler (``scale=False``)."""
         return cls(mean=np.zeros(n_channels), std=np.ones(n_channels))

@@ -151,7 +151,9 @@ def split_bounds(
         month = 30 * 24 * m
         borders = [0, 12 * month, 16 * month, 20 * month]
         if n_rows < borders[-1]:
-            raise DataValidationError(f"{where}: the {spec.kind} split needs {borders[-1]} rows, it has {n_rows}")
+            raise DataValidationError(
+                f"{where}: the {spec.kind} split needs {borders[-1]} rows, it has {n_rows}"
+            )
     elif spec.kind == "ratio_70_10_20":
         n_train, n_test = int(n_rows * 0.7), int(n_rows * 0.2)
         borders = [0, n_train, n_rows - n_test, n_rows]
@@ -159,7 +161,9 @@ def split_bounds(
         if spec.test_start is not None:
             test_border = _border_at(dates, spec.test_start, "test_start", where)
         else:
-            test_border = n_rows - _rows_of(spec.test_size if spec.test_size is not None else _DEFAULT_TEST, n_rows)
+            test_border = n_rows - _rows_of(
+                spec.test_size if spec.test_size is not None else _DEFAULT_TEST, n_rows
+            )
         if spec.val_start is not None:
             val_border = _border_at(dates, spec.val_start, "val_start", where)
         else:

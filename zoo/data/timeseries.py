@@ -394,7 +394,12 @@ class TimeSeriesDataModule(pl.LightningDataModule):
             marks = torch.from_numpy(calendar_features(table.dates, freq, self.time_encoding))
             for name, (start, end) in bounds.items():
                 windows = WindowDataset(
-                    x_all[start:end], y_all[start:end], marks[start:end], self.seq_len, self.pred_len, constants
+                    x_all[start:end],
+                    y_all[start:end],
+                    marks[start:end],
+                    self.seq_len,
+                    self.pred_len,
+                    constants,
                 )
                 if len(windows) == 0:
                     raise ValueError(

@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 
 def preprocessing_of(datamodule: Any) -> dict[str, Any]:
     """What a pretrained config records about the data: the datamodule's arguments, and for time series
-    the columns, frequency, split and the train-row scaler statistics (the datamodule must be set up)."""
+    the columns, frequency, split and the train-row scaler statistics, per series for a long-format panel
+    (the datamodule must be set up)."""
     from zoo.data.images import ImageDataModule
     from zoo.data.timeseries import TimeSeriesDataModule
 
@@ -47,6 +48,11 @@ def preprocessing_of(datamodule: Any) -> dict[str, Any]:
         split=datamodule.split,
         freq=datamodule.freq if not datamodule.is_panel else None,
     )
+    if datamodule.is_long:  # a panel of series, each scaled with its own training rows' statistics
+        record["series_scalers"] = {
+            series_id: {"mean": scaler.mean.tolist(), "std": scaler.std.tolist()}
+            for series_id, scaler in datamodule.series_scalers.items()
+        }
     scaler = getattr(datamodule, "scaler", None)
     if scaler is not None:
         record["scaler"] = {"mean": scaler.mean.tolist(), "std": scaler.std.tolist()}

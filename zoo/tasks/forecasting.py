@@ -6,8 +6,10 @@ original scale (``*_orig``, via the train-row scaler copied from the datamodule 
 checkpoint can predict in original units on its own).
 
 Logged names: ``train/loss``, ``val/loss``, ``val/mse``, ``val/mae``, ``test/mse``, ``test/mae``,
-``test/mse_orig``, ``test/mae_orig``, ``test/windows``, and a ``test/forecasts`` figure of a few test
-windows (``plot_windows``). A model from ``zoo.create_model("<name>.<tag>", pretrained=True)`` brings its
+``test/mse_orig``, ``test/mae_orig``, ``test/windows``, per target channel ``test/mse_orig/<column>`` and
+``test/mae_orig/<column>`` (one number averaged over channels in different units misleads), and a
+``test/forecasts`` figure of a few test windows (``plot_windows``). Batches of a long-format panel carry
+each window's own ``target_mean`` / ``target_std`` (B, C_out), which then take the place of the buffers. A model from ``zoo.create_model("<name>.<tag>", pretrained=True)`` brings its
 scaler statistics, and ``init_from`` loads them with the weights. ``predict_step`` returns forecasts in original
 units, (B, P, C_out).
 
@@ -104,6 +106,7 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
         self.register_buffer("target_mean", torch.zeros(net.n_targets))
         self.register_buffer("target_std", torch.ones(net.n_targets))
         pretrained = self.start_from_pretrained(init_from, lora) or getattr(net, "pretrained_config", None)
+        self.pretrained_record = pretrained  # what the model was trained on (columns, scaler), or None
         scaler = pretrained.scaler("target") if pretrained is not None else None
         if scaler is not None and scaler.n_channels == net.n_targets:  # so predict needs no training data
             self.target_mean.copy_(torch.as_tensor(scaler.mean, dtype=self.target_mean.dtype))
@@ -111,6 +114,18 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
         self.val_metrics = _metric_pair("val/")
         self.test_metrics = _metric_pair("test/")
         self.test_metrics_orig = _metric_pair("test/", "_orig")
+        self.test_channel_metrics = MetricCollection(
+            {
+                "mse": MeanSquaredError(num_outputs=net.n_targets),
+                "mae": MeanAbsoluteError(num_outputs=net.n_targets),
+            }
+        )
+        recorded = (pretrained.preprocessing if pretrained is not None else {}).get("target_columns")
+        self.channel_names: list[str] = (
+            [str(c) for c in recorded]
+            if isinstance(recorded, list) and len(recorded) == net.n_targets
+            else [f"c{i}" for i in range(net.n_targets)]
+        )
         self.val_scores, self.test_scores = M4Scores(), M4Scores()
         self._net_takes_mask = "x_mask" in inspect.signature(net.forward).parameters
         if plot_windows < 0:
@@ -123,18 +138,54 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
         if datamodule is None or not hasattr(datamodule, "target_scaler"):
             return
         net = self.net
+        self._check_columns(datamodule)
         for name in ("n_features", "n_targets", "seq_len", "pred_len"):
             if getattr(datamodule, name) != getattr(net, name):
                 raise ValueError(
                     f"ForecastingTask: data.{name}={getattr(datamodule, name)} but "
                     f"net.{name}={getattr(net, name)}; build the net from the datamodule's values"
                 )
+        if len(datamodule.target_columns) == net.n_targets:
+            self.channel_names = [str(c) for c in datamodule.target_columns]
         scaler = datamodule.target_scaler
+        if scaler is None:  # a long-format panel: every batch carries its series' statistics
+            return
         self.target_mean.copy_(torch.as_tensor(scaler.mean, dtype=self.target_mean.dtype))
         self.target_std.copy_(torch.as_tensor(scaler.std, dtype=self.target_std.dtype))
 
-    def to_original_scale(self, values: torch.Tensor) -> torch.Tensor:
-        """Map standardised targets (..., C_out) back to original units."""
+    def _check_columns(self, datamodule: Any) -> None:
+        """A model started from a pretrained one must see the channels it was trained on, by name."""
+        config = self.pretrained_record
+        trained = config.preprocessing if config is not None else {}
+        if not trained.get("input_columns") or not hasattr(datamodule, "input_columns"):
+            return
+        for what in ("input", "target"):
+            expected = [str(c) for c in trained.get(f"{what}_columns") or []]
+            actual = [str(c) for c in getattr(datamodule, f"{what}_columns")]
+            if not expected or expected == actual:
+                continue
+            missing = [c for c in expected if c not in actual]
+            extra = [c for c in actual if c not in expected]
+            detail = (
+                f"missing {missing}, extra {extra}"
+                if missing or extra
+                else f"the same columns in another order: pass data.columns={expected}"
+            )
+            raise ValueError(
+                f"{config.name or 'the pretrained model'} was trained on {what} columns {expected}, the data "
+                f"({datamodule.dataset}) has {actual}: {detail}. Give data.columns / data.target so that the "
+                "data has the model's columns, or train a new model"
+            )
+
+    def to_original_scale(
+        self, values: torch.Tensor, batch: dict[str, torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        """Map standardised targets (B, P, C_out) back to original units, with the batch's own per-series
+        statistics when it carries them (long-format panels), else the train-row scaler's."""
+        if batch is not None and "target_std" in batch:
+            std = batch["target_std"][: len(values)].to(values.dtype).unsqueeze(-2)
+            mean = batch["target_mean"][: len(values)].to(values.dtype).unsqueeze(-2)
+            return values * std + mean
         return values * self.target_std.to(values.dtype) + self.target_mean.to(values.dtype)
 
     # ----------------------------------------------------------------- forward and loss
@@ -206,8 +257,10 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         pred = self._forecast(batch)
         self.test_metrics.update(pred.reshape(-1), batch["y"].reshape(-1))
-        self.test_metrics_orig.update(
-            self.to_original_scale(pred).reshape(-1), self.to_original_scale(batch["y"]).reshape(-1)
+        pred_orig, y_orig = self.to_original_scale(pred, batch), self.to_original_scale(batch["y"], batch)
+        self.test_metrics_orig.update(pred_orig.reshape(-1), y_orig.reshape(-1))
+        self.test_channel_metrics.update(
+            pred_orig.reshape(-1, pred.shape[-1]).float(), y_orig.reshape(-1, pred.shape[-1]).float()
         )
         self.log_dict(self.test_metrics, batch_size=len(pred))
         self.log_dict(self.test_metrics_orig, batch_size=len(pred))
@@ -218,6 +271,11 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._log_scores(self.test_scores, "test/")
+        if self.test_channel_metrics["mse"].update_count:
+            for metric, values in self.test_channel_metrics.compute().items():
+                for name, value in zip(self.channel_names, values.reshape(-1), strict=True):
+                    self.log(f"test/{metric}_orig/{name}", value.float())
+        self.test_channel_metrics.reset()
         if self._plot_windows and self.trainer.is_global_zero and self.loggers:
             history, truth, forecast = (torch.cat(parts) for parts in zip(*self._plot_windows, strict=True))
             figure = plot_forecast_windows(history, truth, forecast, max_windows=self.hparams.plot_windows)
@@ -238,7 +296,7 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
         targets = pred.shape[-1]
         self._plot_windows.append(
             tuple(
-                self.to_original_scale(t[:1].detach().float()).cpu()
+                self.to_original_scale(t[:1].detach().float(), batch).cpu()
                 for t in (batch["x"][..., -targets:], batch["y"], pred)
             )
         )
@@ -255,7 +313,7 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
         self, batch: dict[str, torch.Tensor], batch_idx: int, dataloader_idx: int = 0
     ) -> torch.Tensor:
         """Forecast in original units, (B, P, C_out)."""
-        return self.to_original_scale(self._forecast(batch))
+        return self.to_original_scale(self._forecast(batch), batch)
 
     # ----------------------------------------------------------------- optimisation
     def configure_optimizers(self) -> dict[str, Any] | None:

@@ -1,0 +1,109 @@
+"""A user's file or DataFrame read the way a model was trained: its columns by name, its frequency.
+
+- the model's input columns are found by name and put in its order (a reordered file is reordered);
+  a missing or renamed one is an error naming it (with the closest column), and so is an extra channel
+  when the model was trained on every column of its file (a model trained with ``columns=[...]``
+  ignores the others, as in training);
+- the timestamps must be at the model's frequency: a file at another one is an error naming both;
+  gaps are an error naming where they are, unless a ``gaps`` policy fills them;
+- the validation policies (missing values, sentinels, timestamps) are the model's unless overridden.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from zoo.data.frequency import GapPolicy, check_frequency, regularize
+from zoo.data.reading import check_unique_columns, read_frame
+from zoo.data.table import DataValidationError, MissingPolicy, SeriesTable, suggest_column, tables_from_frame
+from zoo.inference.model import ForecastModel
+
+DataSource = str | os.PathLike[str] | pd.DataFrame
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read the data; None takes what the model was trained with.
+
+    Attributes:
+        date_column: the timestamp column.
+        id_column: the series-id column of a long-format file; "" forces a wide file.
+        sep: the CSV separator (None: sniffed).
+        missing: the missing-value policy.
+        gaps: the gap policy.
+    """
+
+    date_column: str | None = None
+    id_column: str | None = None
+    sep: str | None = None
+    missing: MissingPolicy | None = None
+    gaps: GapPolicy | None = None
+
+
+def read_frame_of(data: DataSource, sep: str | None) -> tuple[pd.DataFrame, str]:
+    """The raw frame of a path or DataFrame, and its name for messages."""
+    if isinstance(data, pd.DataFrame):
+        check_unique_columns([str(c) for c in data.columns], "the DataFrame")
+        return data, "the DataFrame"
+    path = Path(data)
+    return read_frame(path, sep=sep), str(path)
+
+
+def _check_columns(frame: pd.DataFrame, source: str, model: ForecastModel, reserved: set[str]) -> None:
+    present = [str(c) for c in frame.columns]
+    expected = model.input_columns
+    missing = [c for c in expected if c not in present]
+    if missing:
+        hints = "".join(suggest_column(c, [p for p in present if p not in expected]) for c in missing[:1])
+        raise DataValidationError(
+            f"{source}: column(s) {missing} missing; {model.name} was trained on columns {expected} "
+            f"(matched by name, in any order), the file has {present}.{hints}"
+        )
+    trained_on_all = model.arguments.get("columns") is None and model.arguments.get("features", "M") != "S"
+    extra = [c for c in present if c not in expected and c not in reserved]
+    if extra and trained_on_all:
+        raise DataValidationError(
+            f"{source}: column(s) {extra} are not among the columns {model.name} was trained on {expected}; "
+            "drop them from the data (the model was trained on every column of its file)"
+        )
+
+
+def read_for_model(model: ForecastModel, data: DataSource, options: ReadOptions) -> list[SeriesTable]:
+    """The series of ``data`` with the model's channels in its order, checked at its frequency.
+
+    Args:
+        model: the forecaster and its preprocessing.
+        data: a CSV / parquet path or a DataFrame, in the layout the model was trained on.
+        options: reading options that override the model's.
+    """
+    arguments = model.arguments
+    frame, source = read_frame_of(data, options.sep if options.sep is not None else arguments.get("sep"))
+    date_column = options.date_column or model.date_column
+    id_column = model.id_column if options.id_column is None else (options.id_column or None)
+    if model.id_column and id_column is None:
+        raise DataValidationError(
+            f"{source}: {model.name} was trained on a long-format file; pass id_column=<series id column>"
+        )
+    reserved = {date_column, *([id_column] if id_column else [])}
+    _check_columns(frame, source, model, reserved)
+    timestamps = arguments.get("timestamps", "strict")
+    tables = tables_from_frame(
+        frame,
+        source=source,
+        date_column=date_column,
+        id_column=id_column,
+        columns=model.input_columns,
+        missing=options.missing or arguments.get("missing", "error"),
+        timestamps=timestamps,
+        sentinels=tuple(arguments.get("sentinels", (-9999.0,))),
+    )
+    gaps = options.gaps or arguments.get("gaps", "error")
+    if timestamps == "ignore":
+        return tables
+    for table in tables:
+        check_frequency(table, model.freq, expected_by=f"{model.name} was trained at frequency")
+    return [regularize(t, model.freq, gaps, date_column) for t in tables]
