@@ -1,4 +1,4 @@
-"""The command line: ``python train.py {fit,validate,test,predict,list,convert,merge} ...``.
+"""The command line: ``python train.py {fit,validate,test,predict,list,convert,merge,forecast,backtest} ...``.
 
 - ``fit``, ``validate``, ``test`` and ``predict`` are LightningCLI's (:class:`ZooCLI`, :func:`build_cli`);
   the other verbs are typed functions in :mod:`zoo.verbs`, parsed by jsonargparse from their signatures
@@ -23,6 +23,10 @@
 - ``fit --ckpt_path last`` resumes from the newest ``last.ckpt`` of earlier runs of the same logger
   name (Lightning alone only looks in the new run's own directory).
 - ``fit --test_after_fit true`` tests the best checkpoint when fitting ends (the quickstart uses it).
+- ``predict`` forecasts the future after the last row of each series and writes it to a file
+  (``--predict_output``, default ``forecasts.csv`` in the log directory; :mod:`zoo.tasks.prediction_writer`);
+  ``forecast MODEL DATA --output F`` and ``backtest MODEL DATA --output DIR`` apply a trained model to a
+  user's file (:mod:`zoo.inference`).
 - ``list [pattern]`` prints the registered models and the shipped pretrained ones (name, parameters,
   data, test metric); ``convert CKPT DIR`` turns a Lightning checkpoint into a pretrained directory.
 - Pretrained models (:mod:`zoo.hub`): ``test --model.pretrained tcn.etth1`` evaluates one as its
@@ -62,7 +66,13 @@ from zoo.models.latent import LatentVariableModel
 from zoo.registry import TaskKind
 from zoo.tasks.forecasting import ForecastingTask
 from zoo.tasks.generative import GenerativeTask
-from zoo.verbs import describe_data, headline_metric, reported_as_user_errors, run_verb  # noqa: F401 (re-exported)
+from zoo.verbs import (  # noqa: F401 (describe_data, headline_metric re-exported)
+    data_errors,
+    describe_data,
+    headline_metric,
+    reported_as_user_errors,
+    run_verb,
+)
 
 log = logging.getLogger(__name__)
 
@@ -303,6 +313,19 @@ class ZooCLI(LightningCLI):
             help="after fit, write the best checkpoint as a pretrained directory here "
             "(with the test metrics when --test_after_fit) and log it to W&B as an artifact",
         )
+        parser.add_argument(
+            "--predict_output",
+            type=str | None,
+            default=None,
+            help="predict: the file the forecasts are written to, .csv or .parquet (one row per series and "
+            "future timestamp, original units); default: forecasts.csv in the run's log directory",
+        )
+        parser.add_argument(
+            "--overwrite",
+            type=bool,
+            default=False,
+            help="predict: replace an existing --predict_output file",
+        )
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults(
             {
@@ -353,6 +376,10 @@ class ZooCLI(LightningCLI):
             extra.append(LearningRateMonitor(logging_interval="step"))
         if trainer_cfg.get("enable_progress_bar") is not False:
             extra.append(RichProgressBar())
+        if self.subcommand == "predict" and self.family.task_class is ForecastingTask:
+            from zoo.tasks.prediction_writer import ForecastFileWriter
+
+            extra.append(ForecastFileWriter(config.get("predict_output"), bool(config.get("overwrite"))))
         self.trainer_defaults = {**self.trainer_defaults, "callbacks": extra}
         return super().instantiate_trainer(**kwargs)
 
@@ -496,7 +523,8 @@ def main(args: list[str] | None = None) -> ZooCLI | None:
     with reported_as_user_errors():  # a bad model name or pretrained source: one line, no traceback
         expanded, family = prepare_argv(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return _zoo_cli(argv, expanded, family, from_sys_argv=args is None, run=True)
+    with reported_as_user_errors(data_errors()):  # a bad data file, or a model that does not fit it
+        return _zoo_cli(argv, expanded, family, from_sys_argv=args is None, run=True)
 
 
 def prepare_argv(typed: Sequence[str]) -> tuple[list[str], TaskFamily]:

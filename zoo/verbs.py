@@ -124,6 +124,121 @@ def merge_command(adapter: str, directory: str, base: str | None = None) -> Path
     return written
 
 
+def forecast_command(
+    model: str,
+    data: str,
+    output: str | None = None,
+    horizon: int | None = None,
+    date_column: str | None = None,
+    id_column: str | None = None,
+    sep: str | None = None,
+    missing: str | None = None,
+    gaps: str | None = None,
+    overwrite: bool = False,
+) -> Path | None:
+    """Forecast the future after the last row of each series in a file, with a trained model.
+
+    The model's own preprocessing is used (its scaler statistics, its columns matched by name, its
+    frequency); the output has one row per (series, future timestamp): unique_id (long format only), the
+    date column, one column per target in original units.
+
+    Args:
+        model: a pretrained name (tcn.etth1), a pretrained directory, or a .ckpt written by train.py fit
+        data: a .csv or .parquet file with the model's columns (any order) and at least seq_len rows per series
+        output: the file to write, .csv or .parquet (with a .sha256 beside it); default: CSV on stdout
+        horizon: steps to forecast, at most the model's pred_len (default: pred_len)
+        date_column: the timestamp column (default: the model's)
+        id_column: the series-id column of a long-format file (default: the model's)
+        sep: the CSV separator (default: sniffed)
+        missing: missing values: error, keep or interpolate (default: the model's)
+        gaps: missing timestamps: error, interpolate, ffill or ignore (default: the model's)
+        overwrite: replace an existing output file
+    """
+    from zoo.inference import forecast, write_table
+    from zoo.inference.outputs import check_output_path
+
+    if output is not None:
+        check_output_path(output, overwrite)  # before the work, so a refusal costs nothing
+    frame = forecast(
+        model,
+        data,
+        horizon=horizon,
+        date_column=date_column,
+        id_column=id_column,
+        sep=sep,
+        missing=missing,  # type: ignore[arg-type]
+        gaps=gaps,  # type: ignore[arg-type]
+    )
+    if output is None:
+        frame.to_csv(sys.stdout, index=False)
+        return None
+    written = write_table(frame, output, overwrite=overwrite)
+    print(f"wrote {len(frame)} forecast rows to {written}")
+    return written
+
+
+def backtest_command(
+    model: str,
+    data: str,
+    output: str | None = None,
+    windows: int = 10,
+    step: int | None = None,
+    seasonality: int = 1,
+    format: str = "csv",
+    date_column: str | None = None,
+    id_column: str | None = None,
+    sep: str | None = None,
+    missing: str | None = None,
+    gaps: str | None = None,
+    overwrite: bool = False,
+) -> Path | None:
+    """Rolling-origin backtest: forecasts from the last origins of each series, scored per origin, series and channel.
+
+    Metrics (in original units, and on the model's standardised scale): MSE, MAE, sMAPE, MASE. The summary
+    (mean over origins and series, per channel) is printed; --output writes metrics, forecasts and summary.
+
+    Args:
+        model: a pretrained name (tcn.etth1), a pretrained directory, or a .ckpt written by train.py fit
+        data: a .csv or .parquet file with the model's columns (any order)
+        output: a directory to write metrics, forecasts and summary tables into, with SHA256SUMS
+        windows: origins per series (the last ones)
+        step: rows between origins (default: the model's pred_len)
+        seasonality: seasonal period of MASE's naive scale (1: previous value; 24: a day of hourly rows)
+        format: the tables' format: csv or parquet
+        date_column: the timestamp column (default: the model's)
+        id_column: the series-id column of a long-format file (default: the model's)
+        sep: the CSV separator (default: sniffed)
+        missing: missing values: error, keep or interpolate (default: the model's)
+        gaps: missing timestamps: error, interpolate, ffill or ignore (default: the model's)
+        overwrite: replace an existing output directory
+    """
+    from zoo.choices import check_choice
+    from zoo.inference import backtest, write_backtest
+
+    check_choice("format", format, ("csv", "parquet"))
+    if output is not None and Path(output).exists() and not overwrite:
+        raise FileExistsError(f"{output} exists; pass --overwrite to replace it")
+    result = backtest(
+        model,
+        data,
+        windows=windows,
+        step=step,
+        seasonality=seasonality,
+        date_column=date_column,
+        id_column=id_column,
+        sep=sep,
+        missing=missing,  # type: ignore[arg-type]
+        gaps=gaps,  # type: ignore[arg-type]
+    )
+    print(result.summary.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    if output is None:
+        return None
+    tables = {"metrics": result.metrics, "forecasts": result.forecasts, "summary": result.summary}
+    written = write_backtest(tables, output, suffix=f".{format}", overwrite=overwrite)
+    print(f"wrote {len(result.metrics)} metric rows and {len(result.forecasts)} forecast rows to {written}")
+    return written
+
+
 def describe_data(preprocessing: Mapping[str, Any]) -> str:
     """One line about the data of a pretrained model, e.g. ``ETTh1 M 96->96``.
 
@@ -163,6 +278,8 @@ VERBS: dict[str, Verb] = {
     "list": Verb(list_command, optional_positionals=("pattern",)),
     "convert": Verb(convert_command),
     "merge": Verb(merge_command),
+    "forecast": Verb(forecast_command),
+    "backtest": Verb(backtest_command),
 }
 
 
@@ -238,12 +355,24 @@ def fail(error: BaseException) -> NoReturn:
     raise SystemExit(2) from None
 
 
+def data_errors() -> tuple[type[BaseException], ...]:
+    """What a training run reports as one line: a bad data file or option, a model that does not fit it."""
+    from zoo.data.sources import DataSourceError
+    from zoo.data.table import DataValidationError
+
+    return (PretrainedError, DataValidationError, DataSourceError, FileNotFoundError)
+
+
 @contextlib.contextmanager
-def reported_as_user_errors() -> Iterator[None]:
-    """Turn :func:`user_errors` raised inside into :func:`fail`; ``ZOO_DEBUG=1`` lets them through."""
+def reported_as_user_errors(errors: tuple[type[BaseException], ...] | None = None) -> Iterator[None]:
+    """Turn :func:`user_errors` (or ``errors``) raised inside into :func:`fail`; ``ZOO_DEBUG=1`` lets them through.
+
+    Args:
+        errors: the exception types reported as one line (default: :func:`user_errors`)
+    """
     try:
         yield
-    except user_errors() as error:
+    except errors or user_errors() as error:
         if os.environ.get("ZOO_DEBUG", "") not in ("", "0"):
             raise
         fail(error)

@@ -411,6 +411,20 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         self.datasets = {name: ds[0] if len(ds) == 1 else ConcatDataset(ds) for name, ds in parts.items()}
         log.info("%s windows: %s (%d series)", self.dataset, self.num_windows, len(self.tables))
 
+    def align_columns(self, columns: Sequence[str]) -> None:
+        """Read the channels in the order ``columns`` (a pretrained model's), rebuilding the windows.
+
+        Args:
+            columns: every input channel, targets last, as the model was trained on them.
+        """
+        if self.input_columns == list(columns):
+            return
+        self.columns = list(columns)
+        self.hparams["columns"] = list(columns)
+        self.__dict__.pop("tables", None)
+        self.datasets, self.series_scalers = {}, {}
+        self.setup()
+
     def _fit_scaler(self, train_rows: np.ndarray) -> StandardScaler:
         return StandardScaler.fit(train_rows) if self.scale else StandardScaler.identity(train_rows.shape[1])
 

@@ -17,9 +17,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from zoo.choices import check_choice
+from zoo.data import sources
 from zoo.data.frequency import GapPolicy, check_frequency, regularize
 from zoo.data.reading import check_unique_columns, read_frame
+from zoo.data.synthetic import synthetic_series
 from zoo.data.table import DataValidationError, MissingPolicy, SeriesTable, suggest_column, tables_from_frame
+from zoo.data.timeseries import SYNTHETIC, is_data_file
 from zoo.inference.model import ForecastModel
 
 DataSource = str | os.PathLike[str] | pd.DataFrame
@@ -50,6 +54,10 @@ def read_frame_of(data: DataSource, sep: str | None) -> tuple[pd.DataFrame, str]
         check_unique_columns([str(c) for c in data.columns], "the DataFrame")
         return data, "the DataFrame"
     path = Path(data)
+    if not path.exists() and not is_data_file(str(data)):  # a catalog name, or the embedded series
+        if str(data) == SYNTHETIC:
+            return synthetic_series(), SYNTHETIC
+        path = sources.resolve(sources.get_source(str(data)))
     return read_frame(path, sep=sep), str(path)
 
 
@@ -80,6 +88,10 @@ def read_for_model(model: ForecastModel, data: DataSource, options: ReadOptions)
         data: a CSV / parquet path or a DataFrame, in the layout the model was trained on.
         options: reading options that override the model's.
     """
+    if options.missing is not None:
+        check_choice("missing", options.missing, MissingPolicy)
+    if options.gaps is not None:
+        check_choice("gaps", options.gaps, GapPolicy)
     arguments = model.arguments
     frame, source = read_frame_of(data, options.sep if options.sep is not None else arguments.get("sep"))
     date_column = options.date_column or model.date_column

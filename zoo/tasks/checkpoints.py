@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import lightning.pytorch as pl
+import numpy as np
 
 from zoo import hub
 from zoo.adapters.adapter_io import base_fingerprint
@@ -79,6 +80,44 @@ def describe_run(task: pl.LightningModule, datamodule: Any = None) -> dict[str, 
     }
 
 
+_DIMENSIONS = (
+    "n_features",
+    "n_targets",
+    "seq_len",
+    "label_len",
+    "pred_len",
+    "n_time_features",
+    "image_shape",
+)
+
+
+def check_dimensions(config: hub.PretrainedConfig, net: Any, where: Any) -> None:
+    """A net built for other data than the pretrained model's is an error naming each dimension that differs.
+
+    Args:
+        config: the pretrained model's config.
+        net: the task's net, built from the data.
+        where: the config file, for the message.
+    """
+    built = getattr(net, "constructor_args", {})
+    differ = [
+        f"{dim}={config.model_args[dim]} (the data gives {built[dim]})"
+        for dim in _DIMENSIONS
+        if dim in config.model_args
+        and dim in built
+        and list(np.atleast_1d(config.model_args[dim])) != list(np.atleast_1d(built[dim]))
+    ]
+    if not differ:
+        return
+    columns = config.preprocessing.get("input_columns")
+    trained_on = f" on columns {columns}" if columns else ""
+    raise hub.ArchitectureMismatchError(
+        f"{config.name or where} was trained with {', '.join(differ)}{trained_on}; give data with the model's "
+        "columns (data.columns, data.target) and window (data.seq_len, data.pred_len, ...), or train a new model "
+        "without init_from"
+    )
+
+
 class PretrainedTaskMixin:
     """``init_from``, LoRA and self-describing checkpoints for ``ForecastingTask`` and ``GenerativeTask``."""
 
@@ -104,6 +143,7 @@ class PretrainedTaskMixin:
                 f"{where}: the model was trained with revin={need}; build the net with revin={need} "
                 f"(model.net.init_args.revin)"
             )
+        check_dimensions(config, net, where)
         weights = directory / hub.WEIGHTS_NAME
         hub.load_state(net, hub.read_weights(weights), weights, architecture=config.architecture)
         return config

@@ -159,6 +159,11 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
         trained = config.preprocessing if config is not None else {}
         if not trained.get("input_columns") or not hasattr(datamodule, "input_columns"):
             return
+        inputs = [str(c) for c in trained["input_columns"]]
+        if sorted(inputs) == sorted(map(str, datamodule.input_columns)) and hasattr(
+            datamodule, "align_columns"
+        ):
+            datamodule.align_columns(inputs)  # the same channels in another order: take the model's order
         for what in ("input", "target"):
             expected = [str(c) for c in trained.get(f"{what}_columns") or []]
             actual = [str(c) for c in getattr(datamodule, f"{what}_columns")]
