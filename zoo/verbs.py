@@ -370,9 +370,10 @@ def reported_as_user_errors(errors: tuple[type[BaseException], ...] | None = Non
     Args:
         errors: the exception types reported as one line (default: :func:`user_errors`)
     """
+    caught = errors if errors is not None else user_errors()
     try:
         yield
-    except errors or user_errors() as error:
+    except caught as error:
         if os.environ.get("ZOO_DEBUG", "") not in ("", "0"):
             raise
         fail(error)
