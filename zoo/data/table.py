@@ -138,7 +138,14 @@ def _guess_date_column(frame: pd.DataFrame) -> str | None:
     return None
 
 
-def _parse_dates(frame: pd.DataFrame, source: str, date_column: str) -> pd.DatetimeIndex:
+def check_date_column(frame: pd.DataFrame, source: str, date_column: str) -> None:
+    """A missing date column is an error listing the columns and suggesting the likely one.
+
+    Args:
+        frame: the raw table.
+        source: the file, for the message.
+        date_column: the column that should hold the timestamps.
+    """
     if date_column not in frame.columns:
         guess = _guess_date_column(frame)
         hint = (
@@ -149,6 +156,10 @@ def _parse_dates(frame: pd.DataFrame, source: str, date_column: str) -> pd.Datet
         raise DataValidationError(
             f"{source}: no date column {date_column!r}; columns are {[str(c) for c in frame.columns]}.{hint}"
         )
+
+
+def _parse_dates(frame: pd.DataFrame, source: str, date_column: str) -> pd.DatetimeIndex:
+    check_date_column(frame, source, date_column)
     raw = frame[date_column]
     dates = pd.to_datetime(raw, errors="coerce")
     bad = np.flatnonzero(dates.isna().to_numpy())

@@ -22,7 +22,14 @@ from zoo.data import sources
 from zoo.data.frequency import GapPolicy, check_frequency, regularize
 from zoo.data.reading import check_unique_columns, read_frame
 from zoo.data.synthetic import synthetic_series
-from zoo.data.table import DataValidationError, MissingPolicy, SeriesTable, suggest_column, tables_from_frame
+from zoo.data.table import (
+    DataValidationError,
+    MissingPolicy,
+    SeriesTable,
+    check_date_column,
+    suggest_column,
+    tables_from_frame,
+)
 from zoo.data.timeseries import SYNTHETIC, is_data_file
 from zoo.inference.model import ForecastModel
 
@@ -100,6 +107,7 @@ def read_for_model(model: ForecastModel, data: DataSource, options: ReadOptions)
         raise DataValidationError(
             f"{source}: {model.name} was trained on a long-format file; pass id_column=<series id column>"
         )
+    check_date_column(frame, source, date_column)
     reserved = {date_column, *([id_column] if id_column else [])}
     _check_columns(frame, source, model, reserved)
     timestamps = arguments.get("timestamps", "strict")
