@@ -45,6 +45,7 @@ from torch import nn
 from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
 
 from zoo.adapters.lora import LoraConfig
+from zoo.hub import ArchitectureMismatchError
 from zoo.choices import check_choice
 from zoo.metrics import M4Scores, mape, mase, smape
 from zoo.tasks.checkpoints import PretrainedTaskMixin
@@ -176,7 +177,7 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
                 if missing or extra
                 else f"the same columns in another order: pass data.columns={expected}"
             )
-            raise ValueError(
+            raise ArchitectureMismatchError(
                 f"{config.name or 'the pretrained model'} was trained on {what} columns {expected}, the data "
                 f"({datamodule.dataset}) has {actual}: {detail}. Give data.columns / data.target so that the "
                 "data has the model's columns, or train a new model"
