@@ -166,6 +166,16 @@ def regularize(table: SeriesTable, freq: str, policy: GapPolicy, date_column: st
     gaps, _ = gap_rows(table.dates, freq)
     if not len(gaps):
         return table
+    grid = pd.date_range(table.dates[0], table.dates[-1], freq=step_offset(freq, table.dates[0]))
+    off_grid = np.flatnonzero(~table.dates.isin(grid))
+    if len(off_grid):
+        i = int(off_grid[0])
+        raise DataValidationError(
+            f"{table.where}: column {date_column!r} has timestamp {table.dates[i]} (row {i}) off the {freq!r} grid "
+            f"that starts at {table.dates[0]}"
+            + (f", and {len(off_grid) - 1} more" if len(off_grid) > 1 else "")
+            + "; resample the data onto one grid (e.g. pandas resample) before using it"
+        )
     if policy == "error":
         listed = ", ".join(
             f"{table.dates[i - 1]} -> {table.dates[i]} "
@@ -178,7 +188,6 @@ def regularize(table: SeriesTable, freq: str, policy: GapPolicy, date_column: st
             f"{listed}{more}. Fill them in the file, or pass gaps='interpolate' or gaps='ffill' to insert "
             "the missing timestamps, or gaps='ignore' to window by row order."
         )
-    grid = pd.date_range(table.dates[0], table.dates[-1], freq=step_offset(freq, table.dates[0]))
     frame = pd.DataFrame(table.values, index=table.dates).reindex(grid)
     filled = frame.interpolate(method="time") if policy == "interpolate" else frame.ffill()
     return SeriesTable(table.source, grid, table.columns, filled.to_numpy(np.float64), table.series_id)

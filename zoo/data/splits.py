@@ -15,6 +15,7 @@ is the rows just before it and targets never overlap between splits.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Literal
 
@@ -69,6 +70,7 @@ class SplitSpec:
             catalog_split: the catalog's split for a catalog dataset, None for a user file.
         """
         check_choice("split", split, SplitKind)
+        val_size, test_size = _as_size(val_size), _as_size(test_size)
         for name, size in (("val_size", val_size), ("test_size", test_size)):
             if size is None:
                 continue
@@ -109,6 +111,17 @@ class SplitSpec:
     def stages(self) -> tuple[Stage, ...]:
         """The splits this spec can produce (a size of 0 may still leave one empty)."""
         return ("train",) if self.kind == "none" else ("train", "val", "test")
+
+
+def _as_size(size: object) -> object:
+    """numpy integers and floats as Python ones (a count stays an int, a fraction a float)."""
+    if isinstance(size, bool) or size is None:
+        return size
+    if isinstance(size, numbers.Integral):
+        return int(size)
+    if isinstance(size, numbers.Real):
+        return float(size)
+    return size
 
 
 def _rows_of(size: float | int, n_rows: int) -> int:

@@ -131,7 +131,7 @@ def _guess_date_column(frame: pd.DataFrame) -> str | None:
         head = frame[column].head(5)
         if head.dtype.kind in "Mm":
             return str(column)
-        if head.dtype == object and len(head):
+        if (head.dtype == object or pd.api.types.is_string_dtype(head)) and len(head):
             parsed = pd.to_datetime(head, errors="coerce", format="mixed")
             if parsed.notna().all():
                 return str(column)
@@ -148,6 +148,13 @@ def check_date_column(frame: pd.DataFrame, source: str, date_column: str) -> Non
     """
     if date_column not in frame.columns:
         guess = _guess_date_column(frame)
+        header = str(frame.columns[0]) if len(frame.columns) == 1 else ""
+        separator = next((sep for sep in ",;\t|" if sep in header), None)
+        if separator is not None:  # one column whose name holds separators: the wrong sep was given
+            raise DataValidationError(
+                f"{source}: the header {header!r} was read as one column; it looks separated by {separator!r}: "
+                f"pass sep={separator!r} (or leave sep unset to sniff it)"
+            )
         hint = (
             f" The timestamps look like they are in {guess!r}: pass date_column={guess!r}."
             if guess
@@ -299,6 +306,22 @@ def channel_columns(
         target: the forecast column(s); those named in ``columns`` (or present, for ``columns=None``) go last.
     """
     reserved = {date_column, *([id_column] if id_column else [])}
+    if id_column is not None and id_column == date_column:
+        raise DataValidationError(
+            f"{source}: id_column and date_column are both {date_column!r}; the series ids need their own column"
+        )
+    for option, names in (("columns", list(columns or [])), ("target", as_target_list(target))):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise DataValidationError(
+                f"{source}: {option} names {twice} more than once; name each column once"
+            )
+    for name in as_target_list(target):
+        if name in reserved:
+            role = "date" if name == date_column else "id"
+            raise DataValidationError(
+                f"{source}: target {name!r} is the {role} column, not a channel; name a numeric column as target"
+            )
     available = [str(c) for c in frame.columns if str(c) not in reserved]
     if columns is not None:
         chosen = resolve_columns(list(columns), [str(c) for c in frame.columns], source, "columns")

@@ -57,6 +57,7 @@ from zoo.data.scaling import StandardScaler
 from zoo.data.splits import SplitKind, SplitSpec, split_bounds
 from zoo.data.synthetic import synthetic_series
 from zoo.data.table import (
+    DataValidationError,
     MissingPolicy,
     SeriesTable,
     Stage,
@@ -282,8 +283,12 @@ class TimeSeriesDataModule(pl.LightningDataModule):
             source, frame = str(path), read_frame(path, sep=self.sep)
         if self.features != "M":
             resolve_columns(self.targets, [str(c) for c in frame.columns], source, "target")
-            if self.columns is not None:
-                resolve_columns(self.targets, self.columns, source, "target (it must be one of columns)")
+            outside = [t for t in self.targets if self.columns is not None and t not in self.columns]
+            if outside:
+                raise DataValidationError(
+                    f"{source}: target {outside[0]!r} is not one of columns {list(self.columns or [])}; "
+                    "add it to columns (the targets are input channels too)"
+                )
         tables = tables_from_frame(
             frame,
             source=source,
@@ -382,6 +387,11 @@ class TimeSeriesDataModule(pl.LightningDataModule):
             bounds = split_bounds(
                 len(table), self.seq_len, self.split_spec, dates=table.dates, where=table.where
             )
+            if bounds["train"][1] == 0:
+                raise DataValidationError(
+                    f"{table.where}: {len(table)} row(s) leave no training rows under the {self.split} split; "
+                    f"a series needs at least seq_len + pred_len = {self.seq_len + self.pred_len} training rows"
+                )
             scaler = self._fit_scaler(table.values[: bounds["train"][1]])
             target_scaler = scaler.select(slice(scaler.n_channels - n_targets, None))
             if self.is_long:

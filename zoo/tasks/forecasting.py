@@ -45,8 +45,8 @@ from torch import nn
 from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
 
 from zoo.adapters.lora import LoraConfig
-from zoo.hub import ArchitectureMismatchError
 from zoo.choices import check_choice
+from zoo.hub import ArchitectureMismatchError
 from zoo.metrics import M4Scores, mape, mase, smape
 from zoo.tasks.checkpoints import PretrainedTaskMixin
 from zoo.tasks.forecast_plots import plot_forecast_windows
