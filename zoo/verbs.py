@@ -214,10 +214,11 @@ def backtest_command(
     """
     from zoo.choices import check_choice
     from zoo.inference import backtest, write_backtest
+    from zoo.inference.outputs import check_output_directory
 
     check_choice("format", format, ("csv", "parquet"))
-    if output is not None and Path(output).exists() and not overwrite:
-        raise FileExistsError(f"{output} exists; pass --overwrite to replace it")
+    if output is not None:
+        check_output_directory(output, overwrite)  # before the work, so a refusal costs nothing
     result = backtest(
         model,
         data,

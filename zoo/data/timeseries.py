@@ -514,13 +514,12 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         return self._stage_loader("val", train=False)
 
     def test_dataloader(self) -> DataLoader | list:
-        if "test" not in self.datasets and not self.is_panel:
-            self.setup()
-            if "test" not in self.datasets:
-                raise ValueError(
-                    f"{self.dataset}: there is no test split (split={self.split_spec.kind!r}, "
-                    f"test_size={self.split_spec.test_size}); give a test_size or test_start to test"
-                )
+        self.setup()
+        if "test" not in self.datasets:  # split="none" or test_size=0 (panels always have one)
+            raise ValueError(
+                f"{self.dataset}: there is no test split (split={self.split_spec.kind!r}, "
+                f"test_size={self.split_spec.test_size}); give a test_size or test_start to test"
+            )
         return self._stage_loader("test", train=False)
 
     def predict_dataloader(self) -> DataLoader:

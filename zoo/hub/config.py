@@ -150,6 +150,4 @@ class PretrainedConfig:
         stats = self.preprocessing.get("scaler" if which == "input" else "target_scaler")
         if not stats:
             return None
-        return StandardScaler(
-            mean=np.asarray(stats["mean"], dtype=np.float64), std=np.asarray(stats["std"], dtype=np.float64)
-        )
+        return StandardScaler.from_record(stats)

@@ -47,6 +47,21 @@ def check_output_path(path: str | os.PathLike[str], overwrite: bool) -> Path:
     return target
 
 
+def check_output_directory(directory: str | os.PathLike[str], overwrite: bool) -> Path:
+    """``directory`` if a backtest may be written there: nothing there unless ``overwrite``, and not a file.
+
+    Args:
+        directory: the output directory.
+        overwrite: replace an existing directory.
+    """
+    target = Path(directory)
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"{target} exists; pass overwrite=True (--overwrite) to replace it")
+    if target.exists() and not target.is_dir():
+        raise NotADirectoryError(f"{target} is a file; a backtest writes a directory")
+    return target
+
+
 def _write_frame(frame: pd.DataFrame, path: Path, suffix: str) -> None:
     if suffix in PARQUET_SUFFIXES:
         frame.to_parquet(path, index=False)
@@ -108,13 +123,9 @@ def write_backtest(
         suffix: ".csv" or ".parquet".
         overwrite: replace an existing directory.
     """
-    target = Path(directory)
     if suffix not in SUFFIXES:
         raise ValueError(f"unknown output format {suffix!r}; use .csv or .parquet")
-    if target.exists() and not overwrite:
-        raise FileExistsError(f"{target} exists; pass overwrite=True (--overwrite) to replace it")
-    if target.exists() and not target.is_dir():
-        raise NotADirectoryError(f"{target} is a file; a backtest writes a directory")
+    target = check_output_directory(directory, overwrite)
     names = {f"{name}{suffix}": frame for name, frame in tables.items()}
 
     def writer(frame: pd.DataFrame):
