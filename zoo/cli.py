@@ -20,8 +20,14 @@
   when a logger is active, and a rich progress bar when the progress bar is enabled.
 - Loggers by class path, ``CSVLogger`` in ``runs/`` by default. ``--trainer.logger WandbLogger`` runs
   offline when no W&B API key is configured, so it never prompts or waits on the network.
-- ``fit --ckpt_path last`` resumes from the newest ``last.ckpt`` of earlier runs of the same logger
-  name (Lightning alone only looks in the new run's own directory).
+- ``--ckpt_path last|best`` names a checkpoint of the same logger name (or ``--checkpoint.dirpath``), never
+  another experiment's (:mod:`zoo.checkpoint_paths`): ``fit`` resumes the newest ``last.ckpt`` and says
+  which, ``validate``/``test``/``predict`` with nothing to load are an error. Every checkpoint given is read
+  first: an unreadable, corrupt (digest) or foreign file, or one of another architecture, task or window, is
+  an error naming the file and both models.
+- Errors (:mod:`zoo.cli_errors`): a bad option, value, file or dimension is one line ``error: ...`` and exit
+  status 2, with no traceback (``--debug`` or ``ZOO_DEBUG=1`` shows it); a run that fails before training
+  leaves no empty ``runs/.../version_N`` behind.
 - ``fit --test_after_fit true`` tests the best checkpoint when fitting ends (the quickstart uses it).
 - ``predict`` forecasts the future after the last row of each series and writes it to a file
   (``--predict_output``, default ``forecasts.csv`` in the log directory; :mod:`zoo.tasks.prediction_writer`);
@@ -59,8 +65,18 @@ from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelChec
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
 from zoo.adapters.lora import lora_configs
+from zoo.checkpoint_paths import resolve_ckpt_path
+from zoo.cli_errors import (
+    RunDirectories,
+    UsageError,
+    is_usage_error,
+    run_errors,
+    take_debug_flag,
+    usage_message,
+)
 from zoo.data.images import ImageDataModule
 from zoo.data.timeseries import TimeSeriesDataModule
+from zoo.hub import net_of as hub_net
 from zoo.model_names import expand_model_names, read_config
 from zoo.models.latent import LatentVariableModel
 from zoo.registry import TaskKind
@@ -269,11 +285,6 @@ def _normalise(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-def _newest_last_checkpoint(root: Path) -> Path | None:
-    found = [p for p in root.glob("**/last*.ckpt") if p.is_file()]
-    return max(found, key=lambda p: p.stat().st_mtime) if found else None
-
-
 class ZooSaveConfig(SaveConfigCallback):
     """Write ``config.yaml`` to the log dir (Lightning's default) and send the full resolved config to
     W&B, whose run config otherwise holds only the task's hyperparameters."""
@@ -298,6 +309,48 @@ class ZooCLI(LightningCLI):
         self.family = family  # read by add_arguments_to_parser, which LightningCLI.__init__ calls
         self.command = "python train.py " + " ".join(command)  # as typed, recorded in exported models
         super().__init__(*args, **kwargs)
+
+    def init_parser(self, **kwargs: Any) -> LightningArgumentParser:
+        kwargs.setdefault("exit_on_error", False)  # parse_arguments reports errors in one line, without usage
+        return super().init_parser(**kwargs)
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        try:
+            super().parse_arguments(parser, args)
+        except Exception as e:
+            if not is_usage_error(e):
+                raise
+            given = list(args) if isinstance(args, (list, tuple)) else sys.argv[1:]
+            verb = next((a for a in given if a in LIGHTNING_VERBS), None)
+            subparser = getattr(self, "_subcommand_parsers", {}).get(verb, parser)
+            raise UsageError(usage_message(e, subparser, verb)) from e
+
+    def _parse_ckpt_path(self) -> None:
+        """Read ``--ckpt_path`` safely before Lightning does (it merges the checkpoint's hyperparameters)."""
+        subcommand = self.config.get("subcommand")
+        path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if path and path not in ("last", "best", "hpc") and not str(path).startswith("registry"):
+            self._read_checkpoint(str(path))
+        super()._parse_ckpt_path()
+
+    def _read_checkpoint(self, path: str) -> dict[str, Any]:
+        """The checkpoint at ``path``, read once (weights only, digest checked: :func:`zoo.conversion.load_checkpoint`)."""
+        from zoo.conversion import load_checkpoint
+
+        cached = getattr(self, "_checkpoint_read", None)
+        if cached is None or cached[0] != path:
+            cached = (path, load_checkpoint(path))
+            self._checkpoint_read = cached
+        return cached[1]
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        directories = RunDirectories(self.trainer.loggers)
+        try:
+            super()._run_subcommand(subcommand)
+        except BaseException as error:
+            directories.remove_if_unused(self.trainer.global_step)
+            error.zoo_after_training_started = self.trainer.global_step > 0  # type: ignore[attr-defined]
+            raise
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument(
@@ -324,7 +377,7 @@ class ZooCLI(LightningCLI):
             "--overwrite",
             type=bool,
             default=False,
-            help="predict: replace an existing --predict_output file",
+            help="replace an existing --predict_output file (predict) or --export_pretrained directory (fit)",
         )
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults(
@@ -384,42 +437,54 @@ class ZooCLI(LightningCLI):
         return super().instantiate_trainer(**kwargs)
 
     # ----------------------------------------------------------------- subcommand hooks
-    def _checkpoints_weights_only(self) -> None:
-        """Resume and evaluate from ``.ckpt`` files with ``weights_only=True``: tensors and plain types only."""
+    def _checkpoint_to_load(self) -> str | None:
+        """``--ckpt_path`` resolved (last/best in this run's own directories) and checked before Lightning reads it.
+
+        The file is read with ``weights_only=True`` and its digest checked (:func:`zoo.conversion.load_checkpoint`),
+        then it must hold this run's model (:func:`zoo.tasks.checkpoints.check_checkpoint_fits`): each is an error
+        naming the file, not a traceback from inside ``torch.load`` or ``load_state_dict``.
+        """
         kwargs = self.config_init[self.subcommand]
         if "weights_only" in kwargs and kwargs["weights_only"] is None:
-            kwargs["weights_only"] = True
+            kwargs["weights_only"] = True  # tensors and plain types only, never pickled objects
+        dirpath = self.config[self.subcommand].get("checkpoint", {}).get("dirpath")
+        path = resolve_ckpt_path(self.subcommand, kwargs.get("ckpt_path"), self.trainer, dirpath)
+        kwargs["ckpt_path"] = path
+        if path is not None and path not in ("hpc", "registry") and not path.startswith("registry:"):
+            self._read_checkpoint(path)  # its fit to this run is checked by the task's on_load_checkpoint
+        return path
+
+    def _evaluate_checked(self) -> None:
+        """validate / test / predict: load the checkpoint asked for; warn when no trained weights are used."""
+        path = self._checkpoint_to_load()
+        trainable = sum(p.numel() for p in self.model.parameters())
+        if path is None and not self.model.hparams.get("init_from") and trainable:
+            log.warning(
+                "%s without --ckpt_path, --model.pretrained or --model.init_from: the %s's %d parameters are "
+                "randomly initialised, so these results say nothing about a trained model",
+                self.subcommand,
+                type(hub_net(self.model)).__name__,
+                trainable,
+            )
 
     def before_validate(self) -> None:
-        self._checkpoints_weights_only()
+        self._evaluate_checked()
 
     def before_test(self) -> None:
-        self._checkpoints_weights_only()
+        self._evaluate_checked()
 
     def before_predict(self) -> None:
-        self._checkpoints_weights_only()
+        self._evaluate_checked()
 
     def before_fit(self) -> None:
-        self._checkpoints_weights_only()
-        fit_config = self.config_init["fit"]
-        if fit_config.get("ckpt_path") != "last":
-            return
-        checkpoint = next(
-            (cb for cb in self.trainer.checkpoint_callbacks if isinstance(cb, ModelCheckpoint)), None
-        )
-        roots = [Path(checkpoint.dirpath)] if checkpoint is not None and checkpoint.dirpath else []
-        logger = self.trainer.logger
-        if logger is not None and logger.save_dir is not None:
-            roots.append(Path(logger.save_dir) / (logger.name or ""))
-        roots.append(Path(self.trainer.default_root_dir))
-        for root in roots:
-            newest = _newest_last_checkpoint(root) if root.is_dir() else None
-            if newest is not None:
-                log.info("resuming from %s", newest)
-                fit_config["ckpt_path"] = str(newest)
-                return
-        log.warning("--ckpt_path last: no last.ckpt under %s; starting from scratch", [str(r) for r in roots])
-        fit_config["ckpt_path"] = None
+        self._checkpoint_to_load()
+        export = self.config["fit"].get("export_pretrained")
+        if export:  # refused now, not after hours of training
+            from zoo.adapters.adapter_io import ADAPTER_CONFIG, ADAPTER_WEIGHTS
+            from zoo.hub import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, check_directory_target
+
+            names = frozenset({CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, ADAPTER_CONFIG, ADAPTER_WEIGHTS})
+            check_directory_target(Path(export), names, bool(self.config["fit"].get("overwrite")))
 
     def after_fit(self) -> None:
         best = self.trainer.checkpoint_callback.best_model_path if self.trainer.checkpoint_callback else ""
@@ -440,11 +505,17 @@ class ZooCLI(LightningCLI):
         from zoo.tasks.checkpoints import preprocessing_of
 
         command = self.command
+        overwrite = bool(self.config["fit"].get("overwrite"))
         if lora_configs(self.model.net):
             self._export_adapter(directory, best, metrics)
         elif best:
             convert_checkpoint(
-                best, directory, name=directory.name, metrics=metrics, training_command=command
+                best,
+                directory,
+                name=directory.name,
+                metrics=metrics,
+                training_command=command,
+                overwrite=overwrite,
             )
         else:
             save_pretrained(
@@ -455,6 +526,7 @@ class ZooCLI(LightningCLI):
                 training_command=command,
                 preprocessing=preprocessing_of(self.datamodule),
                 training=dict(self.model.hparams),
+                overwrite=overwrite,
             )
         log.info("pretrained directory written to %s", directory)
         for logger in self.trainer.loggers:
@@ -488,6 +560,7 @@ class ZooCLI(LightningCLI):
                 "metrics": metrics,
                 "training_command": self.command,
             },
+            overwrite=bool(self.config["fit"].get("overwrite")),
         )
 
 
@@ -512,7 +585,7 @@ def main(args: list[str] | None = None) -> ZooCLI | None:
     Args:
         args: the command line after ``train.py`` (default: ``sys.argv[1:]``)
     """
-    argv = sys.argv[1:] if args is None else list(args)
+    argv = take_debug_flag(sys.argv[1:] if args is None else list(args))
     if (
         not argv
         or argv[0] in ("-h", "--help")
@@ -523,8 +596,26 @@ def main(args: list[str] | None = None) -> ZooCLI | None:
     with reported_as_user_errors():  # a bad model name or pretrained source: one line, no traceback
         expanded, family = prepare_argv(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    with reported_as_user_errors(data_errors()):  # a bad data file, or a model that does not fit it
-        return _zoo_cli(argv, expanded, family, from_sys_argv=args is None, run=True)
+    try:
+        with reported_as_user_errors(run_errors()):  # bad input of any kind, found before training starts
+            try:
+                return _zoo_cli(argv, expanded, family, from_sys_argv=args is None, run=True)
+            except run_errors() as error:
+                if getattr(error, "zoo_after_training_started", False) and not isinstance(
+                    error, data_errors()
+                ):
+                    raise _TrainingFailure(error) from error  # a failure mid-training keeps its traceback
+                raise
+    except _TrainingFailure as failure:
+        raise failure.error from failure.error.__cause__
+
+
+class _TrainingFailure(Exception):
+    """Carries an error raised after training started past the one-line reporting of input errors."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def prepare_argv(typed: Sequence[str]) -> tuple[list[str], TaskFamily]:

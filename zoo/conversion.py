@@ -3,7 +3,8 @@
 Sits above the tasks (it builds them to evaluate), beside the CLI:
 
 - :func:`load_checkpoint` reads a ``.ckpt`` with ``torch.load(weights_only=True)``: tensors and plain
-  types only, never arbitrary objects;
+  types only, never arbitrary objects; an empty, truncated, corrupt or foreign file is an error naming it
+  and what is wrong, and the digest zoo records in its checkpoints is checked;
 - :func:`convert_checkpoint` writes the pretrained directory (:mod:`zoo.hub`) of a checkpoint from the
   ``zoo_pretrained`` record every task writes into its checkpoints (:mod:`zoo.tasks.checkpoints`); a
   checkpoint without one (written before zoo recorded the model) is refused with a clear message;
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,24 +27,63 @@ import torch
 from zoo import hub
 from zoo.data.images import ImageDataModule
 from zoo.data.timeseries import TimeSeriesDataModule
-from zoo.tasks.checkpoints import CHECKPOINT_KEY
+from zoo.tasks.checkpoints import CHECKPOINT_KEY, verify_checkpoint
 from zoo.tasks.forecasting import ForecastingTask
 from zoo.tasks.generative import GenerativeTask
 
 
+def _what_is_wrong(path: Path) -> str:
+    """Why ``torch.load`` could not read ``path``, in words: empty, not a zip/pickle, truncated, corrupt."""
+    size = path.stat().st_size
+    if size == 0:
+        return "the file is empty (0 bytes)"
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    if head[:2] == b"PK":
+        try:
+            with zipfile.ZipFile(path) as archive:
+                bad = archive.testzip()
+            return f"the archive's record {bad} is corrupt" if bad else "its pickled records are corrupt"
+        except zipfile.BadZipFile:
+            return f"it is a truncated or corrupt checkpoint archive ({size} bytes)"
+    if head[:1] == b"\x80":
+        return "it is a legacy (non-zip) torch file that cannot be read safely"
+    return f"it is not a PyTorch checkpoint ({size} bytes starting {head!r})"
+
+
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """A Lightning checkpoint read with ``weights_only=True``: tensors and plain types, never objects."""
+    """A Lightning checkpoint read with ``weights_only=True`` (tensors and plain types, never objects),
+    checked against the digest a zoo task records in it.
+
+    Args:
+        path: the ``.ckpt`` file.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise hub.IntegrityError(f"checkpoint {path} is a directory; give the .ckpt file inside it")
+    if not path.is_file():
+        raise hub.PretrainedNotFoundError(f"checkpoint {path} not found")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise hub.PretrainedNotFoundError(f"checkpoint {path} not found") from None
-    except (pickle.UnpicklingError, RuntimeError, ValueError, EOFError, AttributeError) as e:
+    except pickle.UnpicklingError as e:
+        if "Unsupported global" not in str(e):  # bad bytes, not a refused object
+            raise hub.IntegrityError(
+                f"cannot read checkpoint {path}: {_what_is_wrong(path)}; use another checkpoint or train again"
+            ) from e
         raise hub.IntegrityError(
-            f"refusing to load {path}: it is not a plain-weights checkpoint ({type(e).__name__}: "
-            f"{str(e).splitlines()[0] if str(e) else ''}); zoo never unpickles arbitrary objects"
+            f"refusing to load {path}: it holds objects other than tensors and plain types "
+            f"({str(e).splitlines()[0] if str(e) else 'UnpicklingError'}); zoo never unpickles arbitrary objects"
+        ) from e
+    except Exception as e:
+        raise hub.IntegrityError(
+            f"cannot read checkpoint {path}: {_what_is_wrong(path)} ({type(e).__name__}); "
+            "use another checkpoint or train again"
         ) from e
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        raise hub.IntegrityError(f"{path} is not a Lightning checkpoint (no 'state_dict')")
+        raise hub.IntegrityError(
+            f"{path} is not a Lightning checkpoint (it holds a {type(checkpoint).__name__} without 'state_dict')"
+        )
+    verify_checkpoint(checkpoint, path)
     return checkpoint
 
 
@@ -89,6 +130,7 @@ def convert_checkpoint(
     training_command: str = "",
     weights_dtype: hub.WeightsDtype = "float32",
     card: str | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Write the pretrained directory of a Lightning checkpoint (the net, and RevIN if the task had it).
 
@@ -101,6 +143,7 @@ def convert_checkpoint(
         training_command: the command that trained it, for the card.
         weights_dtype: the dtype the floating-point weights are stored in.
         card: the text of the model card (``README.md``), if any.
+        overwrite: replace an existing pretrained directory at ``directory``.
     """
     path = Path(checkpoint_path)
     model, checkpoint = net_from_checkpoint(path)
@@ -122,6 +165,7 @@ def convert_checkpoint(
         training_command=training_command,
         weights_dtype=weights_dtype,
         card=card,
+        overwrite=overwrite,
     )
 
 

@@ -81,45 +81,73 @@ def convert_command(
     dtype: WeightsDtype = "float32",
     data_license: str = "",
     evaluate: bool = False,
+    overwrite: bool = False,
 ) -> Path:
     """Turn a Lightning checkpoint into a pretrained directory: config.json + model.safetensors.
 
-    The checkpoint is read with ``weights_only=True`` (tensors and plain types, never pickled objects);
-    the model it holds is the one zoo recorded in it while training.
+    The checkpoint is read with ``weights_only=True`` (tensors and plain types, never pickled objects) and
+    checked against the digest zoo recorded in it; the model it holds is the one zoo recorded while training.
 
     Args:
         checkpoint: the .ckpt file, e.g. runs/lightning_logs/version_0/checkpoints/last.ckpt
-        directory: the pretrained directory to write, e.g. my_models/tcn.mydata (written atomically; replaces one there)
+        directory: the pretrained directory to write, e.g. my_models/tcn.mydata (written atomically, with --evaluate after the test)
         dtype: the dtype of the stored weights
         data_license: the license of the training data, recorded in the model card
         evaluate: test the model on the test split it was trained for and record the test metrics
+        overwrite: replace an existing pretrained directory there (never a file, nor a directory of other files)
     """
-    from zoo.conversion import convert_checkpoint, evaluate_pretrained
-    from zoo.hub import CONFIG_NAME, PretrainedConfig
+    import shutil
+    import tempfile
 
-    written = convert_checkpoint(checkpoint, directory, data_license=data_license, weights_dtype=dtype)
-    if evaluate:
-        config = PretrainedConfig.from_file(written / CONFIG_NAME)
-        config.metrics = evaluate_pretrained(written)
-        config.save(written)
+    from zoo.conversion import convert_checkpoint, evaluate_pretrained
+    from zoo.hub import CONFIG_NAME, WEIGHTS_NAME, PretrainedConfig, check_directory_target
+    from zoo.hub.files import replace_dir
+
+    target = Path(directory)
+    names = frozenset({CONFIG_NAME, WEIGHTS_NAME})
+    check_directory_target(target, names, overwrite)  # before the work, not after it
+    if not evaluate:
+        written = convert_checkpoint(
+            checkpoint, target, data_license=data_license, weights_dtype=dtype, overwrite=overwrite
+        )
+    else:  # assembled and tested beside the target, then moved into place: a failed test leaves nothing
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part"))
+        try:
+            staged = convert_checkpoint(
+                checkpoint,
+                staging / target.name,
+                name=target.name,
+                data_license=data_license,
+                weights_dtype=dtype,
+            )
+            config = PretrainedConfig.from_file(staged / CONFIG_NAME)
+            config.metrics = evaluate_pretrained(staged)
+            config.save(staged)
+            check_directory_target(target, names, overwrite)
+            replace_dir(staged, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        written = target
     print(f"wrote {written}")
     return written
 
 
-def merge_command(adapter: str, directory: str, base: str | None = None) -> Path:
+def merge_command(adapter: str, directory: str, base: str | None = None, overwrite: bool = False) -> Path:
     """Merge a LoRA adapter into its base model: a plain pretrained directory, loadable without LoRA.
 
     The adapter is what ``fit --export_pretrained DIR`` writes for a run with ``model.lora`` (PEFT's
-    layout); the sha256 of the base it was trained on is checked before merging.
+    layout); the sha256 of the adapter file and of the base it was trained on are checked before merging.
 
     Args:
         adapter: the adapter directory (adapter_config.json + adapter_model.safetensors)
         directory: the merged pretrained directory to write
         base: the base pretrained name or directory (default: the one the adapter records)
+        overwrite: replace an existing pretrained directory there
     """
     from zoo.adapters.merging import merge_adapter_into_pretrained
 
-    written = merge_adapter_into_pretrained(adapter, directory, base=base)
+    written = merge_adapter_into_pretrained(adapter, directory, base=base, overwrite=overwrite)
     print(f"wrote {written}")
     return written
 
@@ -150,7 +178,7 @@ def forecast_command(
         date_column: the timestamp column (default: the model's)
         id_column: the series-id column of a long-format file (default: the model's)
         sep: the CSV separator (default: sniffed)
-        missing: missing values: error, keep or interpolate (default: the model's)
+        missing: missing values: error, keep, interpolate or raw (default: the model's)
         gaps: missing timestamps: error, interpolate, ffill or ignore (default: the model's)
         overwrite: replace an existing output file
     """
@@ -208,7 +236,7 @@ def backtest_command(
         date_column: the timestamp column (default: the model's)
         id_column: the series-id column of a long-format file (default: the model's)
         sep: the CSV separator (default: sniffed)
-        missing: missing values: error, keep or interpolate (default: the model's)
+        missing: missing values: error, keep, interpolate or raw (default: the model's)
         gaps: missing timestamps: error, interpolate, ffill or ignore (default: the model's)
         overwrite: replace an existing output directory
     """

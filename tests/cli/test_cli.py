@@ -53,13 +53,14 @@ def test_unknown_config_key_fails_loudly(tmp_path: Path, capsys: pytest.CaptureF
     assert "hiden_size" in capsys.readouterr().err
 
 
-def test_dims_typed_twice_must_agree(tmp_path: Path) -> None:
-    with pytest.raises(
-        ValueError,
-        match=r"model.net.init_args.seq_len=50 contradicts the data, which fixes "
-        r"seq_len=96",
-    ):
+def test_dims_typed_twice_must_agree(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
         main(["fit", "--config", QUICKSTART, "--model.net.init_args.seq_len=50", *_fast(tmp_path)])
+    assert exit_info.value.code == 2
+    assert (
+        "model.net.init_args.seq_len=50 contradicts the data, which fixes seq_len=96"
+        in capsys.readouterr().err
+    )
     # agreeing values are accepted
     cli = main(["validate", "--config", QUICKSTART, "--model.net.init_args.seq_len=96", *_fast(tmp_path)])
     assert cli.model.net.seq_len == 96
@@ -128,9 +129,7 @@ def test_generative_cli_links_the_image_shape_and_monitors_the_elbo(
         main(["fit", "--config", vae_config, "--print_config"])
     out = capsys.readouterr().out
     assert "monitor: val/neg_elbo" in out and "class_path: zoo.models.vae.VAE" in out
-    with pytest.raises(
-        ValueError, match=r"model.net.init_args.image_shape=\(1, 32, 32\) contradicts the data"
-    ):
+    with pytest.raises(SystemExit) as exit_info:
         main(
             [
                 "fit",
@@ -140,3 +139,5 @@ def test_generative_cli_links_the_image_shape_and_monitors_the_elbo(
                 f"--trainer.logger.init_args.save_dir={tmp_path}",
             ]
         )
+    assert exit_info.value.code == 2
+    assert "model.net.init_args.image_shape=(1, 32, 32) contradicts the data" in capsys.readouterr().err

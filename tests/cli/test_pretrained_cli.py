@@ -119,12 +119,14 @@ def test_convert_verb_and_list_verb(
     assert "pretrained models" in out and "lstm.converted" in out and "synthetic" in out and "mse" in out
 
 
-def test_cli_reads_checkpoints_with_weights_only(tmp_path: Path) -> None:
+def test_cli_reads_checkpoints_with_weights_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.ckpt"
     torch.save({"state_dict": {}, "hyper_parameters": {}, "payload": PickleExploit(marker)}, evil)
-    with pytest.raises(Exception, match="(?i)weights.only|unpickl"):
+    with pytest.raises(SystemExit) as exit_info:
         main(["test", "--config", QUICKSTART, *_fast(tmp_path), f"--ckpt_path={evil}"])
+    assert exit_info.value.code == 2
+    assert "never unpickles" in capsys.readouterr().err
     assert not marker.exists()
 
 

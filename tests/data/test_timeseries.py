@@ -163,14 +163,16 @@ def test_sentinel_names_column_and_row_and_cleaning_is_opt_in(tmp_path: Path) ->
     ot = clean.table.values[:, -1]
     expected = np.interp([200, 201], [199, 202], [frame.loc[199, "OT"], frame.loc[202, "OT"]])
     np.testing.assert_allclose(ot[200:202], expected)
+    raw = _dm(path, seq_len=24, pred_len=12, label_len=0, missing="raw")
+    assert raw.table.values[200, -1] == -9999
     kept = _dm(path, seq_len=24, pred_len=12, label_len=0, missing="keep")
-    assert kept.table.values[200, -1] == -9999
+    assert np.isnan(kept.table.values[200:202, -1]).all()
 
 
 def test_weather_needs_explicit_policies(data_dir: Path) -> None:
     with pytest.raises(DataValidationError, match=r"weather.csv: column 'date' has a duplicate timestamp"):
         _dm("weather")
-    dm = _dm("weather", missing="keep", timestamps="ignore")  # what TSLib does
+    dm = _dm("weather", missing="raw", timestamps="ignore")  # what TSLib does
     assert dm.n_features == 21 and dm.n_time_features == 5
 
 

@@ -8,22 +8,22 @@ of ``weight`` (``...encoder.lora_A.weight_hh_l0``).
 
 ``adapter_config.json`` holds PEFT's ``LoraConfig`` fields (``target_modules`` resolved to the exact module
 names) and a ``zoo`` section: the base model's registry name, the sha256 of its weights (every base
-tensor's name, dtype, shape and bytes, in key order) and, from a fine-tuning run, the target data's
-preprocessing and test metrics. Loading onto a base with another architecture or other weights is a
-clear error, never a silent mismatch.
+tensor's name, dtype, shape and bytes, in key order), the sha256 of ``adapter_model.safetensors``
+(``adapter_sha256``, checked on every load) and, from a fine-tuning run, the target data's preprocessing and
+test metrics. Loading onto a base with another architecture or other weights, or from a file whose bytes
+changed, is a clear error, never a silent mismatch.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
-from safetensors.torch import save_file
+from safetensors.torch import save
 from torch import nn
 
 from zoo import hub
@@ -38,20 +38,17 @@ from zoo.adapters.lora import (
     is_merged,
     lora_configs,
 )
+from zoo.hub.digest import bytes_sha256
 
 ADAPTER_CONFIG, ADAPTER_WEIGHTS = "adapter_config.json", "adapter_model.safetensors"
 PEFT_PREFIX = "base_model.model."
 FORMAT_VERSION = 1
+log = logging.getLogger(__name__)
 
 
 def base_fingerprint(net: nn.Module) -> str:
     """sha256 of the base model's weights (adapters excluded): what an adapter was trained on."""
-    digest = hashlib.sha256()
-    for key, tensor in sorted(base_state_dict(net).items()):
-        value = tensor.detach().cpu().contiguous()
-        digest.update(f"{key}|{value.dtype}|{tuple(value.shape)}|".encode())
-        digest.update(value.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
+    return hub.tensors_digest(base_state_dict(net))
 
 
 def architecture(net: nn.Module) -> str:
@@ -75,12 +72,14 @@ def save_adapter(
     *,
     base_sha256: str | None = None,
     metadata: Mapping[str, Any] | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Write adapter ``adapter_name`` (default: the active one) of ``net`` to ``directory``, atomically.
 
     ``base_sha256``: the fingerprint of the base it was trained on, when the base in ``net`` has changed
     since (it is computed from ``net`` otherwise; merged adapters make that the merged weights).
     ``metadata``: extra entries for the ``zoo`` section (preprocessing, metrics, command).
+    ``overwrite``: replace an existing adapter directory at ``directory``.
     """
     name = adapter_name or active_adapter(net)
     configs = lora_configs(net)
@@ -128,12 +127,12 @@ def save_adapter(
     tensors = {
         PEFT_PREFIX + k: v.cpu().contiguous().clone() for k, v in adapter_state_dict(net, name).items()
     }
+    weights = save(tensors, metadata={"format": "pt"})
+    document["zoo"]["adapter_sha256"] = bytes_sha256(weights)
     return hub.write_directory(
         directory,
-        {
-            ADAPTER_WEIGHTS: lambda path: save_file(tensors, str(path), metadata={"format": "pt"}),
-            ADAPTER_CONFIG: json.dumps(document, indent=2) + "\n",
-        },
+        {ADAPTER_WEIGHTS: weights, ADAPTER_CONFIG: json.dumps(document, indent=2) + "\n"},
+        overwrite=overwrite,
     )
 
 
@@ -145,8 +144,14 @@ def read_adapter_config(directory: Path) -> dict[str, Any]:
         raise hub.PretrainedNotFoundError(
             f"{path} not found: an adapter directory needs {ADAPTER_CONFIG}"
         ) from None
-    except json.JSONDecodeError as e:
+    except IsADirectoryError:
+        raise hub.IntegrityError(
+            f"{path} is a directory; an adapter directory holds {ADAPTER_CONFIG}"
+        ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise hub.IntegrityError(f"{path} is not valid JSON: {e}") from e
+    if not isinstance(document, dict):
+        raise hub.IntegrityError(f"{path}: expected a JSON object, got {type(document).__name__}")
     if document.get("peft_type") != "LORA":
         raise hub.IntegrityError(
             f"{path}: field 'peft_type' is {document.get('peft_type')!r}; only LORA adapters load"
@@ -200,7 +205,10 @@ def load_adapter(
     )
     get_lora_model(net, config, adapter_name)
     weights = directory / ADAPTER_WEIGHTS
-    state = {_internal_key(net, k, adapter_name, weights): v for k, v in hub.read_weights(weights).items()}
+    if not zoo_section.get("adapter_sha256"):
+        log.warning("%s records no adapter_sha256: the bytes of %s cannot be verified", path, weights.name)
+    stored = hub.read_weights(weights, zoo_section.get("adapter_sha256", ""), path)
+    state = {_internal_key(net, k, adapter_name, weights): v for k, v in stored.items()}
     expected = {
         k
         for k in net.state_dict()

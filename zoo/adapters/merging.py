@@ -17,9 +17,20 @@ from zoo.adapters.lora import merge_and_unload
 
 
 def merge_adapter_into_pretrained(
-    adapter: str | os.PathLike[str], directory: str | os.PathLike[str], base: str | None = None
+    adapter: str | os.PathLike[str],
+    directory: str | os.PathLike[str],
+    base: str | None = None,
+    overwrite: bool = False,
 ) -> Path:
-    """Load the base, attach the adapter (base sha256 checked), merge, and ``save_pretrained`` the result."""
+    """Load the base, attach the adapter (its file's and the base's sha256 checked), merge, ``save_pretrained``.
+
+    Args:
+        adapter: the adapter directory.
+        directory: the merged pretrained directory to write.
+        base: the base pretrained name or directory (default: the one the adapter records).
+        overwrite: replace an existing pretrained directory at ``directory``.
+    """
+    hub.check_directory_target(Path(directory), frozenset({hub.CONFIG_NAME, hub.WEIGHTS_NAME}), overwrite)
     document = read_adapter_config(Path(adapter))
     record = document.get("zoo") or {}
     source = base or record.get("init_from") or document.get("base_model_name_or_path")
@@ -43,4 +54,5 @@ def merge_adapter_into_pretrained(
             "adapter": str(adapter),
             "lora": {k: document[k] for k in ("r", "lora_alpha")},
         },
+        overwrite=overwrite,
     )

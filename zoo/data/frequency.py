@@ -131,6 +131,14 @@ def _missing_steps(before: pd.Timestamp, after: pd.Timestamp, freq: str) -> int:
     return max(len(pd.date_range(before, after, freq=offset)) - 2, 0)
 
 
+def _same_frequency(a: str, b: str) -> bool:
+    """True when the aliases ``a`` and ``b`` are the same step ("h" and "60min")."""
+    try:
+        return offset_of(a) == offset_of(b)
+    except ValueError:
+        return a == b
+
+
 def check_frequency(table: SeriesTable, freq: str, *, expected_by: str = "") -> None:
     """A series with rows closer than one step of ``freq`` is at another frequency: an error naming both.
 
@@ -145,6 +153,13 @@ def check_frequency(table: SeriesTable, freq: str, *, expected_by: str = "") -> 
     i = int(too_close[0])
     actual = infer_frequency(table.dates)
     fixed_by = expected_by or "the frequency is"
+    if actual is None or _same_frequency(actual, freq):  # mostly at freq: irregular, not another frequency
+        more = f" ({len(too_close) - 1} more such row(s))" if len(too_close) > 1 else ""
+        raise DataValidationError(
+            f"{table.where}: irregular timestamps: row {i} ({table.dates[i]}) is less than one {freq!r} step "
+            f"after row {i - 1} ({table.dates[i - 1]}){more}, and {fixed_by} {freq!r}. Resample the data "
+            f"onto the {freq!r} grid (e.g. pandas resample) or remove the extra rows."
+        )
     raise DataValidationError(
         f"{table.where}: the rows are at frequency {actual!r} ({table.dates[i - 1]} then {table.dates[i]}), "
         f"but {fixed_by} {freq!r}. Resample the data to {freq!r}, or use a model of its frequency."
@@ -183,14 +198,24 @@ def regularize(table: SeriesTable, freq: str, policy: GapPolicy, date_column: st
             for i in gaps[:_MAX_GAPS_LISTED]
         )
         more = f" and {len(gaps) - _MAX_GAPS_LISTED} more" if len(gaps) > _MAX_GAPS_LISTED else ""
+        actual = infer_frequency(table.dates)
+        coarser = (
+            f" The rows look like frequency {actual!r}: if that is their frequency, pass freq={actual!r}."
+            if actual is not None and not _same_frequency(actual, freq)
+            else ""
+        )
         raise DataValidationError(
             f"{table.where}: column {date_column!r} has {len(gaps)} gap(s) at frequency {freq!r}: "
             f"{listed}{more}. Fill them in the file, or pass gaps='interpolate' or gaps='ffill' to insert "
-            "the missing timestamps, or gaps='ignore' to window by row order."
+            f"the missing timestamps, or gaps='ignore' to window by row order.{coarser}"
         )
     frame = pd.DataFrame(table.values, index=table.dates).reindex(grid)
     filled = frame.interpolate(method="time") if policy == "interpolate" else frame.ffill()
-    return SeriesTable(table.source, grid, table.columns, filled.to_numpy(np.float64), table.series_id)
+    # the policy fills the inserted timestamps only: a value the file has but kept missing (NaN,
+    # missing="keep") stays missing, so its windows are still skipped
+    original = grid.isin(table.dates)[:, None] & frame.isna().to_numpy()
+    values = np.where(original, np.nan, filled.to_numpy(np.float64))
+    return SeriesTable(table.source, grid, table.columns, values, table.series_id)
 
 
 def future_dates(last: pd.Timestamp, freq: str, steps: int) -> pd.DatetimeIndex:

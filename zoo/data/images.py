@@ -38,6 +38,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from zoo.choices import check_choice
 from zoo.data import sources
+from zoo.data.sampling import EvalBatchSampler
 from zoo.data.table import DataValidationError, Stage
 from zoo.seeding import mix_seed
 
@@ -481,9 +482,14 @@ class ImageDataModule(pl.LightningDataModule):
             self.setup()
         dataset = self.datasets[name]
         batch_size = self.batch_size if train else self.eval_batch_size
+        sampler: Sampler[list[int]] = (
+            BatchOrder(len(dataset), batch_size, shuffle=True, seed=self.seed)
+            if train  # Lightning shards it under DDP (DistributedSamplerWrapper)
+            else EvalBatchSampler(len(dataset), batch_size, name=f"{self.dataset} {name} images")
+        )  # eval: every image on exactly one process, unpadded (zoo.data.sampling)
         return DataLoader(
             dataset,
-            sampler=BatchOrder(len(dataset), batch_size, shuffle=train, seed=self.seed),
+            sampler=sampler,
             batch_size=None,  # the sampler yields whole batches, fetched in one gather
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,

@@ -1,7 +1,9 @@
 """Per-channel standardisation fitted on the training rows only (Informer / TSLib protocol).
 
 Matches ``sklearn.preprocessing.StandardScaler``: population standard deviation (ddof=0), and a
-channel with zero variance keeps scale 1 instead of dividing by zero.
+channel with zero variance keeps scale 1 instead of dividing by zero. Like sklearn's, the statistics
+ignore NaN (values kept missing by ``missing="keep"``), and ``transform`` leaves a NaN a NaN; a channel
+with no value at all is an error, since it has no statistics.
 """
 
 from __future__ import annotations
@@ -21,11 +23,22 @@ class StandardScaler:
 
     @classmethod
     def fit(cls, values: np.ndarray) -> StandardScaler:
-        """Fit on ``values`` (N, C)."""
+        """Fit on ``values`` (N, C), ignoring NaN; a channel that is all NaN is a ValueError naming its index.
+
+        Args:
+            values: the training rows (N, C).
+        """
         if values.ndim != 2 or len(values) == 0:
             raise ValueError(f"StandardScaler.fit needs a non-empty (N, C) array, got shape {values.shape}")
-        mean = values.mean(axis=0)
-        std = values.std(axis=0)
+        empty = np.flatnonzero(np.isnan(values).all(axis=0))
+        if len(empty):
+            raise ValueError(
+                f"StandardScaler.fit: channel {int(empty[0])} has no value (all {len(values)} rows are NaN)"
+            )
+        if np.isnan(values).any():
+            mean, std = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
+        else:  # the plain reductions, bit for bit what the shipped scalers were fitted with
+            mean, std = values.mean(axis=0), values.std(axis=0)
         return cls(mean=mean, std=np.where(std > 0, std, 1.0))
 
     @classmethod

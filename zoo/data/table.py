@@ -11,9 +11,15 @@ column.
 Every problem is a :class:`DataValidationError` that names the file, the column and the row, because
 a forecasting number is only as good as the rows it was computed on. Cleaning is opt-in:
 
-- ``missing="error"`` (default): NaN or a sentinel value (``-9999`` by default) is an error;
-  ``"keep"`` uses the raw values (what TSLib does with weather.csv's -9999 entries);
+- ``missing="error"`` (default): NaN (an empty cell) or a sentinel value (``-9999`` by default) is an error;
+  ``"keep"`` keeps them as missing: sentinels become NaN, the scaler's statistics ignore them and every
+  window whose ``x`` or ``y`` holds one is skipped (``zoo.data.windows``); a forecast whose input rows
+  hold one is an error;
+  ``"raw"`` uses sentinel values as the numbers they are (what TSLib does with weather.csv's -9999
+  entries, needed to reproduce its tables); a NaN has no raw value and is an error under ``"raw"``;
   ``"interpolate"`` replaces them by linear interpolation in time (edges: nearest valid value).
+- ``inf``, ``-inf`` and values beyond float32's range (``|v| > 3.4e38``, what the models compute in) are
+  an error under every policy, naming the column, the row, its date and the value.
 - ``timestamps="strict"`` (default): timestamps must strictly increase; ``"ignore"`` keeps the
   row order as it is (TSLib windows by row index, e.g. over weather.csv's one duplicated stamp).
 
@@ -33,7 +39,11 @@ import pandas as pd
 
 log = logging.getLogger(__name__)
 
-MissingPolicy = Literal["error", "keep", "interpolate"]
+#: What to do with NaN and sentinel values (module docstring): "error", "keep" (as missing: skipped),
+#: "interpolate", or "raw" (sentinels used as numbers, as TSLib does).
+MissingPolicy = Literal["error", "keep", "interpolate", "raw"]
+#: The largest magnitude a float32 holds; a value beyond it becomes inf in a model's input.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 TimestampPolicy = Literal["strict", "ignore"]
 #: The splits every data module serves (time series, M4 panels, images).
 Stage = Literal["train", "val", "test"]
@@ -78,13 +88,21 @@ class SeriesTable:
 
 
 def _where(
-    source: str, column: str, rows: np.ndarray, what: str, hint: str, file_rows: np.ndarray | None = None
+    source: str,
+    column: str,
+    rows: np.ndarray,
+    what: str,
+    hint: str,
+    file_rows: np.ndarray | None = None,
+    dates: pd.DatetimeIndex | None = None,
 ) -> DataValidationError:
-    """The error for ``rows`` (positions in the table; ``file_rows`` maps them to data rows of the file)."""
+    """The error for ``rows`` (positions in the table; ``file_rows`` maps them to data rows of the file;
+    ``dates``, indexed like the table, adds the first row's date)."""
     first = int(rows[0] if file_rows is None else file_rows[rows[0]])
-    more = f" and {len(rows) - 1} more row(s)" if len(rows) > 1 else ""
+    dated = f", dated {dates[rows[0]]}" if dates is not None else ""
+    more = f"{',' if dated else ''} and {len(rows) - 1} more row(s)" if len(rows) > 1 else ""
     return DataValidationError(
-        f"{source}: column {column!r} has {what} at row {first} (file line {first + 2}){more}. {hint}"
+        f"{source}: column {column!r} has {what} at row {first} (file line {first + 2}){dated}{more}. {hint}"
     )
 
 
@@ -233,6 +251,39 @@ def _numeric_values(
     return out
 
 
+def _check_finite(
+    values: np.ndarray,
+    source: str,
+    columns: list[str],
+    dates: pd.DatetimeIndex,
+    file_rows: np.ndarray | None = None,
+) -> None:
+    """``inf``, ``-inf`` or a value beyond float32's range is an error under every missing policy: no
+    statistic or window can use it, and unlike a NaN it is not a missing value that a policy may skip."""
+    with np.errstate(invalid="ignore"):
+        bad = np.isinf(values) | (np.abs(values) > FLOAT32_MAX)
+    if not bad.any():
+        return
+    c = int(np.flatnonzero(bad.any(axis=0))[0])
+    rows = np.flatnonzero(bad[:, c])
+    value = values[rows[0], c]
+    what = (
+        f"the non-finite value {value:g}"
+        if np.isinf(value)
+        else f"the value {value:g}, beyond float32's range (|v| > {FLOAT32_MAX:.4g})"
+    )
+    raise _where(
+        source,
+        columns[c],
+        rows,
+        what,
+        "No missing policy uses such a value: fix it in the file (a unit or parsing error?), or empty the "
+        "cell and choose missing='keep' or missing='interpolate'.",
+        file_rows,
+        dates,
+    )
+
+
 def _handle_missing(
     values: np.ndarray,
     source: str,
@@ -241,30 +292,40 @@ def _handle_missing(
     sentinels: tuple[float, ...],
     file_rows: np.ndarray | None = None,
 ) -> np.ndarray:
-    bad = np.isnan(values) | np.isinf(values)
+    nan = np.isnan(values)
+    sentinel = np.zeros_like(nan)
     for s in sentinels:
-        bad |= values == s
+        sentinel |= values == s
+    bad = nan | sentinel
     if not bad.any():
         return values
     if policy == "keep":
         log.warning(
-            "%s: %d missing/sentinel value(s) kept as they are (missing='keep')", source, int(bad.sum())
+            "%s: %d missing/sentinel value(s) kept as missing (NaN, missing='keep'): the scaler ignores them "
+            "and windows that contain them are skipped",
+            source,
+            int(bad.sum()),
+        )
+        return np.where(sentinel, np.nan, values)
+    if policy == "raw" and not nan.any():
+        log.warning(
+            "%s: %d sentinel value(s) used as raw numbers (missing='raw')", source, int(sentinel.sum())
         )
         return values
-    if policy == "error":
-        c = int(np.flatnonzero(bad.any(axis=0))[0])
-        rows = np.flatnonzero(bad[:, c])
+    if policy in ("error", "raw"):
+        at_fault = bad if policy == "error" else nan
+        c = int(np.flatnonzero(at_fault.any(axis=0))[0])
+        rows = np.flatnonzero(at_fault[:, c])
         first = values[rows[0], c]
         what = "a missing value (NaN)" if np.isnan(first) else f"the sentinel value {first:g}"
-        raise _where(
-            source,
-            columns[c],
-            rows,
-            what,
-            "Cleaning is opt-in: missing='interpolate' fills by linear interpolation, "
-            "missing='keep' uses the raw values.",
-            file_rows,
+        hint = (
+            "Cleaning is opt-in: missing='interpolate' fills by linear interpolation, missing='keep' keeps "
+            "them missing (windows that contain them are skipped), missing='raw' uses sentinels as numbers."
+            if policy == "error"
+            else "missing='raw' uses sentinel values as numbers, but a NaN has no value: choose "
+            "missing='keep' (windows that contain it are skipped) or missing='interpolate'."
         )
+        raise _where(source, columns[c], rows, what, hint, file_rows)
     cleaned = pd.DataFrame(np.where(bad, np.nan, values))
     if cleaned.isna().all(axis=0).any():
         c = int(np.flatnonzero(cleaned.isna().all(axis=0).to_numpy())[0])
@@ -359,7 +420,7 @@ def tables_from_frame(
         id_column: the series-id column of a long-format frame; None: a wide frame of one series.
         columns: the channels to use (others are ignored); None: all but the date and id columns.
         target: the forecast column(s), moved last (see :func:`channel_columns`).
-        missing: "error", "keep" or "interpolate" (module docstring).
+        missing: "error", "keep", "interpolate" or "raw" (module docstring).
         timestamps: "strict" or "ignore" (module docstring).
         sentinels: values that stand for missing data.
     """
@@ -374,6 +435,7 @@ def tables_from_frame(
     if id_column is None:
         _check_timestamps(dates, source, date_column, timestamps)
         values = _numeric_values(frame, source, channels)
+        _check_finite(values, source, channels, dates)
         values = _handle_missing(values, source, channels, missing, sentinels)
         return [SeriesTable(source=source, dates=dates, columns=channels, values=values)]
     ids = frame[id_column]
@@ -391,6 +453,7 @@ def tables_from_frame(
         series_dates = pd.DatetimeIndex(dates[rows])
         _check_timestamps(series_dates, where, date_column, timestamps, file_rows=rows)
         values = _numeric_values(part, where, channels, file_rows=rows)
+        _check_finite(values, where, channels, series_dates, file_rows=rows)
         values = _handle_missing(values, where, channels, missing, sentinels, file_rows=rows)
         tables.append(SeriesTable(source, series_dates, channels, values, series_id))
     return tables

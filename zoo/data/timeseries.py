@@ -6,7 +6,8 @@ thuml/Time-Series-Library (see ``../shared/data/*/SOURCE.md``):
 - borders: ETTh rows [0, 8640) / [8640, 11520) / [11520, 14400), ETTm the same x4, other files
   70 / 10 / 20 % by rows (``int(0.7 N)`` train, ``int(0.2 N)`` test, the rest validation);
   validation and test slices start ``seq_len`` rows before their border, so targets never overlap;
-- one StandardScaler per channel fitted on the training rows only, applied to the whole file;
+- one StandardScaler per channel fitted on the training rows only, applied to the whole file (values kept
+  missing by ``missing="keep"`` are ignored by it, stay NaN, and the windows that hold one are skipped);
 - windows: ``x = rows[i : i+L]``, ``y = rows[i+L : i+L+P]``; ``len = rows - L - P + 1``;
 - timeF calendar features at the file's frequency (``zoo.data.timefeatures``).
 
@@ -53,6 +54,7 @@ from zoo.data import m4, sources
 from zoo.data.frequency import GapPolicy, infer_frequency, regularize
 from zoo.data.panel import PanelWindows, SeriesPanel, panel_datasets
 from zoo.data.reading import PARQUET_SUFFIXES, read_frame
+from zoo.data.sampling import EvalSampler
 from zoo.data.scaling import StandardScaler
 from zoo.data.splits import SplitKind, SplitSpec, split_bounds
 from zoo.data.synthetic import synthetic_series
@@ -117,7 +119,8 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         batch_size: training batch size.
         eval_batch_size: val/test batch size (None: ``batch_size``).
         scale: standardise with train-row statistics (the literature's scale for metrics).
-        eval_drop_last: drop the last partial val/test batch, as pre-2024 tables did.
+        eval_drop_last: drop the last partial val/test batch of the split, as pre-2024 tables did; on
+            several devices the same windows as on one (their whole batches are shared out, unpadded).
         num_workers: worker processes of the DataLoaders (0: load in the main process).
         pin_memory: the DataLoaders' ``pin_memory`` (page-locked batches for faster copies to the GPU).
         split: "auto" takes the catalog's split (ratio 70/10/20 for user files and synthetic), or
@@ -128,9 +131,11 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         test_start: first timestamp of the test split (instead of ``test_size``).
         freq: pandas frequency of the rows; "auto" takes the catalog's or infers it from the dates.
         time_encoding: "timeF" calendar features, or "none" (F = 0).
-        missing: what to do with missing values (NaN, inf or a sentinel): "error" (a DataValidationError
-            naming file, column and row), "keep" (use the raw values, with a warning) or "interpolate"
-            (fill linearly); see ``zoo.data.table``.
+        missing: what to do with missing values (NaN or a sentinel): "error" (a DataValidationError
+            naming file, column and row), "keep" (keep them missing: the scaler ignores them, windows that
+            hold one are skipped, with a warning per split), "interpolate" (fill linearly) or "raw" (use
+            sentinels as numbers, as TSLib does with weather.csv; a NaN is then an error); inf and values
+            beyond float32 are an error under every policy; see ``zoo.data.table``.
         timestamps: "strict" (duplicate or backward timestamps are an error) or "ignore" (window by row
             order, as TSLib does, with a warning).
         gaps: missing timestamps at ``freq``: "error" (naming where), "interpolate" or "ffill" (insert them
@@ -392,7 +397,7 @@ class TimeSeriesDataModule(pl.LightningDataModule):
                     f"{table.where}: {len(table)} row(s) leave no training rows under the {self.split} split; "
                     f"a series needs at least seq_len + pred_len = {self.seq_len + self.pred_len} training rows"
                 )
-            scaler = self._fit_scaler(table.values[: bounds["train"][1]])
+            scaler = self._fit_scaler(table, bounds["train"][1])
             target_scaler = scaler.select(slice(scaler.n_channels - n_targets, None))
             if self.is_long:
                 self.series_scalers[table.series_id] = scaler
@@ -411,12 +416,13 @@ class TimeSeriesDataModule(pl.LightningDataModule):
                     self.pred_len,
                     constants,
                 )
-                if len(windows) == 0:
+                if windows.n_candidates == 0:
                     raise ValueError(
                         f"{table.where}: the {name} split has {end - start} rows (rows [{start}, {end})), too "
                         f"few for one window of seq_len + pred_len = {self.seq_len + self.pred_len}; "
                         "give a shorter seq_len/pred_len, other split sizes, or more rows"
                     )
+                self._check_skipped(table, name, (start, end), windows)
                 parts.setdefault(name, []).append(windows)
         self.datasets = {name: ds[0] if len(ds) == 1 else ConcatDataset(ds) for name, ds in parts.items()}
         log.info("%s windows: %s (%d series)", self.dataset, self.num_windows, len(self.tables))
@@ -435,8 +441,40 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         self.datasets, self.series_scalers = {}, {}
         self.setup()
 
-    def _fit_scaler(self, train_rows: np.ndarray) -> StandardScaler:
+    def _fit_scaler(self, table: SeriesTable, train_end: int) -> StandardScaler:
+        """The scaler of ``table``'s training rows ``[0, train_end)``, ignoring values kept missing (NaN)."""
+        train_rows = table.values[:train_end]
+        empty = np.flatnonzero(np.isnan(train_rows).all(axis=0))
+        if len(empty):  # checked with scale=False too: every training window would be skipped
+            raise DataValidationError(
+                f"{table.where}: column {table.columns[int(empty[0])]!r} has no value in the {train_end} "
+                f"training rows [0, {train_end}) (all missing, kept by missing='keep'), so it has no "
+                "statistics and every training window would be skipped. Drop the column (columns=[...]), "
+                "give it values in the training rows, or move the split (val_size/test_size, val_start)."
+            )
         return StandardScaler.fit(train_rows) if self.scale else StandardScaler.identity(train_rows.shape[1])
+
+    def _check_skipped(
+        self, table: SeriesTable, name: Stage, rows: tuple[int, int], windows: WindowDataset
+    ) -> None:
+        """Log the windows of a split skipped for values kept missing; a split left with none is an error."""
+        if not windows.n_skipped:
+            return
+        start, end = rows
+        if len(windows) == 0:
+            raise DataValidationError(
+                f"{table.where}: every one of the {windows.n_candidates} {name} window(s) (rows [{start}, {end})) "
+                "holds a missing value kept by missing='keep', so the split has no window. Choose "
+                "missing='interpolate' to fill them, or fill the values in the file."
+            )
+        log.warning(
+            "%s: %s split: skipped %d of %d window(s) that hold missing values (missing='keep'); %d kept",
+            table.where,
+            name,
+            windows.n_skipped,
+            windows.n_candidates,
+            len(windows),
+        )
 
     def _setup_panel(self, freq: m4.M4Frequency) -> None:
         history_limit = self.history_limit if self.history_limit is not None else freq.history_limit
@@ -489,11 +527,18 @@ class TimeSeriesDataModule(pl.LightningDataModule):
                 sampler, batch_size = dataset.epoch_sampler(self.train_samples, seed, batch_size), None
             else:
                 sampler = EpochShuffleSampler(len(dataset), seed)  # type: ignore[arg-type]
+        else:
+            # Every window on exactly one process, unpadded (zoo.data.sampling); eval_drop_last keeps the
+            # whole batches of the split, as on one device, before they are shared out.
+            num_items = len(dataset)  # type: ignore[arg-type]
+            if self.eval_drop_last:
+                num_items -= num_items % self.eval_batch_size
+            sampler = EvalSampler(num_items, name=f"{self.dataset} windows")
         return DataLoader(
             dataset,
             batch_size=batch_size,
             sampler=sampler,
-            drop_last=False if train else self.eval_drop_last,
+            drop_last=False,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,

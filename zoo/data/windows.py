@@ -3,9 +3,12 @@
 - :class:`WindowDataset`: item ``i`` covers rows ``i .. i+L+P-1`` of one series' slice
   (``x = rows[i : i+L]``, ``y = rows[i+L : i+L+P]``, ``len = rows - L - P + 1``, as TSLib's datasets);
   series of a long-format panel add constant keys per series (``series``, ``target_mean``,
-  ``target_std``), so a task can map each window back to its own series' units.
+  ``target_std``), so a task can map each window back to its own series' units. Values kept missing
+  (NaN, ``missing="keep"``) never reach a model: a window whose ``x`` or ``y`` holds one is skipped, and
+  the items are the complete windows in row order (``n_skipped`` counts the others).
 - :func:`future_windows`: for each series, its last ``L`` rows and the calendar features of the ``P``
   timestamps after them; what ``zoo.forecast`` and the datamodule's ``predict_dataloader`` feed a model.
+  A NaN in those rows is an error naming the cell (:func:`check_no_missing`).
 - :class:`EpochShuffleSampler`: a training order that depends only on ``(seed, epoch)``.
 """
 
@@ -26,8 +29,34 @@ from zoo.data.timefeatures import time_feature_names, time_features
 from zoo.seeding import mix_seed
 
 
+def complete_window_starts(
+    inputs: torch.Tensor, targets: torch.Tensor, seq_len: int, pred_len: int
+) -> np.ndarray | None:
+    """The first rows of the windows whose ``x`` and ``y`` hold no NaN, or None when every window is complete.
+
+    Args:
+        inputs: the input channels (N, C_in).
+        targets: the target channels (N, C_out).
+        seq_len: the lookback L.
+        pred_len: the horizon P.
+    """
+    x_bad = torch.isnan(inputs).any(dim=1).numpy()  # (N,)
+    y_bad = torch.isnan(targets).any(dim=1).numpy()
+    if not x_bad.any() and not y_bad.any():
+        return None
+    n = max(len(inputs) - seq_len - pred_len + 1, 0)
+    # bad rows in [0, j) for every j, so the bad rows of [a, b) are counts[b] - counts[a]
+    x_count = np.concatenate([[0], np.cumsum(x_bad)])
+    y_count = np.concatenate([[0], np.cumsum(y_bad)])
+    i = np.arange(n)
+    e = i + seq_len
+    complete = (x_count[e] == x_count[i]) & (y_count[e + pred_len] == y_count[e])
+    return np.flatnonzero(complete)
+
+
 class WindowDataset(Dataset[dict[str, torch.Tensor]]):
-    """Sliding windows over one split of one series: item ``i`` covers rows ``i .. i+L+P-1`` of the slice.
+    """Sliding windows over one split of one series: item ``i`` covers rows ``i .. i+L+P-1`` of the slice
+    (when some rows hold NaN, the ``i``-th of the complete windows: see ``n_skipped``).
 
     Args:
         inputs: the scaled input channels (N, C_in).
@@ -50,14 +79,23 @@ class WindowDataset(Dataset[dict[str, torch.Tensor]]):
         self.inputs, self.targets, self.marks = inputs, targets, marks
         self.seq_len, self.pred_len = seq_len, pred_len
         self.constants = constants or {}
+        #: the windows there are, complete or not: ``rows - L - P + 1``
+        self.n_candidates = max(len(inputs) - seq_len - pred_len + 1, 0)
+        self.starts = complete_window_starts(inputs, targets, seq_len, pred_len)
+
+    @property
+    def n_skipped(self) -> int:
+        """The windows left out because their ``x`` or ``y`` holds a NaN."""
+        return self.n_candidates - len(self)
 
     def __len__(self) -> int:
-        return max(len(self.inputs) - self.seq_len - self.pred_len + 1, 0)
+        return self.n_candidates if self.starts is None else len(self.starts)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         if not 0 <= i < len(self):
             raise IndexError(f"window {i} out of range for {len(self)} windows")
-        s, e = i, i + self.seq_len
+        s = i if self.starts is None else int(self.starts[i])
+        e = s + self.seq_len
         return {
             "x": self.inputs[s:e],
             "y": self.targets[e : e + self.pred_len],
@@ -130,6 +168,31 @@ def series_constants(index: int, target_scaler: StandardScaler) -> dict[str, tor
     }
 
 
+def check_no_missing(
+    table: SeriesTable, rows: np.ndarray, what: str, fix: str, channels: Sequence[int] | None = None
+) -> None:
+    """A NaN (a value kept missing) in ``rows`` of ``table`` is an error naming the series, column, row and date.
+
+    Args:
+        table: the series.
+        rows: the rows a computation reads (positions in the table).
+        what: those rows, for the message ("the last seq_len=96 rows a forecast reads").
+        fix: what the user can do, for the message.
+        channels: the channels it reads (None: all).
+    """
+    columns = list(range(len(table.columns))) if channels is None else list(channels)
+    nan = np.isnan(table.values[np.ix_(rows, columns)])
+    if not nan.any():
+        return
+    r, c = (int(k) for k in np.argwhere(nan)[0])  # the earliest row, then the first column
+    row, count = int(rows[r]), int(nan.sum())
+    more = f" ({count} missing cell(s) in all)" if count > 1 else ""
+    raise DataValidationError(
+        f"{table.where}: column {table.columns[columns[c]]!r} has a missing value (NaN) on {table.dates[row]} "
+        f"(row {row} of the series), inside {what}{more}. {fix}"
+    )
+
+
 @dataclass(frozen=True)
 class FutureWindows:
     """The inputs of a forecast of the future of each series, and where its output goes.
@@ -174,6 +237,13 @@ def future_windows(
                 f"{table.where}: {len(table)} row(s), fewer than the model's lookback seq_len={seq_len}; "
                 f"a forecast needs the last {seq_len} rows of each series"
             )
+        check_no_missing(
+            table,
+            np.arange(len(table) - seq_len, len(table)),
+            f"the last seq_len={seq_len} rows a forecast reads",
+            "A forecast cannot skip its input: fill the value in the data, or choose missing='interpolate' "
+            "to fill it linearly.",
+        )
         tail = table.rows(len(table) - seq_len, len(table))
         future = future_dates(tail.dates[-1], freq, pred_len)
         xs.append(scaler.transform(tail.values).astype(np.float32))

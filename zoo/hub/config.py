@@ -27,10 +27,17 @@ import torch
 
 from zoo.choices import check_choice
 from zoo.data.scaling import StandardScaler
+from zoo.hub.errors import (  # noqa: F401 (re-exported: the hub's errors have always been importable from here)
+    ArchitectureMismatchError,
+    IntegrityError,
+    OutputExistsError,
+    PretrainedError,
+    PretrainedNotFoundError,
+)
 from zoo.hub.files import write_text_atomic
 from zoo.registry import TaskKind, get_model_entry
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: config.json records weights_sha256
 CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, MANIFEST_NAME = (
     "config.json",
     "model.safetensors",
@@ -39,22 +46,6 @@ CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, MANIFEST_NAME = (
 )
 WeightsDtype = Literal["float32", "float16", "bfloat16"]
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-
-
-class PretrainedError(Exception):
-    """Base class of every error raised here; the message names the file or field at fault."""
-
-
-class PretrainedNotFoundError(PretrainedError, FileNotFoundError):
-    """No pretrained model of that name or path, and none can be downloaded."""
-
-
-class IntegrityError(PretrainedError, ValueError):
-    """A file's sha256 or size differs from the manifest, or a file cannot be parsed."""
-
-
-class ArchitectureMismatchError(PretrainedError, ValueError):
-    """The weights do not fit the architecture that ``config.json`` names."""
 
 
 def jsonable(value: Any, where: str = "value") -> Any:
@@ -90,6 +81,7 @@ class PretrainedConfig:
     training: dict[str, Any] = field(default_factory=dict)
     num_parameters: int = 0
     weights_dtype: WeightsDtype = "float32"
+    weights_sha256: str = ""
     format_version: int = FORMAT_VERSION
     zoo_version: str = ""
 

@@ -1,4 +1,9 @@
-"""Atomic writes: a file or a whole directory appears complete or not at all, with the umask's permissions."""
+"""Atomic writes: a file or a whole directory appears complete or not at all, with the umask's permissions.
+
+Nothing existing is replaced unless asked (``overwrite``), as git refuses to overwrite untracked files:
+a directory is replaced only by one of the same kind (it holds no file the new one would not), and a file
+is never replaced by a directory.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +13,56 @@ import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from zoo.hub.errors import OutputExistsError
+
+
+def check_directory_target(target: Path, names: set[str] | frozenset[str], overwrite: bool) -> None:
+    """Refuse to write a directory of ``names`` at ``target`` when something is there that must not be replaced.
+
+    Args:
+        target: the directory about to be written.
+        names: the file names the new directory holds.
+        overwrite: whether an existing directory of the same kind may be replaced.
+    """
+    if not target.exists() and not target.is_symlink():
+        return
+    if not target.is_dir():
+        raise OutputExistsError(f"{target} exists and is not a directory; remove it or choose another path")
+    if not overwrite:
+        raise OutputExistsError(
+            f"{target} already exists; pass --overwrite (overwrite=True) to replace it, or choose another path"
+        )
+    foreign = sorted(p.name for p in target.iterdir() if p.name not in names)
+    if foreign:
+        raise OutputExistsError(
+            f"{target} holds files a zoo model directory does not ({', '.join(foreign[:5])}); "
+            "it will not be replaced even with --overwrite: choose another path"
+        )
+
 
 def write_directory(
-    directory: str | os.PathLike[str], files: Mapping[str, str | Callable[[Path], None]]
+    directory: str | os.PathLike[str],
+    files: Mapping[str, str | bytes | Callable[[Path], None]],
+    overwrite: bool = False,
 ) -> Path:
-    """Write a directory of files atomically: each file is text or a writer of a path; all are assembled
-    (and fsynced) in a staging directory beside the target, which is then renamed onto it."""
+    """Write a directory of files atomically: each file is text, bytes or a writer of a path; all are
+    assembled (and fsynced) in a staging directory beside the target, which is then renamed onto it.
+
+    Args:
+        directory: the directory to write.
+        files: file name -> its content.
+        overwrite: replace an existing directory of the same kind (:func:`check_directory_target`).
+    """
     target = Path(directory)
+    check_directory_target(target, frozenset(files), overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part"))
     try:
         for name, content in files.items():
             if isinstance(content, str):
                 (staging / name).write_text(content)
+            elif isinstance(content, bytes):
+                (staging / name).write_bytes(content)
             else:
                 content(staging / name)
         for path in staging.iterdir():

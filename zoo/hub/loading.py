@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, load_file, save
 from torch import nn
 
 from zoo import registry
@@ -24,6 +25,7 @@ from zoo.hub.config import (
     CARD_NAME,
     CONFIG_NAME,
     DTYPES,
+    MANIFEST_NAME,
     WEIGHTS_NAME,
     ArchitectureMismatchError,
     IntegrityError,
@@ -32,24 +34,65 @@ from zoo.hub.config import (
     WeightsDtype,
     jsonable,
 )
+from zoo.hub.digest import bytes_sha256, check_file_sha256
 from zoo.hub.files import write_directory
 from zoo.hub.store import load_manifest, resolve
 from zoo.version import __version__
 
+log = logging.getLogger(__name__)
 
-def read_weights(path: Path) -> dict[str, torch.Tensor]:
-    """The tensors of a safetensors file; anything else (a pickle, a truncated file) is an IntegrityError."""
+# the dimensions the data fixes: weights trained for one value do not fit another
+DIMENSIONS = ("n_features", "n_targets", "seq_len", "label_len", "pred_len", "n_time_features", "image_shape")
+
+
+def read_weights(
+    path: Path, sha256: str = "", recorded_in: Path | str = CONFIG_NAME
+) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file; anything else (a pickle, a truncated file) is an IntegrityError.
+
+    Args:
+        path: the ``.safetensors`` file.
+        sha256: the sha256 its bytes must have (checked before parsing); "" checks none.
+        recorded_in: the file that records ``sha256``, for the message.
+    """
     try:
+        if sha256:
+            return load(check_file_sha256(Path(path), sha256, recorded_in))
         return load_file(str(path), device="cpu")
-    except FileNotFoundError:
+    except (FileNotFoundError, IsADirectoryError):
         raise PretrainedNotFoundError(
             f"{path} not found: a pretrained directory needs {WEIGHTS_NAME}"
         ) from None
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        if isinstance(e, IntegrityError):
+            raise
+        reason = "the file is empty" if Path(path).is_file() and Path(path).stat().st_size == 0 else str(e)
         raise IntegrityError(
-            f"{path} is not a valid safetensors file ({e}); weights are read as safetensors "
-            "only and never unpickled"
+            f"{path} is not a valid safetensors file ({reason}); weights are read as safetensors "
+            "only and never unpickled: restore the file or save the model again"
         ) from e
+
+
+def read_pretrained_weights(directory: Path, config: PretrainedConfig) -> dict[str, torch.Tensor]:
+    """The weights of a pretrained directory, checked against the ``weights_sha256`` its config records.
+
+    A directory saved by a zoo older than format 2 records none: it loads with a warning, unless the
+    manifest beside it (the shipped models) has already verified every file.
+
+    Args:
+        directory: the pretrained directory.
+        config: its config (``config.json``).
+    """
+    weights = directory / WEIGHTS_NAME
+    if not config.weights_sha256 and directory.name not in (
+        load_manifest(directory.parent) if (directory.parent / MANIFEST_NAME).is_file() else {}
+    ):
+        log.warning(
+            "%s records no weights_sha256 (saved by an older zoo): its weights cannot be verified; "
+            "save the model again to record one",
+            directory / CONFIG_NAME,
+        )
+    return read_weights(weights, config.weights_sha256, directory / CONFIG_NAME)
 
 
 def upgrade_config(config: PretrainedConfig, where: Path | str = CONFIG_NAME) -> PretrainedConfig:
@@ -100,9 +143,20 @@ def load_state(
     what = f"architecture {architecture!r}" if architecture else type(model).__name__
     if not any(name == "net" for name, _ in model.named_children()):
         state = strip_wrapper_prefix(state)
+    own = model.state_dict()
+    shapes = [
+        f"{k} {tuple(v.shape)} in the file, {tuple(own[k].shape)} in the model"
+        for k, v in state.items()
+        if k in own and tuple(v.shape) != tuple(own[k].shape)
+    ]
+    if shapes:
+        raise ArchitectureMismatchError(
+            f"{source} does not fit {what}: {len(shapes)} tensor(s) differ in shape, e.g. {'; '.join(shapes[:3])}; "
+            "build the model with the arguments the weights were trained with"
+        )
     try:
         missing, unexpected = model.load_state_dict(dict(state), strict=False)
-    except RuntimeError as e:  # shape mismatches raise even with strict=False
+    except RuntimeError as e:  # anything else load_state_dict rejects
         raise ArchitectureMismatchError(f"{source} does not fit {what}: {e}") from e
     if strict and (missing or unexpected):
         raise ArchitectureMismatchError(
@@ -137,17 +191,60 @@ def from_pretrained(
     """
     directory = resolve(name_or_dir)
     config = upgrade_config(PretrainedConfig.from_file(directory / CONFIG_NAME), directory / CONFIG_NAME)
+    if load_weights:
+        check_overrides(config, model_args or {}, directory)
     config.model_args = {**config.model_args, **(model_args or {})}
     model = build_model(config, directory / CONFIG_NAME)
     if load_weights:
         weights = directory / WEIGHTS_NAME
-        if checkpoint_path is not None:
-            override = Path(checkpoint_path)
-            weights = resolve(override) / WEIGHTS_NAME if override.is_dir() else override
-        load_state(model, read_weights(weights), weights, strict, config.architecture)
+        if checkpoint_path is None:
+            state = read_pretrained_weights(directory, config)
+        elif Path(checkpoint_path).is_dir():
+            other = resolve(checkpoint_path)
+            weights = other / WEIGHTS_NAME
+            state = read_pretrained_weights(other, PretrainedConfig.from_file(other / CONFIG_NAME))
+        else:
+            weights = Path(checkpoint_path)
+            state = read_weights(weights)
+        load_state(model, state, weights, strict, config.architecture)
         model.eval()
     model.pretrained_config = config
     return model.to(map_location)
+
+
+def differing_dimensions(trained: Mapping[str, Any], built: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(dimension, trained value, built value) for each data-fixed dimension in which two nets differ.
+
+    Args:
+        trained: the constructor arguments the weights were trained with.
+        built: the constructor arguments of the net they are loaded into (or the overrides asked for).
+    """
+    return [
+        (dim, trained[dim], built[dim])
+        for dim in DIMENSIONS
+        if dim in trained and dim in built and _as_list(trained[dim]) != _as_list(built[dim])
+    ]
+
+
+def check_overrides(config: PretrainedConfig, overrides: Mapping[str, Any], where: Path | str) -> None:
+    """Constructor overrides that change a dimension the weights were trained for are an error naming it.
+
+    Args:
+        config: the pretrained model's config.
+        overrides: constructor arguments asked for beside the recorded ones.
+        where: the pretrained directory, for the message.
+    """
+    differ = differing_dimensions(config.model_args, overrides)
+    if differ:
+        described = ", ".join(f"{dim}={trained} ({dim}={asked} was asked)" for dim, trained, asked in differ)
+        raise ArchitectureMismatchError(
+            f"{config.name or where} was trained with {described}; its weights fit only those: leave "
+            "them out, or build the architecture without pretrained weights and fine-tune it (init_from)"
+        )
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
 def architecture_of(net: nn.Module) -> str:
@@ -186,11 +283,13 @@ def save_pretrained(
     training_command: str = "",
     weights_dtype: WeightsDtype = "float32",
     card: str | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Write ``config.json``, ``model.safetensors`` (and ``README.md`` if ``card``) to ``directory``, atomically.
 
     The directory is assembled beside the target and renamed into place, so a crash never leaves a
-    half-written model; an existing one is replaced.
+    half-written model; an existing one is replaced only with ``overwrite``. ``config.json`` records the
+    sha256 of the weights file, checked on every load.
 
     Args:
         model: any registered net, or a ``ForecastingTask`` / ``GenerativeTask`` (its net is saved, RevIN
@@ -204,6 +303,7 @@ def save_pretrained(
         training_command: the command that trained the model.
         weights_dtype: the dtype the floating-point weights are stored in.
         card: the text of the model card (``README.md``); None writes none.
+        overwrite: replace an existing pretrained directory at ``directory``.
     """
     net = net_of(model)
     architecture = architecture_of(net)
@@ -232,15 +332,12 @@ def save_pretrained(
         k: (v.detach().to("cpu", dtype) if v.is_floating_point() else v.detach().cpu()).contiguous().clone()
         for k, v in net.state_dict().items()
     }
-    files = {
-        WEIGHTS_NAME: lambda path: save_file(
-            tensors, str(path), metadata={"format": "pt", "architecture": architecture}
-        ),
-        CONFIG_NAME: config.to_json(),
-    }
+    weights = save(tensors, metadata={"format": "pt", "architecture": architecture})
+    config.weights_sha256 = bytes_sha256(weights)
+    files: dict[str, str | bytes] = {WEIGHTS_NAME: weights, CONFIG_NAME: config.to_json()}
     if card is not None:
         files[CARD_NAME] = card
-    return write_directory(directory, files)
+    return write_directory(directory, files, overwrite=overwrite)
 
 
 def list_pretrained(pattern: str = "*") -> list[str]:

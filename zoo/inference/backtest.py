@@ -9,7 +9,8 @@ follow (Hyndman & Athanasopoulos, "Forecasting: Principles and Practice", 3rd ed
 Metrics per (origin, series, target channel), in original units: MSE, MAE, sMAPE (percent, 0..200, as in
 M4) and MASE (MAE over the in-sample seasonal-naive MAE of the series' rows before the origin, period
 ``seasonality``; NaN when that is 0); and MSE / MAE on the model's standardised scale (the scale of the
-literature's tables). ``summary`` averages them over origins and series, per channel.
+literature's tables). ``summary`` averages them over origins and series, per channel. A value kept
+missing (``missing="keep"``) inside a window's input or truth is an error naming it, never a NaN metric.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import torch
 
 from zoo.data.frequency import GapPolicy
 from zoo.data.table import DataValidationError, MissingPolicy, SeriesTable
-from zoo.data.windows import calendar_features
+from zoo.data.windows import calendar_features, check_no_missing
 from zoo.inference.forecast import ID_COLUMN, apply_net
 from zoo.inference.inputs import DataSource, ReadOptions, read_for_model
 from zoo.inference.model import ForecastModel, ModelSource, load_forecaster
@@ -72,7 +73,8 @@ def in_sample_scales(history: np.ndarray, origins: np.ndarray, period: int) -> n
     """MASE's scale at each origin: mean |h_t - h_{t-m}| over the rows before it (N, C); 0 where undefined.
 
     Equal to ``zoo.metrics.seasonal_naive_scale(history[:origin].T, period)`` for every origin, in one
-    cumulative sum instead of one pass per origin.
+    cumulative sum instead of one pass per origin. Differences with a value kept missing (NaN, under
+    ``missing="keep"``) are left out of the mean.
 
     Args:
         history: the target channels of the whole series (n, C).
@@ -80,11 +82,14 @@ def in_sample_scales(history: np.ndarray, origins: np.ndarray, period: int) -> n
         period: the seasonal period m.
     """
     diffs = np.abs(history[period:] - history[:-period])  # (n - m, C)
-    totals = np.concatenate([np.zeros((1, history.shape[1])), np.cumsum(diffs, axis=0)])
+    known = ~np.isnan(diffs)  # a difference with a value kept missing (missing="keep") is left out
+    zeros = np.zeros((1, history.shape[1]))
+    totals = np.concatenate([zeros, np.cumsum(np.where(known, diffs, 0.0), axis=0)])
+    known_counts = np.concatenate([zeros, np.cumsum(known, axis=0)])
     counts = np.clip(origins - period, 0, None)  # differences inside the rows before each origin
     with np.errstate(divide="ignore", invalid="ignore"):
-        scales = totals[counts] / counts[:, None]
-    return np.where(counts[:, None] > 0, scales, 0.0)
+        scales = totals[counts] / known_counts[counts]
+    return np.where(known_counts[counts] > 0, scales, 0.0)
 
 
 def _series_windows(
@@ -107,6 +112,22 @@ def _series_windows(
         "target_std": torch.as_tensor(np.tile(target_scaler.std, (count, 1)), dtype=torch.float32),
     }
     return batch, table.values[horizon][..., scaler.n_channels - n_targets :]
+
+
+def _check_complete(table: SeriesTable, model: ForecastModel, origins: np.ndarray) -> None:
+    """A NaN (kept by missing="keep") in a window's input or truth is an error naming the cell: the
+    forecast cannot use it and a metric over it would be NaN."""
+    fix = (
+        "Fill the value in the data, choose missing='interpolate', or choose windows/step so that no "
+        "window covers it."
+    )
+    n_targets = len(model.target_columns)
+    lookback = np.unique(origins[:, None] + np.arange(-model.seq_len, 0)[None, :])
+    horizon = np.unique(origins[:, None] + np.arange(model.pred_len)[None, :])
+    what = f"the rows the {len(origins)} backtest window(s) read"
+    check_no_missing(table, lookback, f"{what} as input", fix)
+    targets = range(len(table.columns) - n_targets, len(table.columns))
+    check_no_missing(table, horizon, f"{what} as truth", fix, channels=targets)
 
 
 def _metrics_of(
@@ -187,6 +208,7 @@ def backtest(
     metric_parts, forecast_parts = [], []
     for table in tables:
         origins = origins_of(table, forecaster.seq_len, forecaster.pred_len, windows, step)
+        _check_complete(table, forecaster, origins)
         batch, truth = _series_windows(table, forecaster, origins)
         predicted = apply_net(forecaster.net, batch, batch_size, seed).numpy().astype(np.float64)
         scores = _metrics_of(table, forecaster, origins, predicted, truth, seasonality)

@@ -3,7 +3,9 @@
 What NeuralForecast's ``nf.predict()`` and Darts' ``model.predict(n)`` give, for any zoo forecaster: the
 model's last ``seq_len`` rows of each series (a file of exactly ``seq_len`` rows is enough), scaled with
 the statistics recorded at training (never refitted), the calendar features of the future timestamps
-built as in training, and the forecast mapped back to original units.
+built as in training, and the forecast mapped back to original units. A value kept missing
+(``missing="keep"``) in those rows is an error naming the series, column and date: a forecast cannot
+skip its input.
 
 Output: one row per (series, future timestamp): ``unique_id`` (long format only), the date column under
 its input name, then one column per target.

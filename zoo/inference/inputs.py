@@ -6,7 +6,8 @@
   ignores the others, as in training);
 - the timestamps must be at the model's frequency: a file at another one is an error naming both;
   gaps are an error naming where they are, unless a ``gaps`` policy fills them;
-- the validation policies (missing values, sentinels, timestamps) are the model's unless overridden.
+- the validation policies (missing values, sentinels, timestamps) are the model's unless overridden;
+  inf and values beyond float32 are an error under every policy (``zoo.data.table``).
 """
 
 from __future__ import annotations

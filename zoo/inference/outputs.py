@@ -135,4 +135,5 @@ def write_backtest(
         lines = [f"{_sha256(path.parent / name)}  {name}\n" for name in names]
         path.write_text("".join(lines))
 
-    return write_directory(target, {**{n: writer(f) for n, f in names.items()}, "SHA256SUMS": sums})
+    files = {**{n: writer(f) for n, f in names.items()}, "SHA256SUMS": sums}
+    return write_directory(target, files, overwrite=overwrite)

@@ -7,16 +7,23 @@
   included) and the task's hyperparameters, all plain JSON types, so the checkpoint still loads with
   ``torch.load(weights_only=True)`` and converts without the run's config or data
   (:func:`zoo.conversion.convert_checkpoint`).
+- It also carries ``checkpoint["zoo_digest"]``, the sha256 of every tensor in it and of that record
+  (:func:`checkpoint_digest`), written last. Before a checkpoint is used (resumed, tested, converted)
+  the digest is checked (:func:`verify_checkpoint`), and the model it holds must be the one the run
+  builds: same architecture, task and dimensions (:func:`check_checkpoint_fits`), else an error naming both.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
-import numpy as np
+import torch
 
 from zoo import hub
 from zoo.adapters.adapter_io import base_fingerprint
@@ -25,6 +32,7 @@ from zoo.registry import get_model_entry
 
 CHECKPOINT_KEY = "zoo_pretrained"
 LORA_KEY = "zoo_lora"
+DIGEST_KEY = "zoo_digest"
 log = logging.getLogger(__name__)
 
 
@@ -80,17 +88,6 @@ def describe_run(task: pl.LightningModule, datamodule: Any = None) -> dict[str, 
     }
 
 
-_DIMENSIONS = (
-    "n_features",
-    "n_targets",
-    "seq_len",
-    "label_len",
-    "pred_len",
-    "n_time_features",
-    "image_shape",
-)
-
-
 def check_dimensions(config: hub.PretrainedConfig, net: Any, where: Any) -> None:
     """A net built for other data than the pretrained model's is an error naming each dimension that differs.
 
@@ -99,23 +96,109 @@ def check_dimensions(config: hub.PretrainedConfig, net: Any, where: Any) -> None
         net: the task's net, built from the data.
         where: the config file, for the message.
     """
-    built = getattr(net, "constructor_args", {})
-    differ = [
-        f"{dim}={config.model_args[dim]} (the data gives {built[dim]})"
-        for dim in _DIMENSIONS
-        if dim in config.model_args
-        and dim in built
-        and list(np.atleast_1d(config.model_args[dim])) != list(np.atleast_1d(built[dim]))
-    ]
+    differ = hub.differing_dimensions(config.model_args, getattr(net, "constructor_args", {}))
     if not differ:
         return
     columns = config.preprocessing.get("input_columns")
     trained_on = f" on columns {columns}" if columns else ""
+    described = ", ".join(f"{dim}={trained} (the data gives {built})" for dim, trained, built in differ)
     raise hub.ArchitectureMismatchError(
-        f"{config.name or where} was trained with {', '.join(differ)}{trained_on}; give data with the model's "
+        f"{config.name or where} was trained with {described}{trained_on}; give data with the model's "
         "columns (data.columns, data.target) and window (data.seq_len, data.pred_len, ...), or train a new model "
         "without init_from"
     )
+
+
+def checkpoint_digest(checkpoint: Mapping[str, Any]) -> str:
+    """sha256 of every tensor of a Lightning checkpoint (weights, optimiser and callback states) and of its
+    ``zoo_pretrained`` record; the ``zoo_digest`` entry itself is left out.
+
+    Args:
+        checkpoint: the checkpoint dict, as saved or as loaded.
+    """
+    tensors = hub.tensors_digest({k: v for k, v in checkpoint.items() if k != DIGEST_KEY})
+    record = json.dumps(checkpoint.get(CHECKPOINT_KEY), sort_keys=True, default=str)
+    return hashlib.sha256(f"{tensors}|{record}".encode()).hexdigest()
+
+
+def verify_checkpoint(checkpoint: Mapping[str, Any], source: str | Path) -> None:
+    """Check a loaded checkpoint against the digest it carries; one without a digest loads with a warning.
+
+    Args:
+        checkpoint: the loaded checkpoint dict.
+        source: its file, for the message.
+    """
+    recorded = checkpoint.get(DIGEST_KEY)
+    if not recorded:
+        log.warning(
+            "%s carries no %s (not written by a zoo task, or by a zoo before 0.2): its tensors cannot be verified",
+            source,
+            DIGEST_KEY,
+        )
+        return
+    if checkpoint_digest(checkpoint) != recorded:
+        raise hub.IntegrityError(
+            f"{source}: its tensors do not match the digest recorded when it was written (the file is corrupted "
+            "or was modified): use another checkpoint (e.g. the best one beside it) or train again"
+        )
+
+
+def check_checkpoint_fits(checkpoint: Mapping[str, Any], task: Any, source: str | Path) -> None:
+    """The model a checkpoint holds must be the task's: same task kind, architecture, dimensions and shapes.
+
+    Args:
+        checkpoint: the loaded checkpoint dict.
+        task: the ForecastingTask / GenerativeTask about to load it.
+        source: the checkpoint file, for the message.
+    """
+    net = hub.net_of(task)
+    record = checkpoint.get(CHECKPOINT_KEY)
+    mine_class = type(net).__name__
+    if isinstance(record, Mapping) and record.get("architecture"):
+        try:
+            mine = hub.architecture_of(net)
+        except TypeError:  # a net outside the registry: nothing recorded to compare with
+            mine = None
+        theirs = str(record["architecture"])
+        try:
+            theirs_entry = get_model_entry(theirs)
+        except KeyError:
+            theirs_entry = None
+        if mine is not None and (theirs_entry is None or theirs_entry.builder is not type(net)):
+            kind = theirs_entry.task if theirs_entry else record.get("task", "?")
+            raise hub.ArchitectureMismatchError(
+                f"{source} holds a {kind} model {theirs!r}, but this run builds a "
+                f"{get_model_entry(mine).task} model {mine!r} ({mine_class}): give the model.net (or --config) "
+                "it was trained with, or another checkpoint"
+            )
+        differ = hub.differing_dimensions(
+            record.get("model_args") or {}, getattr(net, "constructor_args", {})
+        )
+        if differ:
+            described = ", ".join(
+                f"{dim}={trained} (this run asks for {built})" for dim, trained, built in differ
+            )
+            raise hub.ArchitectureMismatchError(
+                f"{source} was trained with {described}: give data with that window and those columns "
+                "(data.seq_len, data.pred_len, data.columns, ...), or start from scratch without --ckpt_path"
+            )
+    own = task.state_dict()
+    shapes = [
+        f"{k} {tuple(v.shape)} in the checkpoint, {tuple(own[k].shape)} in this run"
+        for k, v in (checkpoint.get("state_dict") or {}).items()
+        if k in own and isinstance(v, torch.Tensor) and tuple(v.shape) != tuple(own[k].shape)
+    ]
+    if shapes:
+        args = (record or {}).get("model_args") or {}
+        built = getattr(net, "constructor_args", {})
+        changed = [
+            f"{k}={args[k]} (this run: {built[k]})" for k in args if k in built and args[k] != built[k]
+        ]
+        because = f"it was trained with {', '.join(changed)}" if changed else "; ".join(shapes[:3])
+        raise hub.ArchitectureMismatchError(
+            f"{source} does not fit this run's {mine_class}: {because}; build the net with the arguments the "
+            "checkpoint was trained with"
+        )
 
 
 class PretrainedTaskMixin:
@@ -145,7 +228,8 @@ class PretrainedTaskMixin:
             )
         check_dimensions(config, net, where)
         weights = directory / hub.WEIGHTS_NAME
-        hub.load_state(net, hub.read_weights(weights), weights, architecture=config.architecture)
+        state = hub.read_pretrained_weights(directory, config)
+        hub.load_state(net, state, weights, architecture=config.architecture)
         return config
 
     def start_from_pretrained(
@@ -179,3 +263,11 @@ class PretrainedTaskMixin:
             keep = set(trainable_state_keys(self.net, "net.")) | {name for name, _ in self.named_buffers()}
             checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in keep}
             checkpoint[LORA_KEY] = {"base_sha256": self.lora_base_sha256}
+        checkpoint[DIGEST_KEY] = checkpoint_digest(checkpoint)  # last: it covers everything above
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Before Lightning loads a checkpoint into this task: its digest, then that it holds this task's model."""
+        trainer = self._trainer  # type: ignore[attr-defined]
+        source = (getattr(trainer, "ckpt_path", None) if trainer is not None else None) or "the checkpoint"
+        verify_checkpoint(checkpoint, source)
+        check_checkpoint_fits(checkpoint, self, source)

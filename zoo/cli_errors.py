@@ -1,0 +1,121 @@
+"""How the command line fails: one short message, no traceback, nothing left behind.
+
+- :class:`UsageError`: a command line the parser rejects (a bad value, an unknown option, a missing
+  config file), reported as ``error: <key>: <what is wrong>`` with the closest option names and the
+  verb's ``--help`` instead of jsonargparse's full usage (about 100 lines for ``fit``).
+- :func:`run_errors`: what a LightningCLI run reports as one line: zoo's data and pretrained-model
+  errors, a missing file, and a bad value or option raised while the run is built or before its first
+  training step (constructors, data setup, Lightning's own ``MisconfigurationException``). Later
+  errors keep their traceback: they are bugs or numerical failures, not input errors.
+- ``--debug`` anywhere on the command line (or ``ZOO_DEBUG=1``) shows the traceback instead.
+- :class:`RunDirectories`: the logger directories a run creates are removed again when it fails before
+  its first training step and wrote no checkpoint, so a failed run leaves no empty ``version_N``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import re
+import shutil
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+DEBUG_FLAG = "--debug"
+
+
+class UsageError(ValueError):
+    """The command line does not parse: the message names the option at fault and the fix."""
+
+
+def take_debug_flag(argv: Sequence[str]) -> list[str]:
+    """``argv`` without ``--debug``; when it was there, ``ZOO_DEBUG=1`` is set so tracebacks are shown.
+
+    Args:
+        argv: the command line after ``train.py``.
+    """
+    rest = [arg for arg in argv if arg != DEBUG_FLAG]
+    if len(rest) != len(argv):
+        os.environ["ZOO_DEBUG"] = "1"
+    return rest
+
+
+def _options(parser: Any) -> list[str]:
+    return [
+        s for action in getattr(parser, "_actions", []) for s in action.option_strings if s.startswith("--")
+    ]
+
+
+def usage_message(error: Exception, parser: Any, verb: str | None) -> str:
+    """jsonargparse's error as one readable line: the key, what was expected, what was given, and the fix.
+
+    Args:
+        error: the ``argparse.ArgumentError`` raised by the parser.
+        parser: the verb's parser (for the option names to suggest).
+        verb: the subcommand (``fit``, ``test``, ...), for the ``--help`` hint.
+    """
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if len(lines) > 3:  # a union or class-path failure: its first line, what was given, the first reason
+        given = [line for line in lines if line.startswith("Given value:")]
+        reasons = [
+            line.lstrip("- ") for line in lines[1:] if line.startswith(("- ", "Expected", "Parser key"))
+        ]
+        lines = [lines[0], *reasons[:2], *given[-1:]]
+    message = " ".join(lines)
+    unknown = re.search(r"unrecognized arguments: (.*)", message)
+    if unknown:
+        typed = [arg.split("=", 1)[0] for arg in unknown.group(1).split() if arg.startswith("--")]
+        hints = [
+            f"{key} (did you mean {', '.join(close)}?)" if close else key
+            for key in typed
+            for close in [difflib.get_close_matches(key, _options(parser), n=2, cutoff=0.75)]
+        ]
+        message = f"unknown option(s) {', '.join(hints) or unknown.group(1)}"
+    where = f"train.py {verb} --help" if verb else "train.py --help"
+    return f"{message}; `{where}` lists the options"
+
+
+def run_errors() -> tuple[type[BaseException], ...]:
+    """The exception types a run reports as one line when they are raised before training starts."""
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    from zoo.verbs import data_errors
+
+    return (*data_errors(), UsageError, ValueError, KeyError, FileExistsError, MisconfigurationException)
+
+
+class RunDirectories:
+    """The logger directories of a run, removed when the run fails before training and saved nothing.
+
+    Args:
+        loggers: the trainer's loggers; those with a ``log_dir`` that does not exist yet are watched.
+    """
+
+    def __init__(self, loggers: Iterable[Any]) -> None:
+        self.fresh: list[Path] = []
+        for logger in loggers:
+            try:
+                log_dir = getattr(logger, "log_dir", None)
+            except (OSError, ValueError, AttributeError):
+                continue
+            if log_dir and not Path(log_dir).exists():
+                self.fresh.append(Path(log_dir))
+
+    def remove_if_unused(self, global_step: int) -> None:
+        """Remove the watched directories that the failed run created, unless it trained or checkpointed.
+
+        Args:
+            global_step: the trainer's step count when the run failed.
+        """
+        if global_step > 0:
+            return
+        for directory in self.fresh:
+            if directory.is_dir() and not any(directory.glob("**/*.ckpt")):
+                shutil.rmtree(directory, ignore_errors=True)
+
+
+def is_usage_error(error: BaseException) -> bool:
+    """True for the parser's errors (``argparse.ArgumentError`` and jsonargparse's subclasses)."""
+    return isinstance(error, argparse.ArgumentError)
