@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from pathlib import Path
@@ -31,6 +32,43 @@ class SaveFinalWeights(Callback):
         directory.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().contiguous() for k, v in pl_module.state_dict().items()}
         save_file(state, str(directory / f"rank{trainer.global_rank}.safetensors"))
+
+
+class RecordEvalItems(Callback):
+    """Write what each rank evaluated to ``$ZOO_TEST_ITEMS_DIR/<stage>-rank<r>.json``.
+
+    Per rank: the number of items (windows or images) in its val/test batches and the float64 sum of their
+    ``"x"`` tensors (a repeated or missing item changes both); rank 0 adds the epoch's logged metrics.
+    """
+
+    def __init__(self) -> None:
+        self.items: dict[str, int] = {}
+        self.sums: dict[str, float] = {}
+
+    def _record(self, stage: str, batch: dict[str, torch.Tensor]) -> None:
+        self.items[stage] = self.items.get(stage, 0) + len(batch["x"])
+        self.sums[stage] = self.sums.get(stage, 0.0) + float(batch["x"].double().sum())
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:  # type: ignore[no-untyped-def]
+        if not trainer.sanity_checking:
+            self._record("validate", batch)
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:  # type: ignore[no-untyped-def]
+        self._record("test", batch)
+
+    def _write(self, trainer: pl.Trainer, stage: str) -> None:
+        directory = Path(os.environ["ZOO_TEST_ITEMS_DIR"])
+        directory.mkdir(parents=True, exist_ok=True)
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()} if trainer.is_global_zero else {}
+        record = {"items": self.items.get(stage, 0), "sum": self.sums.get(stage, 0.0), "metrics": metrics}
+        (directory / f"{stage}-rank{trainer.global_rank}.json").write_text(json.dumps(record))
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self._write(trainer, "validate")
+
+    def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._write(trainer, "test")
 
 
 def read_wandb_records(path: Path, timeout: float = 60.0) -> list:

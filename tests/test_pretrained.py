@@ -20,7 +20,7 @@ from zoo.conversion import convert_checkpoint, load_checkpoint
 from zoo.data import sources
 from zoo.registry import get_model_entry
 from zoo.tasks import ForecastingTask, GenerativeTask
-from zoo.tasks.checkpoints import CHECKPOINT_KEY
+from zoo.tasks.checkpoints import CHECKPOINT_KEY, DIGEST_KEY
 
 
 @pytest.mark.parametrize("name", zoo.list_models())
@@ -119,9 +119,11 @@ def test_save_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     def crash(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(hub.loading, "save_file", crash)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(hub.OutputExistsError, match="already exists; pass --overwrite"):
         hub.save_pretrained(zoo.create_model("gru", **SMALL_FORECAST), directory)
+    monkeypatch.setattr(hub.files.os, "fsync", crash)  # every file is written; the rename never happens
+    with pytest.raises(OSError, match="disk full"):
+        hub.save_pretrained(zoo.create_model("gru", **SMALL_FORECAST), directory, overwrite=True)
     assert {p.name: p.read_bytes() for p in directory.iterdir()} == before  # untouched
     assert sorted(p.name for p in tmp_path.iterdir()) == ["gru.x"]  # no staging directory left
     with pytest.raises(OSError):
@@ -208,6 +210,11 @@ def test_a_malicious_pickle_is_refused_not_executed(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     directory = hub.save_pretrained(zoo.create_model("lstm", **SMALL_FORECAST), tmp_path / "lstm.x")
     (directory / "model.safetensors").write_bytes(pickle.dumps({"state_dict": PickleExploit(marker)}))
+    with pytest.raises(hub.IntegrityError, match=r"sha256 mismatch for .*model.safetensors"):
+        hub.from_pretrained(directory)  # the recorded sha256 refuses it before it is parsed
+    config = json.loads((directory / "config.json").read_text())
+    del config["weights_sha256"]  # a directory written before the record: the parser refuses it
+    (directory / "config.json").write_text(json.dumps(config))
     with pytest.raises(
         hub.IntegrityError, match=r"model.safetensors is not a valid safetensors file.*never unpickled"
     ):
@@ -215,7 +222,7 @@ def test_a_malicious_pickle_is_refused_not_executed(tmp_path: Path) -> None:
     ckpt = tmp_path / "evil.ckpt"
     torch.save({"state_dict": {}, "payload": PickleExploit(marker)}, ckpt)
     with pytest.raises(
-        hub.IntegrityError, match=r"refusing to load .*evil.ckpt: it is not a plain-weights checkpoint"
+        hub.IntegrityError, match=r"refusing to load .*evil.ckpt: .*\(getattr\).*not a plain-weights checkpoint"
     ):
         load_checkpoint(ckpt)
     with pytest.raises(hub.IntegrityError, match="refusing to load"):
@@ -312,6 +319,7 @@ def test_lightning_checkpoints_describe_themselves_and_convert(tmp_path: Path) -
     assert loaded.pretrained_config.training["global_step"] == checkpoint["global_step"]
     # a checkpoint from when RevIN was a task flag (task-level revin.* keys, an instance_norm record)
     legacy = dict(checkpoint)
+    del legacy[DIGEST_KEY]  # written before checkpoints carried a digest
     legacy["state_dict"] = {
         (k.removeprefix("net.") if k.startswith("net.revin.") else k): v
         for k, v in checkpoint["state_dict"].items()
@@ -330,7 +338,7 @@ def test_lightning_checkpoints_describe_themselves_and_convert(tmp_path: Path) -
     with torch.no_grad():
         torch.testing.assert_close(upgraded(x), loaded(x))
     # a checkpoint without the record (not written by a zoo task) is refused, and nothing is written
-    del checkpoint[CHECKPOINT_KEY]
+    del checkpoint[CHECKPOINT_KEY], checkpoint[DIGEST_KEY]
     old = best.parent / "old.ckpt"
     torch.save(checkpoint, old)
     with pytest.raises(hub.IntegrityError, match=f"old.ckpt has no '{CHECKPOINT_KEY}' record"):

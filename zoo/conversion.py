@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -70,9 +71,11 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
             raise hub.IntegrityError(
                 f"cannot read checkpoint {path}: {_what_is_wrong(path)}; use another checkpoint or train again"
             ) from e
+        refused = re.search(r"GLOBAL ([\w.]+)", str(e))  # torch names the first class it would not build
         raise hub.IntegrityError(
             f"refusing to load {path}: it holds objects other than tensors and plain types "
-            f"({str(e).splitlines()[0] if str(e) else 'UnpicklingError'}); zoo never unpickles arbitrary objects"
+            f"({refused.group(1) if refused else 'an unsupported global'}); zoo never unpickles arbitrary "
+            "objects: it is not a plain-weights checkpoint (torch.load(weights_only=True))"
         ) from e
     except Exception as e:
         raise hub.IntegrityError(

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from tests.bad_inputs.cli_runs import QUICKSTART, assert_user_error, fast, run
+from tests.helpers import PickleExploit
 from zoo import hub
 from zoo.cli import main
 from zoo.conversion import load_checkpoint
@@ -62,17 +63,25 @@ def test_checkpoints_carry_a_digest_that_matches(trained: Path) -> None:
     [
         (b"", "the file is empty (0 bytes)"),
         (b"model weights, honest\n", "it is not a PyTorch checkpoint"),
-        (b"\x80\x04K\x01.", "it is not a Lightning checkpoint"),  # a pickle of the int 1
+        (b"\x80\x04K\x01.", "it is a legacy (non-zip) torch file that cannot be read safely"),  # pickle.dumps(1)
     ],
-    ids=["empty", "text", "pickled-int"],
+    ids=["empty", "text", "plain-pickle"],
 )
 def test_unreadable_checkpoint_is_one_line(
     trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, fragment: str
 ) -> None:
     bad = tmp_path / "model.ckpt"
     bad.write_bytes(content)
-    line = assert_user_error(run(_test(bad, trained), capsys), str(bad))
-    assert fragment in line or "not a Lightning checkpoint" in line
+    assert_user_error(run(_test(bad, trained), capsys), str(bad), fragment)
+
+
+@pytest.mark.parametrize("content", [1, [1.0, 2.0], {"weights": torch.zeros(2)}], ids=["int", "list", "dict"])
+def test_torch_file_that_is_not_a_checkpoint(
+    trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], content: object
+) -> None:
+    bad = tmp_path / "other.pt"
+    torch.save(content, bad)
+    assert_user_error(run(_test(bad, trained), capsys), str(bad), "not a Lightning checkpoint")
 
 
 def test_truncated_checkpoint(trained: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -87,7 +96,9 @@ def test_flipped_tensor_bytes_fail_the_digest(
 ) -> None:
     data = bytearray(_last(trained).read_bytes())
     record = _largest_record(_last(trained))
-    offset = record.header_offset + 30 + len(record.filename.encode()) + len(record.extra) + 8
+    header = data[record.header_offset : record.header_offset + 30]  # the local header: its own extra field
+    name_length, extra_length = int.from_bytes(header[26:28], "little"), int.from_bytes(header[28:30], "little")
+    offset = record.header_offset + 30 + name_length + extra_length + 8
     for i in range(offset, offset + 16):
         data[i] ^= 0xFF
     bad = tmp_path / "flipped.ckpt"
@@ -114,11 +125,11 @@ def test_edited_weights_fail_the_digest(
 
 def test_pickled_objects_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "exploit.ckpt"
-    torch.save({"state_dict": {}, "payload": logging.Logger("x")}, bad)
+    torch.save({"state_dict": {}, "payload": PickleExploit(tmp_path / "pwned")}, bad)
     assert_user_error(
         run(["convert", str(bad), str(tmp_path / "out")], capsys), "refusing to load", "never unpickles"
     )
-    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "out").exists() and not (tmp_path / "pwned").exists()
 
 
 def test_plain_pickle_is_refused(tmp_path: Path) -> None:

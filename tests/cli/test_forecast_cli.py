@@ -77,7 +77,7 @@ def test_fit_predict_forecast_backtest_on_a_users_file(
         pd.testing.assert_frame_equal(pd.read_parquet(target), predicted, check_dtype=False, atol=1e-5)
     capsys.readouterr()
     err = _fails(["forecast", str(tmp_path / "mine"), str(user_file), f"--output={target}"], capsys)
-    assert "exists; pass overwrite=True (--overwrite)" in err
+    assert "already exists; pass --overwrite" in err
     main(
         [
             "backtest",

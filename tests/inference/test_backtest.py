@@ -95,7 +95,7 @@ def test_backtest_directory_is_atomic_checked_and_never_overwritten(tmp_path: Pa
     sums = dict(reversed(line.split()) for line in (out / "SHA256SUMS").read_text().splitlines())
     assert set(sums) == {"metrics.csv", "forecasts.csv", "summary.csv"}
     pd.testing.assert_frame_equal(pd.read_csv(out / "summary.csv"), result.summary, check_dtype=False)
-    with pytest.raises(FileExistsError, match="pass overwrite=True"):
+    with pytest.raises(FileExistsError, match="already exists; pass --overwrite"):
         write_backtest(tables, tmp_path / "bt")
     write_backtest(tables, tmp_path / "bt", overwrite=True, suffix=".parquet")
     assert (tmp_path / "bt" / "metrics.parquet").is_file() and not (tmp_path / "bt" / "metrics.csv").exists()
@@ -105,7 +105,7 @@ def test_backtest_directory_is_atomic_checked_and_never_overwritten(tmp_path: Pa
 def test_forecast_table_digest_is_checked(tmp_path: Path) -> None:
     path = write_table(pd.DataFrame({"a": [1.0, 2.0]}), tmp_path / "f.csv")
     verify_table(path)
-    with pytest.raises(FileExistsError, match="exists; pass overwrite=True"):
+    with pytest.raises(FileExistsError, match="already exists; pass --overwrite"):
         write_table(pd.DataFrame({"a": [3.0]}), path)
     path.write_text("a\n9.0\n")
     with pytest.raises(ValueError, match="f.csv: sha256 .* differs"):

@@ -10,18 +10,19 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 
 from zoo.hub.errors import OutputExistsError
 
 
-def check_directory_target(target: Path, names: set[str] | frozenset[str], overwrite: bool) -> None:
-    """Refuse to write a directory of ``names`` at ``target`` when something is there that must not be replaced.
+def check_directory_target(target: Path, names: Collection[str], overwrite: bool) -> None:
+    """Refuse to write a directory at ``target`` when something is there that must not be replaced.
 
     Args:
         target: the directory about to be written.
-        names: the file names the new directory holds.
+        names: the file names a directory of this kind may hold (the new one's, and any an earlier
+            version of it may have left, e.g. ``metrics.csv`` where the new one writes ``metrics.parquet``).
         overwrite: whether an existing directory of the same kind may be replaced.
     """
     if not target.exists() and not target.is_symlink():
@@ -35,7 +36,7 @@ def check_directory_target(target: Path, names: set[str] | frozenset[str], overw
     foreign = sorted(p.name for p in target.iterdir() if p.name not in names)
     if foreign:
         raise OutputExistsError(
-            f"{target} holds files a zoo model directory does not ({', '.join(foreign[:5])}); "
+            f"{target} holds files a zoo output directory of this kind does not ({', '.join(foreign[:5])}); "
             "it will not be replaced even with --overwrite: choose another path"
         )
 
@@ -44,6 +45,7 @@ def write_directory(
     directory: str | os.PathLike[str],
     files: Mapping[str, str | bytes | Callable[[Path], None]],
     overwrite: bool = False,
+    replaceable: Collection[str] = (),
 ) -> Path:
     """Write a directory of files atomically: each file is text, bytes or a writer of a path; all are
     assembled (and fsynced) in a staging directory beside the target, which is then renamed onto it.
@@ -52,9 +54,11 @@ def write_directory(
         directory: the directory to write.
         files: file name -> its content.
         overwrite: replace an existing directory of the same kind (:func:`check_directory_target`).
+        replaceable: file names, besides those of ``files``, that an existing directory of the same kind
+            may hold.
     """
     target = Path(directory)
-    check_directory_target(target, frozenset(files), overwrite)
+    check_directory_target(target, frozenset(files) | frozenset(replaceable), overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part"))
     try:

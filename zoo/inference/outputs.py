@@ -17,7 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 from zoo.data.reading import PARQUET_SUFFIXES
-from zoo.hub.files import write_directory, write_text_atomic
+from zoo.hub.errors import OutputExistsError
+from zoo.hub.files import check_directory_target, write_directory, write_text_atomic
 
 SUFFIXES = (".csv", *PARQUET_SUFFIXES)
 
@@ -43,22 +44,27 @@ def check_output_path(path: str | os.PathLike[str], overwrite: bool) -> Path:
     if target.is_dir():
         raise IsADirectoryError(f"{target} is a directory; give a file name ending in .csv or .parquet")
     if target.exists() and not overwrite:
-        raise FileExistsError(f"{target} exists; pass overwrite=True (--overwrite) to replace it")
+        raise OutputExistsError(
+            f"{target} already exists; pass --overwrite (overwrite=True) to replace it, or choose another path"
+        )
     return target
 
 
+BACKTEST_TABLES = ("metrics", "forecasts", "summary")
+# what a backtest directory may hold, in either format: an earlier csv run may be replaced by a parquet one
+BACKTEST_NAMES = frozenset({f"{t}{s}" for t in BACKTEST_TABLES for s in SUFFIXES} | {"SHA256SUMS"})
+
+
 def check_output_directory(directory: str | os.PathLike[str], overwrite: bool) -> Path:
-    """``directory`` if a backtest may be written there: nothing there unless ``overwrite``, and not a file.
+    """``directory`` if a backtest may be written there: nothing there unless ``overwrite``, never a file,
+    and never a directory holding files a backtest does not write (:func:`zoo.hub.check_directory_target`).
 
     Args:
         directory: the output directory.
-        overwrite: replace an existing directory.
+        overwrite: replace an existing backtest directory.
     """
     target = Path(directory)
-    if target.exists() and not overwrite:
-        raise FileExistsError(f"{target} exists; pass overwrite=True (--overwrite) to replace it")
-    if target.exists() and not target.is_dir():
-        raise NotADirectoryError(f"{target} is a file; a backtest writes a directory")
+    check_directory_target(target, BACKTEST_NAMES, overwrite)
     return target
 
 
@@ -136,4 +142,4 @@ def write_backtest(
         path.write_text("".join(lines))
 
     files = {**{n: writer(f) for n, f in names.items()}, "SHA256SUMS": sums}
-    return write_directory(target, files, overwrite=overwrite)
+    return write_directory(target, files, overwrite=overwrite, replaceable=BACKTEST_NAMES)
