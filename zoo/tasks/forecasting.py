@@ -42,7 +42,7 @@ import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
+from torchmetrics import MeanAbsoluteError, MeanMetric, MeanSquaredError, MetricCollection
 
 from zoo.adapters.lora import LoraConfig
 from zoo.choices import check_choice
@@ -113,6 +113,9 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
             self.target_mean.copy_(torch.as_tensor(scaler.mean, dtype=self.target_mean.dtype))
             self.target_std.copy_(torch.as_tensor(scaler.std, dtype=self.target_std.dtype))
         self.val_metrics = _metric_pair("val/")
+        # the window-weighted mean over every process: unequal DDP shards (zoo.data.sampling) stay exact,
+        # where Lightning's sync_dist would average the processes' means unweighted
+        self.val_loss = MeanMetric()
         self.test_metrics = _metric_pair("test/")
         self.test_metrics_orig = _metric_pair("test/", "_orig")
         self.test_channel_metrics = MetricCollection(
@@ -251,7 +254,8 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         pred = self._forecast(batch)
-        self.log("val/loss", self._loss(pred, batch), prog_bar=True, batch_size=len(pred), sync_dist=True)
+        self.val_loss.update(self._loss(pred, batch).detach(), weight=len(pred))
+        self.log("val/loss", self.val_loss, prog_bar=True, batch_size=len(pred))
         self.val_metrics.update(pred.reshape(-1), batch["y"].reshape(-1))
         self.log_dict(self.val_metrics, batch_size=len(pred))
         if "mase_scale" in batch:
