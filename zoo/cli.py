@@ -64,7 +64,6 @@ from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
-from zoo.adapters.lora import lora_configs
 from zoo.checkpoint_paths import resolve_ckpt_path
 from zoo.cli_errors import (
     RunDirectories,
@@ -76,6 +75,7 @@ from zoo.cli_errors import (
 )
 from zoo.data.images import ImageDataModule
 from zoo.data.timeseries import TimeSeriesDataModule
+from zoo.export import check_export_target, export_run
 from zoo.hub import net_of as hub_net
 from zoo.model_names import expand_model_names, read_config
 from zoo.models.latent import LatentVariableModel
@@ -480,11 +480,7 @@ class ZooCLI(LightningCLI):
         self._checkpoint_to_load()
         export = self.config["fit"].get("export_pretrained")
         if export:  # refused now, not after hours of training
-            from zoo.adapters.adapter_io import ADAPTER_CONFIG, ADAPTER_WEIGHTS
-            from zoo.hub import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, check_directory_target
-
-            names = frozenset({CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, ADAPTER_CONFIG, ADAPTER_WEIGHTS})
-            check_directory_target(Path(export), names, bool(self.config["fit"].get("overwrite")))
+            check_export_target(Path(export), bool(self.config["fit"].get("overwrite")))
 
     def after_fit(self) -> None:
         best = self.trainer.checkpoint_callback.best_model_path if self.trainer.checkpoint_callback else ""
@@ -496,72 +492,16 @@ class ZooCLI(LightningCLI):
             metrics = {k: float(v) for k, v in (results[0] if results else {}).items()}
         export = self.config["fit"].get("export_pretrained")
         if export and self.trainer.is_global_zero:
-            self._export_pretrained(Path(export), best, metrics)
-
-    def _export_pretrained(self, directory: Path, best: str, metrics: dict[str, float]) -> None:
-        """The best checkpoint (else the final weights) as a pretrained directory, and a W&B model artifact."""
-        from zoo.conversion import convert_checkpoint
-        from zoo.hub import save_pretrained, sha256_files
-        from zoo.tasks.checkpoints import preprocessing_of
-
-        command = self.command
-        overwrite = bool(self.config["fit"].get("overwrite"))
-        if lora_configs(self.model.net):
-            self._export_adapter(directory, best, metrics)
-        elif best:
-            convert_checkpoint(
-                best,
-                directory,
-                name=directory.name,
-                metrics=metrics,
-                training_command=command,
-                overwrite=overwrite,
-            )
-        else:
-            save_pretrained(
+            export_run(
                 self.model,
-                directory,
-                name=directory.name,
+                self.datamodule,
+                self.trainer.loggers,
+                Path(export),
+                best=best,
                 metrics=metrics,
-                training_command=command,
-                preprocessing=preprocessing_of(self.datamodule),
-                training=dict(self.model.hparams),
-                overwrite=overwrite,
+                command=self.command,
+                overwrite=bool(self.config["fit"].get("overwrite")),
             )
-        log.info("pretrained directory written to %s", directory)
-        for logger in self.trainer.loggers:
-            if type(logger).__name__ == "WandbLogger":
-                import wandb
-
-                files = sha256_files(directory)
-                artifact = wandb.Artifact(
-                    directory.name,
-                    type="model",
-                    metadata={"metrics": metrics, "sha256": {k: v["sha256"] for k, v in files.items()}},
-                )
-                artifact.add_dir(str(directory))
-                logger.experiment.log_artifact(artifact)
-
-    def _export_adapter(self, directory: Path, best: str, metrics: dict[str, float]) -> None:
-        """A LoRA run exports its best adapter (PEFT layout), with what ``merge`` needs to make a pretrained model."""
-        from zoo.adapters import save_adapter
-        from zoo.conversion import load_checkpoint
-        from zoo.tasks.checkpoints import preprocessing_of
-
-        if best:  # the adapter and saved modules of the best epoch (the frozen base is unchanged)
-            self.model.load_state_dict(load_checkpoint(best)["state_dict"], strict=False)
-        save_adapter(
-            self.model.net,
-            directory,
-            base_sha256=self.model.lora_base_sha256,
-            metadata={
-                "init_from": self.model.hparams.get("init_from"),
-                "preprocessing": preprocessing_of(self.datamodule),
-                "metrics": metrics,
-                "training_command": self.command,
-            },
-            overwrite=bool(self.config["fit"].get("overwrite")),
-        )
 
 
 LIGHTNING_VERBS: tuple[str, ...] = tuple(LightningCLI.subcommands())

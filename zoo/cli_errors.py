@@ -63,7 +63,13 @@ def usage_message(error: Exception, parser: Any, verb: str | None) -> str:
             line.lstrip("- ") for line in lines[1:] if line.startswith(("- ", "Expected", "Parser key"))
         ]
         lines = [lines[0], *reasons[:2], *given[-1:]]
-    message = " ".join(lines)
+    message = _readable(" ".join(lines))
+    choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+    if choice:
+        choices = re.findall(r"'([^']*)'", choice.group(2))
+        close = difflib.get_close_matches(choice.group(1), choices, n=1, cutoff=0.6)
+        if close:
+            message += f" (did you mean {close[0]!r}?)"
     unknown = re.search(r"unrecognized arguments: (.*)", message)
     if unknown:
         typed = [arg.split("=", 1)[0] for arg in unknown.group(1).split() if arg.startswith("--")]
@@ -75,6 +81,18 @@ def usage_message(error: Exception, parser: Any, verb: str | None) -> str:
         message = f"unknown option(s) {', '.join(hints) or unknown.group(1)}"
     where = f"train.py {verb} --help" if verb else "train.py --help"
     return f"{message}; `{where}` lists the options"
+
+
+def _readable(message: str) -> str:
+    """jsonargparse's phrasing in the user's terms: ``--data.batch_size``, ``int``, ``one of 'M', 'S'``."""
+    message = re.sub(r'Parser key "([^"]+)":', r"--\1:", message)
+    message = re.sub(r"<class '(?:[\w.]+\.)?(\w+)'>", r"\1", message)
+    message = re.sub(r"typing\.Literal\[([^\]]*)\]", r"one of \1", message)
+    message = re.sub(r"(?:typing\.)?Optional\[([^\]]*)\]", r"\1 or None", message)
+    message = message.replace("NoneType", "None").replace("Expected a ", "expected ")
+    message = re.sub(r"\.? Got value: ", ", got ", message)
+    message = re.sub(r"\.? Given value: ", ", got ", message)
+    return re.sub(r"expected (\S+) expected (\S+)", r"expected \1 or \2", message)
 
 
 def run_errors() -> tuple[type[BaseException], ...]:

@@ -316,7 +316,7 @@ def _verb_parser(verb: Verb) -> ArgumentParser:
     """One verb's parser: ``--config``, its optional positionals, its switches, then the rest of its signature."""
     docstring = parse_docstring(inspect.getdoc(verb.function) or "")
     description = "\n\n".join(filter(None, (docstring.short_description, docstring.long_description)))
-    parser = ArgumentParser(description=description)
+    parser = ArgumentParser(description=description, exit_on_error=False)
     parser.add_argument(
         "--config", action=ActionConfigFile, help="a YAML file giving any of the arguments below"
     )
@@ -354,6 +354,7 @@ def build_parser(other_verbs: Mapping[str, str]) -> ArgumentParser:
     """
     parser = ArgumentParser(
         prog="train.py",
+        exit_on_error=False,  # run_verb reports a bad command line in one line, without the usage
         description=(
             "Train, evaluate and share zoo models. `train.py VERB --help` documents a verb; every verb also "
             "takes --config FILE (YAML)."
@@ -415,7 +416,18 @@ def run_verb(argv: list[str], other_verbs: Mapping[str, str]) -> Any:
         argv: the command line after ``train.py``
         other_verbs: LightningCLI's verbs (name -> help line), for ``--help`` and the error on a bad verb
     """
-    config = build_parser(other_verbs).parse_args(argv)
+    parser = build_parser(other_verbs)
+    try:
+        config = parser.parse_args(argv)
+    except argparse.ArgumentError as error:
+        from zoo.cli_errors import UsageError, usage_message
+
+        verb = argv[0] if argv and argv[0] in VERBS else None
+        subparsers = parser._subcommands_action._name_parser_map if parser._subcommands_action else {}
+        usage = UsageError(usage_message(error, subparsers.get(verb, parser), verb))
+        if os.environ.get("ZOO_DEBUG", "") not in ("", "0"):
+            raise usage from error
+        fail(usage)
     if config.verb not in VERBS:  # only when a caller hands a LightningCLI verb here
         raise SystemExit(f"error: {config.verb!r} is not a typed verb; run it through zoo.cli.main")
     verb = VERBS[config.verb]
