@@ -49,7 +49,9 @@ class RecordEvalItems(Callback):
         self.items[stage] = self.items.get(stage, 0) + len(batch["x"])
         self.sums[stage] = self.sums.get(stage, 0.0) + float(batch["x"].double().sum())
 
-    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:  # type: ignore[no-untyped-def]
+    def on_validation_batch_end(
+        self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
+    ) -> None:  # type: ignore[no-untyped-def]
         if not trainer.sanity_checking:
             self._record("validate", batch)
 

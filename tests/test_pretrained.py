@@ -222,7 +222,8 @@ def test_a_malicious_pickle_is_refused_not_executed(tmp_path: Path) -> None:
     ckpt = tmp_path / "evil.ckpt"
     torch.save({"state_dict": {}, "payload": PickleExploit(marker)}, ckpt)
     with pytest.raises(
-        hub.IntegrityError, match=r"refusing to load .*evil.ckpt: .*\(getattr\).*not a plain-weights checkpoint"
+        hub.IntegrityError,
+        match=r"refusing to load .*evil.ckpt: .*\(getattr\).*not a plain-weights checkpoint",
     ):
         load_checkpoint(ckpt)
     with pytest.raises(hub.IntegrityError, match="refusing to load"):

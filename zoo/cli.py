@@ -68,6 +68,7 @@ from zoo.checkpoint_paths import resolve_ckpt_path
 from zoo.cli_errors import (
     RunDirectories,
     UsageError,
+    check_config_files,
     is_usage_error,
     run_errors,
     take_debug_flag,
@@ -199,7 +200,7 @@ def expand_pretrained(argv: Sequence[str]) -> tuple[list[str], TaskKind | None]:
     ``--config`` files (X fixes the architecture) and before the options typed one by one (which refine
     it, e.g. ``--model.net.init_args.dropout=0``). Returns the new argv and the family X belongs to.
     """
-    from zoo import hub
+    from zoo import hub, registry
     from zoo.registry import get_model_entry
 
     args = list(argv)
@@ -214,8 +215,11 @@ def expand_pretrained(argv: Sequence[str]) -> tuple[list[str], TaskKind | None]:
             return args, None
         position, init_from = found
     source = init_from or evaluate
+    if source in registry.list_models() and not Path(source).is_dir():
+        raise hub.architecture_name_error(source)
     where = hub.resolve(source) / hub.CONFIG_NAME
     config = hub.upgrade_config(hub.PretrainedConfig.from_file(where), where)  # RevIN as a net option
+    hub.check_model_args(config, where)  # named here, not as an option of the generated config
     family = FAMILIES[config.task]
     entry_class = get_model_entry(config.architecture).builder
     init_args = {k: v for k, v in config.model_args.items() if k not in family.linked_dims}
@@ -534,6 +538,7 @@ def main(args: list[str] | None = None) -> ZooCLI | None:
         run_verb(argv, _lightning_verb_help())
         return None
     with reported_as_user_errors():  # a bad model name or pretrained source: one line, no traceback
+        check_config_files(argv)
         expanded, family = prepare_argv(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:

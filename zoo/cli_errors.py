@@ -42,6 +42,33 @@ def take_debug_flag(argv: Sequence[str]) -> list[str]:
     return rest
 
 
+def check_config_files(argv: Sequence[str]) -> None:
+    """Each ``--config FILE`` must be YAML: an error names the file, line and column (jsonargparse names none).
+
+    Args:
+        argv: the command line after ``train.py``.
+    """
+    import yaml
+
+    for i, arg in enumerate(argv):
+        key, eq, value = arg.partition("=")
+        if key not in ("--config", "-c"):
+            continue
+        value = value if eq else (argv[i + 1] if i + 1 < len(argv) else "")
+        path = Path(value)
+        if not path.is_file():
+            continue
+        try:
+            yaml.safe_load(path.read_text())
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            problem = getattr(e, "problem", None) or type(e).__name__
+            raise UsageError(f"--config {path}: not valid YAML ({problem}{where}); fix the file") from e
+        except UnicodeDecodeError as e:
+            raise UsageError(f"--config {path}: not a text file ({e.reason}); give a YAML file") from e
+
+
 def _options(parser: Any) -> list[str]:
     return [
         s for action in getattr(parser, "_actions", []) for s in action.option_strings if s.startswith("--")

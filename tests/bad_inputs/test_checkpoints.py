@@ -63,7 +63,10 @@ def test_checkpoints_carry_a_digest_that_matches(trained: Path) -> None:
     [
         (b"", "the file is empty (0 bytes)"),
         (b"model weights, honest\n", "it is not a PyTorch checkpoint"),
-        (b"\x80\x04K\x01.", "it is a legacy (non-zip) torch file that cannot be read safely"),  # pickle.dumps(1)
+        (
+            b"\x80\x04K\x01.",
+            "it is a legacy (non-zip) torch file that cannot be read safely",
+        ),  # pickle.dumps(1)
     ],
     ids=["empty", "text", "plain-pickle"],
 )
@@ -97,7 +100,10 @@ def test_flipped_tensor_bytes_fail_the_digest(
     data = bytearray(_last(trained).read_bytes())
     record = _largest_record(_last(trained))
     header = data[record.header_offset : record.header_offset + 30]  # the local header: its own extra field
-    name_length, extra_length = int.from_bytes(header[26:28], "little"), int.from_bytes(header[28:30], "little")
+    name_length, extra_length = (
+        int.from_bytes(header[26:28], "little"),
+        int.from_bytes(header[28:30], "little"),
+    )
     offset = record.header_offset + 30 + name_length + extra_length + 8
     for i in range(offset, offset + 16):
         data[i] ^= 0xFF

@@ -51,8 +51,18 @@ def _two_processes(args: list[str], tmp_path: Path) -> list[dict]:
     items = tmp_path / "ddp"
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "ZOO_TEST_ITEMS_DIR": str(items)}
     logs = f"--trainer.logger.init_args.save_dir={tmp_path / 'ddp-logs'}"
-    command = [sys.executable, "train.py", *args, *COMMON, logs, "--trainer.devices=2", "--trainer.strategy=ddp"]
-    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
+    command = [
+        sys.executable,
+        "train.py",
+        *args,
+        *COMMON,
+        logs,
+        "--trainer.devices=2",
+        "--trainer.strategy=ddp",
+    ]
+    done = subprocess.run(
+        command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return _records(items, args[0])
 

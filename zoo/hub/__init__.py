@@ -32,8 +32,10 @@ from zoo.hub.digest import tensors_digest
 from zoo.hub.files import check_directory_target, write_directory
 from zoo.hub.loading import (
     DIMENSIONS,
+    architecture_name_error,
     architecture_of,
     build_model,
+    check_model_args,
     create_model,
     differing_dimensions,
     from_pretrained,
@@ -62,8 +64,10 @@ __all__ = [
     "PretrainedError",
     "PretrainedNotFoundError",
     "WeightsDtype",
+    "architecture_name_error",
     "architecture_of",
     "build_model",
+    "check_model_args",
     "cache_dir",
     "check_directory_target",
     "create_model",

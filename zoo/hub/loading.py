@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import inspect
 import logging
 import os
 from collections.abc import Mapping
@@ -122,6 +123,37 @@ def build_model(config: PretrainedConfig, where: Path | str = CONFIG_NAME) -> nn
         raise IntegrityError(
             f"{where}: field 'model_args' does not build {config.architecture!r}: {e}"
         ) from e
+
+
+def check_model_args(config: PretrainedConfig, where: Path | str = CONFIG_NAME) -> None:
+    """``config.model_args`` must be arguments its architecture's constructor takes (checked without building).
+
+    Args:
+        config: the pretrained model's config (upgraded: RevIN as a net option).
+        where: the config file, for the message.
+    """
+    builder = registry.get_model_entry(config.architecture).builder
+    try:
+        inspect.signature(builder).bind(**config.model_args)
+    except TypeError as e:
+        raise IntegrityError(
+            f"{where}: field 'model_args' does not build {config.architecture!r}: {e}"
+        ) from e
+
+
+def architecture_name_error(name: str) -> ValueError:
+    """The error for a registry name given where a pretrained model is wanted (``tcn`` for ``tcn.etth1``).
+
+    Args:
+        name: the architecture name that was given.
+    """
+    tags = list_pretrained(f"{name}.*")
+    hint = (
+        f"; pretrained variants: {', '.join(tags)}"
+        if tags
+        else "; no pretrained weights are published for it"
+    )
+    return ValueError(f"{name!r} names an architecture, not a pretrained model: use '<name>.<tag>'{hint}")
 
 
 def strip_wrapper_prefix(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -370,11 +402,5 @@ def create_model(
         return from_pretrained(name, checkpoint_path=checkpoint_path, load_weights=load, model_args=kwargs)
     if pretrained or checkpoint_path is not None:
         registry.get_model_entry(name)  # an unknown name is a KeyError with suggestions
-        tags = list_pretrained(f"{name}.*")
-        hint = (
-            f"; pretrained variants: {', '.join(tags)}"
-            if tags
-            else "; no pretrained weights are published for it"
-        )
-        raise ValueError(f"{name!r} names an architecture, not a pretrained model: use '<name>.<tag>'{hint}")
+        raise architecture_name_error(name)
     return registry.build_model(name, **kwargs)

@@ -8,6 +8,7 @@ cache ``$ZOO_HOME/pretrained/<name>`` (filled from the URL, sha256-checked, atom
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import os
@@ -109,8 +110,10 @@ def resolve(name_or_dir: str | os.PathLike[str]) -> Path:
                 f"{path} is not a pretrained directory (with {CONFIG_NAME} and {WEIGHTS_NAME})"
             )
         known = ", ".join(sorted(manifest)) or "(none)"
+        close = difflib.get_close_matches(name, list(manifest), n=1, cutoff=0.75)
+        guess = f" (did you mean {close[0]!r}?)" if close else ""
         raise PretrainedNotFoundError(
-            f"no pretrained model named {name!r} in {shipped_dir() / MANIFEST_NAME}; available: {known}"
+            f"no pretrained model named {name!r}{guess} in {shipped_dir() / MANIFEST_NAME}; available: {known}"
         )
     record = manifest[name]
     for candidate in (shipped_dir() / name, cache_dir() / name):

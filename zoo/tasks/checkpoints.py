@@ -109,6 +109,25 @@ def check_dimensions(config: hub.PretrainedConfig, net: Any, where: Any) -> None
     )
 
 
+def changed_arguments(trained: Mapping[str, Any], net: Any) -> list[str]:
+    """``name=trained (this run: built)`` for each constructor argument ``net`` was built with otherwise.
+
+    Args:
+        trained: the constructor arguments the weights were trained with.
+        net: the net about to receive them.
+    """
+    built = getattr(net, "constructor_args", {})
+    return [
+        f"{k}={trained[k]} (this run: {built[k]})"
+        for k in trained
+        if k in built and _as_json(trained[k]) != _as_json(built[k])  # (8, 8) as recorded: [8, 8]
+    ]
+
+
+def _as_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
 def checkpoint_digest(checkpoint: Mapping[str, Any]) -> str:
     """sha256 of every tensor of a Lightning checkpoint (weights, optimiser and callback states) and of its
     ``zoo_pretrained`` record; the ``zoo_digest`` entry itself is left out.
@@ -189,11 +208,7 @@ def check_checkpoint_fits(checkpoint: Mapping[str, Any], task: Any, source: str 
         if k in own and isinstance(v, torch.Tensor) and tuple(v.shape) != tuple(own[k].shape)
     ]
     if shapes:
-        args = (record or {}).get("model_args") or {}
-        built = getattr(net, "constructor_args", {})
-        changed = [
-            f"{k}={args[k]} (this run: {built[k]})" for k in args if k in built and args[k] != built[k]
-        ]
+        changed = changed_arguments((record or {}).get("model_args") or {}, net)
         because = f"it was trained with {', '.join(changed)}" if changed else "; ".join(shapes[:3])
         raise hub.ArchitectureMismatchError(
             f"{source} does not fit this run's {mine_class}: {because}; build the net with the arguments the "
@@ -229,7 +244,16 @@ class PretrainedTaskMixin:
         check_dimensions(config, net, where)
         weights = directory / hub.WEIGHTS_NAME
         state = hub.read_pretrained_weights(directory, config)
-        hub.load_state(net, state, weights, architecture=config.architecture)
+        try:
+            hub.load_state(net, state, weights, architecture=config.architecture)
+        except hub.ArchitectureMismatchError as error:
+            changed = changed_arguments(config.model_args, net)
+            if not changed:
+                raise
+            raise hub.ArchitectureMismatchError(
+                f"{config.name or directory} was trained with {', '.join(changed)}; its weights fit only those: "
+                "leave the option(s) out, or train the architecture without init_from / pretrained"
+            ) from error
         return config
 
     def start_from_pretrained(
