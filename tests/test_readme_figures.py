@@ -803,7 +803,9 @@ def test_causal_conv1d_speed_sentence_comes_from_the_cuda_results() -> None:
         match.group(2),
         [r["speedup_vs_best_cudnn"] for r in both],
     )
-    match, where = sentence(r"TCN block forward\+backward ([\d.]+)-([\d.]+)x at L = 4096")
+    match, where = sentence(
+        r"dense kernels run at ([\d.]+)-([\d.]+)x cuDNN's speed for long sequences \(TCN block forward\+backward at L = 4096\)"
+    )
     block = pick("tcn block", "fwd+bwd", ("fp32", "bf16"), L=4096)
     check_range(
         where,

@@ -69,9 +69,11 @@ from zoo.cli_errors import (
     RunDirectories,
     UsageError,
     check_config_files,
+    data_errors,
+    debug_flag,
     is_usage_error,
+    reported_as_user_errors,
     run_errors,
-    take_debug_flag,
     usage_message,
 )
 from zoo.data.images import ImageDataModule
@@ -84,10 +86,8 @@ from zoo.registry import TaskKind
 from zoo.tasks.forecasting import ForecastingTask
 from zoo.tasks.generative import GenerativeTask
 from zoo.verbs import (  # noqa: F401 (describe_data, headline_metric re-exported)
-    data_errors,
     describe_data,
     headline_metric,
-    reported_as_user_errors,
     run_verb,
 )
 
@@ -529,14 +529,18 @@ def main(args: list[str] | None = None) -> ZooCLI | None:
     Args:
         args: the command line after ``train.py`` (default: ``sys.argv[1:]``)
     """
-    argv = take_debug_flag(sys.argv[1:] if args is None else list(args))
-    if (
-        not argv
-        or argv[0] in ("-h", "--help")
-        or (argv[0] not in LIGHTNING_VERBS and not argv[0].startswith("-"))
-    ):
-        run_verb(argv, _lightning_verb_help())
-        return None
+    with debug_flag(sys.argv[1:] if args is None else list(args)) as argv:
+        if (
+            not argv
+            or argv[0] in ("-h", "--help")
+            or (argv[0] not in LIGHTNING_VERBS and not argv[0].startswith("-"))
+        ):
+            run_verb(argv, _lightning_verb_help())
+            return None
+        return _run_lightning_verb(argv, from_sys_argv=args is None)
+
+
+def _run_lightning_verb(argv: list[str], from_sys_argv: bool) -> ZooCLI:
     with reported_as_user_errors():  # a bad model name or pretrained source: one line, no traceback
         check_config_files(argv)
         expanded, family = prepare_argv(argv)
@@ -544,7 +548,7 @@ def main(args: list[str] | None = None) -> ZooCLI | None:
     try:
         with reported_as_user_errors(run_errors()):  # bad input of any kind, found before training starts
             try:
-                return _zoo_cli(argv, expanded, family, from_sys_argv=args is None, run=True)
+                return _zoo_cli(argv, expanded, family, from_sys_argv=from_sys_argv, run=True)
             except run_errors() as error:
                 if getattr(error, "zoo_after_training_started", False) and not isinstance(
                     error, data_errors()

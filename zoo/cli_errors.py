@@ -15,13 +15,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import os
 import re
 import shutil
-from collections.abc import Iterable, Sequence
+import sys
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 DEBUG_FLAG = "--debug"
 
@@ -30,16 +32,25 @@ class UsageError(ValueError):
     """The command line does not parse: the message names the option at fault and the fix."""
 
 
-def take_debug_flag(argv: Sequence[str]) -> list[str]:
-    """``argv`` without ``--debug``; when it was there, ``ZOO_DEBUG=1`` is set so tracebacks are shown.
+@contextlib.contextmanager
+def debug_flag(argv: Sequence[str]) -> Iterator[list[str]]:
+    """``argv`` without ``--debug``; while it runs, ``ZOO_DEBUG=1`` is set when the flag was there, so
+    tracebacks are shown, and the variable is restored afterwards (``main`` may be called in-process).
 
     Args:
         argv: the command line after ``train.py``.
     """
     rest = [arg for arg in argv if arg != DEBUG_FLAG]
+    before = os.environ.get("ZOO_DEBUG")
     if len(rest) != len(argv):
         os.environ["ZOO_DEBUG"] = "1"
-    return rest
+    try:
+        yield rest
+    finally:
+        if before is None:
+            os.environ.pop("ZOO_DEBUG", None)
+        else:
+            os.environ["ZOO_DEBUG"] = before
 
 
 def check_config_files(argv: Sequence[str]) -> None:
@@ -122,11 +133,52 @@ def _readable(message: str) -> str:
     return re.sub(r"expected (\S+) expected (\S+)", r"expected \1 or \2", message)
 
 
+def user_errors() -> tuple[type[BaseException], ...]:
+    """What a verb reports as one line: zoo's pretrained-model errors, missing files, bad values or names."""
+    from zoo.hub.errors import PretrainedError
+
+    return (PretrainedError, OSError, ValueError, KeyError)
+
+
+def fail(error: BaseException) -> NoReturn:
+    """Print ``error: <message>`` (one line) on stderr and exit with status 2.
+
+    Args:
+        error: the exception whose message to print
+    """
+    message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
+    print(f"error: {' '.join(str(message).split())}", file=sys.stderr)
+    raise SystemExit(2) from None
+
+
+def data_errors() -> tuple[type[BaseException], ...]:
+    """What a training run reports as one line: a bad data file or option, a model that does not fit it."""
+    from zoo.data.sources import DataSourceError
+    from zoo.data.table import DataValidationError
+    from zoo.hub.errors import PretrainedError
+
+    return (PretrainedError, DataValidationError, DataSourceError, FileNotFoundError)
+
+
+@contextlib.contextmanager
+def reported_as_user_errors(errors: tuple[type[BaseException], ...] | None = None) -> Iterator[None]:
+    """Turn :func:`user_errors` (or ``errors``) raised inside into :func:`fail`; ``ZOO_DEBUG=1`` lets them through.
+
+    Args:
+        errors: the exception types reported as one line (default: :func:`user_errors`)
+    """
+    caught = errors if errors is not None else user_errors()
+    try:
+        yield
+    except caught as error:
+        if os.environ.get("ZOO_DEBUG", "") not in ("", "0"):
+            raise
+        fail(error)
+
+
 def run_errors() -> tuple[type[BaseException], ...]:
     """The exception types a run reports as one line when they are raised before training starts."""
     from lightning.fabric.utilities.exceptions import MisconfigurationException
-
-    from zoo.verbs import data_errors
 
     return (*data_errors(), UsageError, ValueError, KeyError, FileExistsError, MisconfigurationException)
 

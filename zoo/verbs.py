@@ -13,20 +13,20 @@ exit status 2; ``ZOO_DEBUG=1`` shows the traceback instead.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import inspect
 import os
 import sys
 import typing
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from docstring_parser import parse as parse_docstring
 from jsonargparse import ActionConfigFile, ActionYesNo, ArgumentParser
 
-from zoo.hub.config import PretrainedError, WeightsDtype
+from zoo.cli_errors import UsageError, fail, reported_as_user_errors, usage_message
+from zoo.hub.config import WeightsDtype
 
 
 def list_command(pattern: str = "*") -> None:
@@ -369,46 +369,6 @@ def build_parser(other_verbs: Mapping[str, str]) -> ArgumentParser:
     return parser
 
 
-def user_errors() -> tuple[type[BaseException], ...]:
-    """What a verb reports as one line: zoo's pretrained-model errors, missing files, bad values or names."""
-    return (PretrainedError, OSError, ValueError, KeyError)
-
-
-def fail(error: BaseException) -> NoReturn:
-    """Print ``error: <message>`` (one line) on stderr and exit with status 2.
-
-    Args:
-        error: the exception whose message to print
-    """
-    message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
-    print(f"error: {' '.join(str(message).split())}", file=sys.stderr)
-    raise SystemExit(2) from None
-
-
-def data_errors() -> tuple[type[BaseException], ...]:
-    """What a training run reports as one line: a bad data file or option, a model that does not fit it."""
-    from zoo.data.sources import DataSourceError
-    from zoo.data.table import DataValidationError
-
-    return (PretrainedError, DataValidationError, DataSourceError, FileNotFoundError)
-
-
-@contextlib.contextmanager
-def reported_as_user_errors(errors: tuple[type[BaseException], ...] | None = None) -> Iterator[None]:
-    """Turn :func:`user_errors` (or ``errors``) raised inside into :func:`fail`; ``ZOO_DEBUG=1`` lets them through.
-
-    Args:
-        errors: the exception types reported as one line (default: :func:`user_errors`)
-    """
-    caught = errors if errors is not None else user_errors()
-    try:
-        yield
-    except caught as error:
-        if os.environ.get("ZOO_DEBUG", "") not in ("", "0"):
-            raise
-        fail(error)
-
-
 def run_verb(argv: list[str], other_verbs: Mapping[str, str]) -> Any:
     """Parse ``argv`` (``VERB ARGS...``) and call the verb's function; returns what it returns.
 
@@ -420,8 +380,6 @@ def run_verb(argv: list[str], other_verbs: Mapping[str, str]) -> Any:
     try:
         config = parser.parse_args(argv)
     except argparse.ArgumentError as error:
-        from zoo.cli_errors import UsageError, usage_message
-
         verb = argv[0] if argv and argv[0] in VERBS else None
         subparsers = parser._subcommands_action._name_parser_map if parser._subcommands_action else {}
         usage = UsageError(usage_message(error, subparsers.get(verb, parser), verb))

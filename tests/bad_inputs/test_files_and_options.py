@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.bad_inputs.cli_runs import QUICKSTART, assert_user_error, fast, run
+from zoo import hub
 from zoo.cli import main
 
 Edit = Callable[[Path], None]
@@ -362,6 +364,12 @@ def test_bad_config_files(
     assert fragment.lower() in line.lower()
 
 
-def test_debug_shows_the_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(Exception, match="batch_size"):
-        main(["fit", "--config", QUICKSTART, "--data.batch_size=0", "--debug"])
+def test_debug_shows_the_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    logs = f"--trainer.logger.init_args.save_dir={tmp_path}"
+    monkeypatch.delenv("ZOO_DEBUG", raising=False)
+    with pytest.raises(ValueError, match="batch_size"):  # the exception itself, not SystemExit
+        main(["fit", "--config", QUICKSTART, "--data.batch_size=0", logs, "--debug"])
+    assert "ZOO_DEBUG" not in os.environ  # restored: later in-process calls report one line again
+    monkeypatch.setenv("ZOO_DEBUG", "1")
+    with pytest.raises(hub.PretrainedNotFoundError, match="tcn.ethh1"):
+        main(["forecast", "tcn.ethh1", "synthetic"])
