@@ -327,7 +327,15 @@ class ZooCLI(LightningCLI):
             given = list(args) if isinstance(args, (list, tuple)) else sys.argv[1:]
             verb = next((a for a in given if a in LIGHTNING_VERBS), None)
             subparser = getattr(self, "_subcommand_parsers", {}).get(verb, parser)
-            raise UsageError(usage_message(e, subparser, verb)) from e
+            message = usage_message(e, subparser, verb)
+            if message.startswith("--data.dataset:") and self.family.task_class is GenerativeTask:
+                message = message.replace(
+                    ";",
+                    "; the model is generative: it trains on image datasets, while series need a forecaster "
+                    "(`train.py list` shows each model's task);",
+                    1,
+                )
+            raise UsageError(message) from e
 
     def _parse_ckpt_path(self) -> None:
         """Read ``--ckpt_path`` safely before Lightning does (it merges the checkpoint's hyperparameters)."""

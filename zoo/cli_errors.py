@@ -180,7 +180,16 @@ def run_errors() -> tuple[type[BaseException], ...]:
     """The exception types a run reports as one line when they are raised before training starts."""
     from lightning.fabric.utilities.exceptions import MisconfigurationException
 
-    return (*data_errors(), UsageError, ValueError, KeyError, FileExistsError, MisconfigurationException)
+    # TypeError: Lightning's own checks of Trainer arguments (``devices`` of the wrong kind) raise it
+    return (
+        *data_errors(),
+        UsageError,
+        ValueError,
+        KeyError,
+        TypeError,
+        FileExistsError,
+        MisconfigurationException,
+    )
 
 
 class RunDirectories:

@@ -13,6 +13,7 @@ exit status 2; ``ZOO_DEBUG=1`` shows the traceback instead.
 from __future__ import annotations
 
 import argparse
+import difflib
 import inspect
 import os
 import sys
@@ -45,16 +46,24 @@ def list_command(pattern: str = "*") -> None:
     from zoo.hub import CONFIG_NAME, PretrainedConfig, list_pretrained, shipped_dir
     from zoo.registry import get_model_entry, list_models
 
+    models = list_models(pattern)
+    shipped = list_pretrained(pattern if "." in pattern or pattern == "*" else f"{pattern}.*")
+    if not models and not shipped:
+        every = [*list_models(), *list_pretrained()]
+        close = difflib.get_close_matches(pattern.strip("*?"), every, n=3, cutoff=0.5)
+        guess = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ValueError(
+            f"no registered or pretrained model matches {pattern!r}{guess}; `train.py list` shows them all"
+        )
     table = Table(title=f"registered models matching {pattern!r}")
     for column in ("name", "task", "class", "description"):
         table.add_column(column)
-    for name in list_models(pattern):
+    for name in models:
         entry = get_model_entry(name)
         builder = f"{entry.builder.__module__}.{entry.builder.__qualname__}"
         table.add_row(name, entry.task, builder, entry.description)
     console = Console(width=max(Console().width, 120))
     console.print(table)
-    shipped = list_pretrained(pattern if "." in pattern or pattern == "*" else f"{pattern}.*")
     table = Table(
         title="pretrained models (create_model('<name>', pretrained=True); test: --model.pretrained <name>)"
     )

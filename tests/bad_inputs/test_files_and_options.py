@@ -322,6 +322,23 @@ def test_forecast_and_backtest_outputs_are_never_replaced(
         (["fit", "--config", QUICKSTART, "--data.seq_len=-4"], ("seq_len",)),
         (["fit", "--config", QUICKSTART, "--data.dataset=no_such.csv"], ("no_such.csv",)),
         (["fit", "--config", QUICKSTART, "--model.optimizer.lr=-1"], ("lr",)),
+        (["fit", "--config", QUICKSTART, "--data.target=NOPE"], ("unknown target column 'NOPE'", "'x0'")),
+        (
+            ["fit", "--config", QUICKSTART, "--data.eval_batch_size=0"],
+            ("eval_batch_size must be a positive",),
+        ),
+        (["fit", "--config", QUICKSTART, "--trainer.devices=abc"], ("devices",)),
+        (["fit", "--config", QUICKSTART, "--model.net=vae"], ("--data.dataset", "the model is generative")),
+        (
+            ["fit", "--config", QUICKSTART, "--model.net=lstmm"],
+            ("unknown model 'lstmm'", "did you mean 'lstm'"),
+        ),
+        (["list", "lstn"], ("no registered or pretrained model matches 'lstn'", "did you mean lstm")),
+        (["forecast", "tcn.etth1", "ETTh1", "--horizon=1000"], ("horizon=1000", "pred_len=96", "1 to 96")),
+        (["forecast", "vae.mnist", "ETTh1"], ("vae.mnist is a generative model",)),
+        (["backtest", "tcn.etth1", "ETTh1", "--windows=100000"], ("ETTh1.csv", "fewer windows")),
+        (["convert", "README.md", "out"], ("README.md", "not a PyTorch checkpoint")),
+        (["merge", "checkpoints/tcn.etth1", "out"], ("adapter_config.json not found",)),
     ],
     ids=[
         "type",
@@ -336,14 +353,43 @@ def test_forecast_and_backtest_outputs_are_never_replaced(
         "negative-window",
         "missing-data-file",
         "negative-lr",
+        "target-under-M",
+        "zero-eval-batch",
+        "devices-type",
+        "generative-model-on-series",
+        "model-typo",
+        "list-nothing",
+        "horizon-beyond-model",
+        "forecast-with-a-vae",
+        "backtest-too-many-windows",
+        "convert-a-text-file",
+        "merge-a-model-not-an-adapter",
     ],
 )
 def test_bad_options_are_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], fragments: tuple[str, ...]
 ) -> None:
     logs = [f"--trainer.logger.init_args.save_dir={tmp_path}"] if args[0] == "fit" else []
+    args = [str(tmp_path / a) if a == "out" else a for a in args]
     assert_user_error(run([*args, *logs], capsys), *fragments)
     assert not any(tmp_path.iterdir())  # no run directory left by a run that failed before training
+
+
+def test_data_directory_and_unreadable_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.csv").write_text("date,x\n")
+    (tmp_path / "empty.csv").write_bytes(b"")
+    (tmp_path / "binary.csv").write_bytes(bytes(range(256)))
+    logs = f"--trainer.logger.init_args.save_dir={tmp_path / 'runs'}"
+    for dataset, fragment in [
+        (tmp_path / "data", "is a directory (it holds a.csv); give one .csv or .parquet file"),
+        (tmp_path / "empty.csv", "the file is empty"),
+        (tmp_path / "binary.csv", "binary data"),
+        (tmp_path / "data" / "a.csv", "no rows"),
+    ]:
+        args = ["fit", "--config", QUICKSTART, f"--data.dataset={dataset}", logs]
+        assert_user_error(run(args, capsys), str(dataset), fragment)
+    assert not (tmp_path / "runs").exists()
 
 
 @pytest.mark.parametrize(

@@ -236,6 +236,10 @@ def get_source(name: str) -> DataSource:
     by_lower = {k.lower(): v for k, v in CATALOG.items()}
     if name.lower() in by_lower:
         return by_lower[name.lower()]
+    if Path(name).expanduser().is_dir():
+        files = sorted(p.name for p in Path(name).expanduser().iterdir() if p.suffix.lower() in (".csv", ".parquet"))
+        inside = f" (it holds {', '.join(files[:5])})" if files else ""
+        raise ValueError(f"dataset {name!r} is a directory{inside}; give one .csv or .parquet file")
     close = difflib.get_close_matches(name.lower(), list(by_lower), n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(repr(by_lower[c].name) for c in close)}?" if close else ""
     raise KeyError(f"unknown dataset {name!r}.{hint} Known datasets: {', '.join(list_sources())}")

@@ -87,6 +87,7 @@ Features = Literal["M", "S", "MS"]
 #: "timeF": calendar fields at the file's frequency scaled to [-0.5, 0.5]; "none": no time features (F = 0).
 TimeEncoding = Literal["timeF", "none"]
 SYNTHETIC = "synthetic"
+DEFAULT_TARGET = "OT"  # the ETT files' target; under features "M" only a target typed otherwise is checked
 _FILE_SUFFIXES = (".csv", ".tsv", ".txt", *PARQUET_SUFFIXES)
 
 
@@ -161,7 +162,7 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         label_len: int = 48,
         pred_len: int = 96,
         features: Features = "M",
-        target: str | list[str] | None = "OT",
+        target: str | list[str] | None = DEFAULT_TARGET,
         date_column: str = "date",
         id_column: str | None = None,
         columns: list[str] | None = None,
@@ -188,8 +189,14 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         train_samples: int | None = None,
     ) -> None:
         super().__init__()
-        for name, value in (("seq_len", seq_len), ("pred_len", pred_len), ("batch_size", batch_size)):
-            if value <= 0:
+        sizes = {
+            "seq_len": seq_len,
+            "pred_len": pred_len,
+            "batch_size": batch_size,
+            "eval_batch_size": eval_batch_size,
+        }
+        for name, value in sizes.items():
+            if value is not None and value <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {value}")
         if not 0 <= label_len <= seq_len:
             raise ValueError(f"label_len must lie in [0, seq_len={seq_len}], got {label_len}")
@@ -286,7 +293,9 @@ class TimeSeriesDataModule(pl.LightningDataModule):
             entry = self._catalog_entry
             path = sources.resolve(entry) if entry is not None else Path(self.dataset)
             source, frame = str(path), read_frame(path, sep=self.sep)
-        if self.features != "M":
+        if self.features != "M" or self.targets != [
+            DEFAULT_TARGET
+        ]:  # a target typed under "M" must exist too
             resolve_columns(self.targets, [str(c) for c in frame.columns], source, "target")
             outside = [t for t in self.targets if self.columns is not None and t not in self.columns]
             if outside:
