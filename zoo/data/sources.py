@@ -237,7 +237,9 @@ def get_source(name: str) -> DataSource:
     if name.lower() in by_lower:
         return by_lower[name.lower()]
     if Path(name).expanduser().is_dir():
-        files = sorted(p.name for p in Path(name).expanduser().iterdir() if p.suffix.lower() in (".csv", ".parquet"))
+        files = sorted(
+            p.name for p in Path(name).expanduser().iterdir() if p.suffix.lower() in (".csv", ".parquet")
+        )
         inside = f" (it holds {', '.join(files[:5])})" if files else ""
         raise ValueError(f"dataset {name!r} is a directory{inside}; give one .csv or .parquet file")
     close = difflib.get_close_matches(name.lower(), list(by_lower), n=3, cutoff=0.5)
