@@ -172,3 +172,29 @@ def seeded_output(net: torch.nn.Module, x: torch.Tensor, seed: int) -> torch.Ten
     torch.manual_seed(seed)
     out = net(x)
     return out if isinstance(out, torch.Tensor) else out.likelihood.mean
+
+
+def quiet_trainer(**options: object) -> pl.Trainer:
+    """A one-CPU Trainer without logger, checkpoints, progress bar or summary; ``options`` add to it."""
+    defaults: dict[str, object] = {
+        "logger": False,
+        "enable_checkpointing": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "accelerator": "cpu",
+        "devices": 1,
+    }
+    return pl.Trainer(**{**defaults, **options})
+
+
+def small_tcn_task(dm: object) -> object:
+    """A ForecastingTask of a TCN of width 8 sized for ``dm`` (a set-up TimeSeriesDataModule), seed 0."""
+    import zoo
+    from zoo.tasks import ForecastingTask
+
+    pl.seed_everything(0, verbose=False)
+    dims = ("n_features", "n_targets", "seq_len", "pred_len", "n_time_features")
+    net = zoo.create_model(
+        "tcn", **{d: getattr(dm, d) for d in dims}, hidden_channels=8, use_time_features=True
+    )
+    return ForecastingTask(net)

@@ -22,6 +22,7 @@ import pytest
 import torch
 
 import zoo
+from tests.helpers import quiet_trainer, small_tcn_task
 from zoo.data import DataValidationError, TimeSeriesDataModule, synthetic_series
 from zoo.hub import save_pretrained
 from zoo.tasks import ForecastingTask
@@ -54,29 +55,8 @@ def _items(dm: TimeSeriesDataModule, stage: str) -> list[dict[str, torch.Tensor]
 
 
 def _fit(dm: TimeSeriesDataModule) -> tuple[ForecastingTask, pl.Trainer]:
-    pl.seed_everything(0, verbose=False)
-    net = zoo.create_model(
-        "tcn",
-        n_features=dm.n_features,
-        n_targets=dm.n_targets,
-        seq_len=dm.seq_len,
-        pred_len=dm.pred_len,
-        n_time_features=dm.n_time_features,
-        hidden_channels=8,
-        use_time_features=True,
-    )
-    task = ForecastingTask(net)
-    trainer = pl.Trainer(
-        max_epochs=1,
-        limit_train_batches=3,
-        limit_val_batches=2,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-        devices=1,
-    )
+    task = small_tcn_task(dm)
+    trainer = quiet_trainer(max_epochs=1, limit_train_batches=3, limit_val_batches=2)
     trainer.fit(task, datamodule=dm)
     return task, trainer
 

@@ -682,11 +682,6 @@ def test_one_row_file_names_the_file(tmp_path: Path) -> None:
         _dm(path, freq="h")
 
 
-@pytest.mark.xfail(
-    reason="BUG: a gap in a long file is reported 'after row i' with i the row within the series, not the "
-    "file's row as every other message of a long file",
-    strict=True,
-)
 def test_long_gap_message_names_the_file_row(tmp_path: Path) -> None:
     frame = _long_frame()
     drop = (frame["unique_id"] == "b") & (frame["ds"] == pd.Timestamp("2021-01-02 03:00"))

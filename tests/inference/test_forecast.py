@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import lightning.pytorch as pl
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 import zoo
+from tests.helpers import quiet_trainer, small_tcn_task
 from zoo.data import DataValidationError, TimeSeriesDataModule, synthetic_series
 from zoo.data.timefeatures import time_features
 from zoo.hub import from_pretrained, save_pretrained
 from zoo.inference.model import ForecastModelError
-from zoo.tasks import ForecastingTask
 from zoo.tasks.checkpoints import preprocessing_of
 
 SEQ, PRED = 24, 6
@@ -23,28 +22,9 @@ SEQ, PRED = 24, 6
 
 def _fitted(dm: TimeSeriesDataModule, tmp_path: Path, name: str = "model") -> Path:
     """A small TCN fitted for 2 steps on ``dm`` and saved as a pretrained directory."""
-    pl.seed_everything(0, verbose=False)
     dm.setup()
-    net = zoo.create_model(
-        "tcn",
-        n_features=dm.n_features,
-        n_targets=dm.n_targets,
-        seq_len=dm.seq_len,
-        pred_len=dm.pred_len,
-        n_time_features=dm.n_time_features,
-        hidden_channels=8,
-        use_time_features=True,
-    )
-    task = ForecastingTask(net)
-    trainer = pl.Trainer(
-        max_steps=2,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-        limit_val_batches=0,
-    )
+    task = small_tcn_task(dm)
+    trainer = quiet_trainer(max_steps=2, limit_val_batches=0)
     trainer.fit(task, datamodule=dm)
     return save_pretrained(task, tmp_path / name, preprocessing=preprocessing_of(dm))
 

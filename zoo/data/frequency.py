@@ -156,8 +156,8 @@ def check_frequency(table: SeriesTable, freq: str, *, expected_by: str = "") -> 
     if actual is None or _same_frequency(actual, freq):  # mostly at freq: irregular, not another frequency
         more = f" ({len(too_close) - 1} more such row(s))" if len(too_close) > 1 else ""
         raise DataValidationError(
-            f"{table.where}: irregular timestamps: row {i} ({table.dates[i]}) is less than one {freq!r} step "
-            f"after row {i - 1} ({table.dates[i - 1]}){more}, and {fixed_by} {freq!r}. Resample the data "
+            f"{table.where}: irregular timestamps: row {table.file_row(i)} ({table.dates[i]}) is less than one "
+            f"{freq!r} step after row {table.file_row(i - 1)} ({table.dates[i - 1]}){more}, and {fixed_by} {freq!r}. Resample the data "
             f"onto the {freq!r} grid (e.g. pandas resample) or remove the extra rows."
         )
     raise DataValidationError(
@@ -186,7 +186,8 @@ def regularize(table: SeriesTable, freq: str, policy: GapPolicy, date_column: st
     if len(off_grid):
         i = int(off_grid[0])
         raise DataValidationError(
-            f"{table.where}: column {date_column!r} has timestamp {table.dates[i]} (row {i}) off the {freq!r} grid "
+            f"{table.where}: column {date_column!r} has timestamp {table.dates[i]} (row {table.file_row(i)}) off the "
+            f"{freq!r} grid "
             f"that starts at {table.dates[0]}"
             + (f", and {len(off_grid) - 1} more" if len(off_grid) > 1 else "")
             + "; resample the data onto one grid (e.g. pandas resample) before using it"
@@ -194,7 +195,7 @@ def regularize(table: SeriesTable, freq: str, policy: GapPolicy, date_column: st
     if policy == "error":
         listed = ", ".join(
             f"{table.dates[i - 1]} -> {table.dates[i]} "
-            f"({_missing_steps(table.dates[i - 1], table.dates[i], freq)} missing, after row {i - 1})"
+            f"({_missing_steps(table.dates[i - 1], table.dates[i], freq)} missing, after row {table.file_row(i - 1)})"
             for i in gaps[:_MAX_GAPS_LISTED]
         )
         more = f" and {len(gaps) - _MAX_GAPS_LISTED} more" if len(gaps) > _MAX_GAPS_LISTED else ""

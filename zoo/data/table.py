@@ -64,6 +64,8 @@ class SeriesTable:
         columns: the channel names (C,), targets last.
         values: the channel values (N, C) float64.
         series_id: the series' id in a long-format file; "" for a wide one.
+        file_rows: the data row of the file each row came from (N,), for a long file's messages; None
+            when row ``i`` is the file's data row ``i`` (a wide file).
     """
 
     source: str
@@ -71,6 +73,7 @@ class SeriesTable:
     columns: list[str]
     values: np.ndarray
     series_id: str = ""
+    file_rows: np.ndarray | None = None
 
     @property
     def where(self) -> str:
@@ -79,9 +82,23 @@ class SeriesTable:
 
     def rows(self, start: int, end: int) -> SeriesTable:
         """The rows ``[start, end)`` (a view of the same series)."""
+        file_rows = None if self.file_rows is None else self.file_rows[start:end]
         return SeriesTable(
-            self.source, self.dates[start:end], self.columns, self.values[start:end], self.series_id
+            self.source,
+            self.dates[start:end],
+            self.columns,
+            self.values[start:end],
+            self.series_id,
+            file_rows,
         )
+
+    def file_row(self, i: int) -> int:
+        """The file's data row of row ``i``, as every message names it.
+
+        Args:
+            i: a row of this table.
+        """
+        return i if self.file_rows is None else int(self.file_rows[i])
 
     def __len__(self) -> int:
         return len(self.dates)
@@ -455,5 +472,5 @@ def tables_from_frame(
         values = _numeric_values(part, where, channels, file_rows=rows)
         _check_finite(values, where, channels, series_dates, file_rows=rows)
         values = _handle_missing(values, where, channels, missing, sentinels, file_rows=rows)
-        tables.append(SeriesTable(source, series_dates, channels, values, series_id))
+        tables.append(SeriesTable(source, series_dates, channels, values, series_id, file_rows=rows))
     return tables
