@@ -21,8 +21,6 @@ import logging
 from pathlib import Path
 from typing import Any, Literal
 
-import torch
-
 from zoo.hub.errors import PretrainedNotFoundError
 
 log = logging.getLogger(__name__)
@@ -34,49 +32,54 @@ class CheckpointNotFoundError(PretrainedNotFoundError):
     """``--ckpt_path last|best`` named no checkpoint of this run's logger."""
 
 
-def checkpoint_roots(trainer: Any, dirpath: str | None) -> list[Path]:
-    """Where this run's checkpoints live: ``dirpath`` when given, else the logger's experiment directory.
+def checkpoint_globs(trainer: Any, dirpath: str | None) -> list[tuple[Path, str]]:
+    """Where this run's ``last*.ckpt`` files live, as (directory, pattern) pairs.
+
+    ``--checkpoint.dirpath`` when given (``ModelCheckpoint`` writes there directly); else the versions of the
+    logger's experiment, ``<save_dir>/<name>/<version>/checkpoints`` (one level of versions only, so an
+    empty ``name`` does not reach into other experiments below ``save_dir``); without a logger, Lightning's
+    ``<default_root_dir>/checkpoints``.
 
     Args:
         trainer: the Lightning Trainer (its logger and ``default_root_dir``).
         dirpath: ``--checkpoint.dirpath``, if the user gave one.
     """
     if dirpath:
-        return [Path(dirpath)]
+        return [(Path(dirpath), "last*.ckpt")]
     logger = trainer.logger
-    if logger is not None and logger.save_dir is not None:
-        return [Path(logger.save_dir) / (logger.name or "")]
-    return [Path(trainer.default_root_dir) / "checkpoints"]  # Lightning's place without a logger
+    if logger is not None:
+        root = Path(logger.save_dir if logger.save_dir is not None else trainer.default_root_dir)
+        return [(root / (logger.name or ""), "*/checkpoints/last*.ckpt")]
+    return [(Path(trainer.default_root_dir) / "checkpoints", "last*.ckpt")]
 
 
-def newest_last(roots: list[Path]) -> Path | None:
-    """The newest ``last*.ckpt`` under ``roots``, or None.
+def newest_last(places: list[tuple[Path, str]]) -> Path | None:
+    """The newest ``last*.ckpt`` of ``places``, or None.
 
     Args:
-        roots: the directories to search (recursively).
+        places: (directory, glob pattern) pairs (:func:`checkpoint_globs`).
     """
-    found = [p for root in roots if root.is_dir() for p in root.glob("**/last*.ckpt") if p.is_file()]
+    found = [p for root, pattern in places if root.is_dir() for p in root.glob(pattern) if p.is_file()]
     return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
 
-def best_recorded_in(last: Path) -> Path | None:
-    """The best checkpoint the ``ModelCheckpoint`` state of ``last`` records, if that file exists.
+def best_recorded_in(last: Path) -> str | None:
+    """The best checkpoint the ``ModelCheckpoint`` state of ``last`` records (it may since have been deleted).
 
     Args:
-        last: a ``last.ckpt`` written by a run with a ``ModelCheckpoint`` that monitors a metric.
+        last: a ``last.ckpt`` written by a run with a ``ModelCheckpoint`` that monitors a metric; read with
+            :func:`zoo.conversion.load_checkpoint`, so a damaged one is an error naming it.
     """
-    try:
-        states = torch.load(last, map_location="cpu", weights_only=True).get("callbacks") or {}
-    except Exception:
-        return None
+    from zoo.conversion import load_checkpoint
+
+    states = load_checkpoint(last).get("callbacks") or {}
     for key, state in states.items():
         if (
             str(key).startswith("ModelCheckpoint")
             and isinstance(state, dict)
             and state.get("best_model_path")
         ):
-            best = Path(state["best_model_path"])
-            return best if best.is_file() else None
+            return str(state["best_model_path"])
     return None
 
 
@@ -91,21 +94,25 @@ def resolve_ckpt_path(verb: Verb, value: str | None, trainer: Any, dirpath: str 
     """
     if value not in ("last", "best"):
         return value
-    roots = checkpoint_roots(trainer, dirpath)
-    where = ", ".join(str(r) for r in roots)
-    last = newest_last(roots)
+    places = checkpoint_globs(trainer, dirpath)
+    where = ", ".join(str(root) for root, _ in places)
+    last = newest_last(places)
     if value == "last" and last is not None:
         log.info("--ckpt_path last: %s %s", "resuming from" if verb == "fit" else "loading", last)
         return str(last)
     if value == "best":
         best = best_recorded_in(last) if last is not None else None
-        if best is not None:
+        if best is not None and Path(best).is_file():
             log.info("--ckpt_path best: loading %s (recorded in %s)", best, last)
-            return str(best)
+            return best
+        recorded = (
+            f" (the newest, {last}, records {best}, which no longer exists)"
+            if best is not None
+            else (f" (the newest, {last}, records none)" if last is not None else "")
+        )
         raise CheckpointNotFoundError(
-            f"--ckpt_path best: no best checkpoint recorded under {where}"
-            + (f" (the newest, {last}, records none that still exists)" if last is not None else "")
-            + "; give the file (--ckpt_path PATH), or the logger name and --checkpoint.dirpath of the run"
+            f"--ckpt_path best: no best checkpoint recorded under {where}{recorded}; give the file "
+            "(--ckpt_path PATH), or the logger name and --checkpoint.dirpath of the run"
         )
     if verb == "fit" and value == "last":
         log.warning("--ckpt_path last: no last.ckpt under %s yet; training from scratch", where)

@@ -64,8 +64,10 @@ from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 
+from zoo.adapters.lora import lora_configs
 from zoo.checkpoint_paths import resolve_ckpt_path
 from zoo.cli_errors import (
+    LoopStarted,
     RunDirectories,
     UsageError,
     check_config_files,
@@ -342,8 +344,30 @@ class ZooCLI(LightningCLI):
         subcommand = self.config.get("subcommand")
         path = self.config[subcommand].get("ckpt_path") if subcommand else None
         if path and path not in ("last", "best", "hpc") and not str(path).startswith("registry"):
-            self._read_checkpoint(str(path))
-        super()._parse_ckpt_path()
+            self._check_checkpoint_task(str(path), self._read_checkpoint(str(path)))
+        try:
+            super()._parse_ckpt_path()  # merges the checkpoint's hyperparameters into the config
+        except Exception as e:
+            if not is_usage_error(e):
+                raise
+            raise UsageError(
+                f"--ckpt_path {path}: its hyperparameters do not fit this run's model "
+                f"({usage_message(e, self.parser, None).split('; `')[0]}); give the --config it was trained with"
+            ) from e
+
+    def _check_checkpoint_task(self, path: str, checkpoint: dict[str, Any]) -> None:
+        """A checkpoint of the other task family (a VAE's for a forecaster) is an error naming both."""
+        from zoo.hub import ArchitectureMismatchError
+        from zoo.tasks.checkpoints import CHECKPOINT_KEY
+
+        record = checkpoint.get(CHECKPOINT_KEY)
+        theirs = record.get("task") if isinstance(record, dict) else None
+        ours = next(kind for kind, family in FAMILIES.items() if family is self.family)
+        if theirs in FAMILIES and theirs != ours:
+            raise ArchitectureMismatchError(
+                f"{path} holds a {theirs} model {record.get('architecture')!r}, but this run builds a {ours} "
+                f"model: give the model.net (or --config) it was trained with, or another checkpoint"
+            )
 
     def _read_checkpoint(self, path: str) -> dict[str, Any]:
         """The checkpoint at ``path``, read once (weights only, digest checked: :func:`zoo.conversion.load_checkpoint`)."""
@@ -360,8 +384,9 @@ class ZooCLI(LightningCLI):
         try:
             super()._run_subcommand(subcommand)
         except BaseException as error:
-            directories.remove_if_unused(self.trainer.global_step)
-            error.zoo_after_training_started = self.trainer.global_step > 0  # type: ignore[attr-defined]
+            started = any(isinstance(c, LoopStarted) and c.started for c in self.trainer.callbacks)
+            directories.remove_if_unused(started)
+            error.zoo_after_training_started = started  # type: ignore[attr-defined]
             raise
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -388,6 +413,8 @@ class ZooCLI(LightningCLI):
         parser.add_argument(
             "--overwrite",
             type=bool,
+            nargs="?",
+            const=True,  # a bare --overwrite, as the verbs take it
             default=False,
             help="replace an existing --predict_output file (predict) or --export_pretrained directory (fit)",
         )
@@ -436,7 +463,7 @@ class ZooCLI(LightningCLI):
         trainer_cfg = config["trainer"]
         # Added here, not as fixed trainer_defaults: Lightning rejects a progress-bar callback when
         # enable_progress_bar=False and a LearningRateMonitor without a logger.
-        extra: list[Callback] = []
+        extra: list[Callback] = [LoopStarted()]
         if trainer_cfg.get("logger") is not False:
             extra.append(LearningRateMonitor(logging_interval="step"))
         if trainer_cfg.get("enable_progress_bar") is not False:
@@ -492,7 +519,8 @@ class ZooCLI(LightningCLI):
         self._checkpoint_to_load()
         export = self.config["fit"].get("export_pretrained")
         if export:  # refused now, not after hours of training
-            check_export_target(Path(export), bool(self.config["fit"].get("overwrite")))
+            adapter = bool(lora_configs(self.model.net))
+            check_export_target(Path(export), bool(self.config["fit"].get("overwrite")), adapter)
 
     def after_fit(self) -> None:
         best = self.trainer.checkpoint_callback.best_model_path if self.trainer.checkpoint_callback else ""

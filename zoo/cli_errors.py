@@ -25,6 +25,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from lightning.pytorch.callbacks import Callback
+
 DEBUG_FLAG = "--debug"
 
 
@@ -180,16 +182,9 @@ def run_errors() -> tuple[type[BaseException], ...]:
     """The exception types a run reports as one line when they are raised before training starts."""
     from lightning.fabric.utilities.exceptions import MisconfigurationException
 
-    # TypeError: Lightning's own checks of Trainer arguments (``devices`` of the wrong kind) raise it
-    return (
-        *data_errors(),
-        UsageError,
-        ValueError,
-        KeyError,
-        TypeError,
-        FileExistsError,
-        MisconfigurationException,
-    )
+    # TypeError: Lightning's own checks of Trainer arguments (``devices`` of the wrong kind) raise it;
+    # OSError: an unwritable runs/ directory, an output path that is a directory, a missing file
+    return (*data_errors(), UsageError, ValueError, KeyError, TypeError, OSError, MisconfigurationException)
 
 
 class RunDirectories:
@@ -209,17 +204,33 @@ class RunDirectories:
             if log_dir and not Path(log_dir).exists():
                 self.fresh.append(Path(log_dir))
 
-    def remove_if_unused(self, global_step: int) -> None:
-        """Remove the watched directories that the failed run created, unless it trained or checkpointed.
+    def remove_if_unused(self, loops_started: bool) -> None:
+        """Remove the watched directories that the failed run created, unless it ran a batch or checkpointed.
 
         Args:
-            global_step: the trainer's step count when the run failed.
+            loops_started: whether a train/val/test/predict batch had started (:class:`LoopStarted`).
         """
-        if global_step > 0:
+        if loops_started:
             return
         for directory in self.fresh:
             if directory.is_dir() and not any(directory.glob("**/*.ckpt")):
                 shutil.rmtree(directory, ignore_errors=True)
+
+
+class LoopStarted(Callback):
+    """Records whether any batch of any loop started: errors after that are not input errors, and keep
+    their traceback; before it (parsing, building, data setup, loading a checkpoint) they are one line.
+
+    ``global_step`` cannot tell: it stays 0 in validate/test/predict and starts above 0 on a resumed fit.
+    """
+
+    def __init__(self) -> None:
+        self.started = False
+
+    def _start(self, *args: Any, **kwargs: Any) -> None:
+        self.started = True
+
+    on_train_batch_start = on_validation_batch_start = on_test_batch_start = on_predict_batch_start = _start
 
 
 def is_usage_error(error: BaseException) -> bool:

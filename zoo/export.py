@@ -14,23 +14,25 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from zoo.adapters.adapter_io import ADAPTER_CONFIG, ADAPTER_WEIGHTS
+from zoo.adapters.adapter_io import ADAPTER_CONFIG, ADAPTER_REPLACEABLE, ADAPTER_WEIGHTS
 from zoo.adapters.lora import lora_configs
-from zoo.hub import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, check_directory_target
+from zoo.hub import MODEL_FILES, check_directory_target
 
 log = logging.getLogger(__name__)
 
-EXPORT_NAMES = frozenset({CONFIG_NAME, WEIGHTS_NAME, CARD_NAME, ADAPTER_CONFIG, ADAPTER_WEIGHTS})
+ADAPTER_NAMES = frozenset({ADAPTER_CONFIG, ADAPTER_WEIGHTS, *ADAPTER_REPLACEABLE})
 
 
-def check_export_target(directory: Path, overwrite: bool) -> None:
-    """Refuse ``directory`` now if the export would have to replace something (see ``check_directory_target``).
+def check_export_target(directory: Path, overwrite: bool, adapter: bool) -> None:
+    """Refuse ``directory`` now if the export would have to replace something, with the same rule the write
+    applies after training (``check_directory_target``), so a refusal costs nothing.
 
     Args:
         directory: the ``--export_pretrained`` target.
-        overwrite: whether an existing model or adapter directory may be replaced.
+        overwrite: whether an existing directory of the same kind may be replaced.
+        adapter: whether the run exports a LoRA adapter (else a pretrained directory).
     """
-    check_directory_target(directory, EXPORT_NAMES, overwrite)
+    check_directory_target(directory, ADAPTER_NAMES if adapter else MODEL_FILES, overwrite)
 
 
 def export_run(

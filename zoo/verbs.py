@@ -109,11 +109,11 @@ def convert_command(
     import tempfile
 
     from zoo.conversion import convert_checkpoint, evaluate_pretrained
-    from zoo.hub import CONFIG_NAME, WEIGHTS_NAME, PretrainedConfig, check_directory_target
+    from zoo.hub import CONFIG_NAME, MODEL_FILES, PretrainedConfig, check_directory_target
     from zoo.hub.files import replace_dir
 
     target = Path(directory)
-    names = frozenset({CONFIG_NAME, WEIGHTS_NAME})
+    names = MODEL_FILES
     check_directory_target(target, names, overwrite)  # before the work, not after it
     if not evaluate:
         written = convert_checkpoint(

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from tests.bad_inputs.cli_runs import QUICKSTART, assert_user_error, fast, run
+from tests.conftest import REPO
 from tests.helpers import PickleExploit
 from zoo import hub
 from zoo.cli import main
@@ -173,8 +174,46 @@ def test_checkpoint_of_another_task(
 
     bad = _rewritten(_last(trained), tmp_path / "vae.ckpt", as_vae)
     assert_user_error(
-        run(_test(bad, trained), capsys), "holds a generative model 'vae'", "forecasting model 'lstm'"
+        run(_test(bad, trained), capsys), "holds a generative model 'vae'", "builds a forecasting model"
     )
+
+
+@pytest.fixture(scope="module")
+def vae_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """last.ckpt of a two-step VAE run on MNIST with one hidden layer of 16 units."""
+    root = tmp_path_factory.mktemp("vae")
+    options = [
+        "--config",
+        str(REPO / "configs" / "generative" / "vae_mnist.yaml"),
+        "--trainer.max_epochs=1",
+        "--trainer.limit_train_batches=2",
+        "--trainer.limit_val_batches=1",
+        "--trainer.check_val_every_n_epoch=1",
+        "--trainer.enable_progress_bar=false",
+        "--model.net.init_args.hidden_dims=[16]",
+        f"--trainer.logger.init_args.save_dir={root}",
+        "--test_after_fit=false",
+    ]
+    main(["fit", *options])
+    return root / "lightning_logs" / "version_0" / "checkpoints" / "last.ckpt"
+
+
+def test_real_checkpoint_of_the_other_task_family(
+    trained: Path, vae_checkpoint: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert_user_error(
+        run(_test(vae_checkpoint, trained), capsys),
+        "holds a generative model 'vae'",
+        "builds a forecasting model",
+    )
+
+
+def test_checkpoint_of_another_width_named_by_its_argument(
+    trained: Path, vae_checkpoint: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = str(REPO / "configs" / "generative" / "vae_mnist.yaml")
+    args = ["test", "--config", config, *fast(trained, "vae")[:-2], f"--ckpt_path={vae_checkpoint}"]
+    assert_user_error(run(args, capsys), "hidden_dims=[16] (this run: [200, 200])")
 
 
 def test_checkpoint_with_another_window(trained: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -268,6 +268,62 @@ def test_merge_with_overwrite_replaces_a_model_directory(
     assert _snapshot(existing) != _snapshot(shared / "lstm.mine")
 
 
+def _lora_checkpoint(shared: Path) -> Path:
+    return next((shared / "lora").glob("version_0/checkpoints/last.ckpt"))
+
+
+def test_lora_checkpoint_without_its_adapter_options(
+    shared: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # an explicit path brings the run's hyperparameters (Lightning merges them); "last" finds only the file
+    args = ["test", "--config", QUICKSTART, *fast(shared, "lora"), "--ckpt_path=last"]
+    assert_user_error(run(args, capsys), "holds a LoRA adapter", "model.init_from and model.lora")
+
+
+def test_lora_checkpoint_on_a_base_replaced_since(
+    shared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = _copy(shared / "lstm.mine", tmp_path / "lstm.base")
+    lora = [f"--model.init_from={base}", "--model.lora.r=2", "--model.lora.lora_alpha=4"]
+    main(["fit", "--config", QUICKSTART, *fast(tmp_path, "lora"), *lora])
+    checkpoint = next((tmp_path / "lora").glob("version_0/checkpoints/last.ckpt"))
+    other = tmp_path / "lstm.other"
+    main(
+        [
+            "fit",
+            "--config",
+            QUICKSTART,
+            *fast(tmp_path, "other"),
+            "--seed_everything=7",
+            f"--export_pretrained={other}",
+        ]
+    )
+    for path in other.iterdir():  # the base directory now holds other weights (with their own sha256)
+        (base / path.name).write_bytes(path.read_bytes())
+    args = ["test", "--config", QUICKSTART, *fast(tmp_path, "eval"), f"--ckpt_path={checkpoint}"]
+    assert_user_error(
+        run(args, capsys), "its LoRA adapter was trained on base weights", "the base has changed"
+    )
+
+
+def test_export_with_overwrite_replaces_an_earlier_export_and_its_card(
+    shared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    earlier = _copy(shared / "lstm.mine", tmp_path / "lstm.earlier")
+    (earlier / "README.md").write_text("# an earlier card\n")
+    args = [
+        "fit",
+        "--config",
+        QUICKSTART,
+        *fast(tmp_path, "again"),
+        f"--export_pretrained={earlier}",
+        "--overwrite",
+    ]
+    outcome = run(args, capsys)
+    assert outcome.code == 0, outcome.err[-2000:]
+    assert _snapshot(earlier)["model.safetensors"] != _snapshot(shared / "lstm.mine")["model.safetensors"]
+
+
 def test_export_target_is_refused_before_training(
     shared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

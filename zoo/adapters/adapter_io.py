@@ -133,7 +133,13 @@ def save_adapter(
         directory,
         {ADAPTER_WEIGHTS: weights, ADAPTER_CONFIG: json.dumps(document, indent=2) + "\n"},
         overwrite=overwrite,
+        replaceable=ADAPTER_REPLACEABLE,
     )
+
+
+ADAPTER_REPLACEABLE = (
+    hub.CARD_NAME,
+)  # what an earlier adapter there may hold beside its two files (PEFT's card)
 
 
 def read_adapter_config(directory: Path) -> dict[str, Any]:

@@ -30,7 +30,7 @@ def merge_adapter_into_pretrained(
         base: the base pretrained name or directory (default: the one the adapter records).
         overwrite: replace an existing pretrained directory at ``directory``.
     """
-    hub.check_directory_target(Path(directory), frozenset({hub.CONFIG_NAME, hub.WEIGHTS_NAME}), overwrite)
+    hub.check_directory_target(Path(directory), hub.MODEL_FILES, overwrite)
     document = read_adapter_config(Path(adapter))
     record = document.get("zoo") or {}
     source = base or record.get("init_from") or document.get("base_model_name_or_path")

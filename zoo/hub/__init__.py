@@ -32,6 +32,7 @@ from zoo.hub.digest import tensors_digest
 from zoo.hub.files import check_directory_target, write_directory
 from zoo.hub.loading import (
     DIMENSIONS,
+    MODEL_FILES,
     architecture_name_error,
     architecture_of,
     build_model,
@@ -56,6 +57,7 @@ __all__ = [
     "DIMENSIONS",
     "FORMAT_VERSION",
     "MANIFEST_NAME",
+    "MODEL_FILES",
     "WEIGHTS_NAME",
     "ArchitectureMismatchError",
     "IntegrityError",

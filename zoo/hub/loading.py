@@ -43,6 +43,8 @@ from zoo.version import __version__
 log = logging.getLogger(__name__)
 
 # the dimensions the data fixes: weights trained for one value do not fit another
+# what a pretrained directory may hold: one being replaced may have a card where the new one writes none
+MODEL_FILES = frozenset({CONFIG_NAME, WEIGHTS_NAME, CARD_NAME})
 DIMENSIONS = ("n_features", "n_targets", "seq_len", "label_len", "pred_len", "n_time_features", "image_shape")
 
 
@@ -369,7 +371,7 @@ def save_pretrained(
     files: dict[str, str | bytes] = {WEIGHTS_NAME: weights, CONFIG_NAME: config.to_json()}
     if card is not None:
         files[CARD_NAME] = card
-    return write_directory(directory, files, overwrite=overwrite)
+    return write_directory(directory, files, overwrite=overwrite, replaceable=MODEL_FILES)
 
 
 def list_pretrained(pattern: str = "*") -> list[str]:

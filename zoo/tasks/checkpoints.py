@@ -130,13 +130,14 @@ def _as_json(value: Any) -> str:
 
 def checkpoint_digest(checkpoint: Mapping[str, Any]) -> str:
     """sha256 of every tensor of a Lightning checkpoint (weights, optimiser and callback states) and of its
-    ``zoo_pretrained`` record; the ``zoo_digest`` entry itself is left out.
+    ``zoo_pretrained`` and ``zoo_lora`` records; the ``zoo_digest`` entry itself is left out.
 
     Args:
         checkpoint: the checkpoint dict, as saved or as loaded.
     """
     tensors = hub.tensors_digest({k: v for k, v in checkpoint.items() if k != DIGEST_KEY})
-    record = json.dumps(checkpoint.get(CHECKPOINT_KEY), sort_keys=True, default=str)
+    records = {key: checkpoint.get(key) for key in (CHECKPOINT_KEY, LORA_KEY)}  # LORA_KEY: the adapter's base
+    record = json.dumps(records, sort_keys=True, default=str)
     return hashlib.sha256(f"{tensors}|{record}".encode()).hexdigest()
 
 
@@ -201,7 +202,23 @@ def check_checkpoint_fits(checkpoint: Mapping[str, Any], task: Any, source: str 
                 f"{source} was trained with {described}: give data with that window and those columns "
                 "(data.seq_len, data.pred_len, data.columns, ...), or start from scratch without --ckpt_path"
             )
+    _check_adapter(checkpoint, task, source)
     own = task.state_dict()
+    if LORA_KEY not in checkpoint and "state_dict" in checkpoint:
+        theirs_keys = set(checkpoint["state_dict"])
+        missing, unexpected = sorted(set(own) - theirs_keys), sorted(theirs_keys - set(own))
+        if missing or unexpected:
+            changed = changed_arguments((record or {}).get("model_args") or {}, net)
+            shown = ", ".join([*(f"{k} (not in the checkpoint)" for k in missing[:2]), *unexpected[:2]])
+            because = (
+                f"it was trained with {', '.join(changed)}"
+                if changed
+                else f"{len(missing)} weight(s) missing and {len(unexpected)} unexpected, e.g. {shown}"
+            )
+            raise hub.ArchitectureMismatchError(
+                f"{source} does not fit this run's {mine_class}: {because}; build the net with the arguments "
+                "the checkpoint was trained with"
+            )
     shapes = [
         f"{k} {tuple(v.shape)} in the checkpoint, {tuple(own[k].shape)} in this run"
         for k, v in (checkpoint.get("state_dict") or {}).items()
@@ -213,6 +230,30 @@ def check_checkpoint_fits(checkpoint: Mapping[str, Any], task: Any, source: str 
         raise hub.ArchitectureMismatchError(
             f"{source} does not fit this run's {mine_class}: {because}; build the net with the arguments the "
             "checkpoint was trained with"
+        )
+
+
+def _check_adapter(checkpoint: Mapping[str, Any], task: Any, source: str | Path) -> None:
+    """A LoRA checkpoint needs a LoRA run on the very base weights its adapter was trained on."""
+    record = checkpoint.get(LORA_KEY)
+    ours = getattr(task, "lora_base_sha256", None) if lora_configs(hub.net_of(task)) else None
+    if record is None and ours is None:
+        return
+    if record is None:
+        raise hub.ArchitectureMismatchError(
+            f"{source} holds no LoRA adapter, but this run builds one (model.lora): leave model.lora out, or "
+            "give the checkpoint of a LoRA run"
+        )
+    if ours is None:
+        raise hub.ArchitectureMismatchError(
+            f"{source} holds a LoRA adapter and only the weights it trains: give the run's model.init_from and "
+            "model.lora (the --config it was trained with) to evaluate or resume it"
+        )
+    if isinstance(record, Mapping) and record.get("base_sha256") not in (None, ours):
+        raise hub.IntegrityError(
+            f"{source}: its LoRA adapter was trained on base weights {str(record['base_sha256'])[:12]}..., but "
+            f"this run's model.init_from {task.hparams.get('init_from')!r} gives {ours[:12]}...: the base has "
+            "changed since; start from the base the adapter was trained on"
         )
 
 

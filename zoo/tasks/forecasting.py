@@ -115,7 +115,7 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
         self.val_metrics = _metric_pair("val/")
         # the window-weighted mean over every process: unequal DDP shards (zoo.data.sampling) stay exact,
         # where Lightning's sync_dist would average the processes' means unweighted
-        self.val_loss = MeanMetric()
+        self.val_loss = MeanMetric(nan_strategy="disable")  # a diverged model's NaN loss must show
         self.test_metrics = _metric_pair("test/")
         self.test_metrics_orig = _metric_pair("test/", "_orig")
         self.test_channel_metrics = MetricCollection(
