@@ -321,7 +321,10 @@ def test_export_with_overwrite_replaces_an_earlier_export_and_its_card(
     ]
     outcome = run(args, capsys)
     assert outcome.code == 0, outcome.err[-2000:]
-    assert _snapshot(earlier)["model.safetensors"] != _snapshot(shared / "lstm.mine")["model.safetensors"]
+    config = json.loads((earlier / "config.json").read_text())
+    assert "name=again" in config["training_command"]  # this run's export, not the earlier one
+    assert not (earlier / "README.md").exists()  # the earlier directory was replaced as a whole
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging directory left
 
 
 def test_export_target_is_refused_before_training(
