@@ -2,7 +2,7 @@
 
 jsonargparse knows ``model.net`` as a subclass of ``nn.Module``: a ``class_path`` (``zoo.models.TCNForecaster``)
 or a bare class name. :func:`expand_model_names` rewrites the command line before it is parsed, as
-``zoo.cli.expand_pretrained`` does for ``--model.pretrained``: a registered name (``zoo.list_models()``)
+``zoo.cli_argv.expand_pretrained`` does for ``--model.pretrained``: a registered name (``zoo.list_models()``)
 becomes ``{class_path: <its builder>, init_args: <the variant's defaults>}``, in
 
 - ``--model.net NAME``, ``--model.net=NAME``, ``--model.net.class_path NAME`` and ``--model.net '{class_path:
