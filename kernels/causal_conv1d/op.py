@@ -66,6 +66,21 @@ def _check(
     check_choice("causal_conv1d", "backend", backend, BACKENDS)
 
 
+def _autocast(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """The inputs in autocast's dtype when autocast is on for their device (fp64 is left alone, as torch does)."""
+    device = x.device.type
+    if not torch.is_autocast_enabled(device) or x.dtype == torch.float64:
+        return x, weight, bias
+    dtype = torch.get_autocast_dtype(device)
+
+    def cast(t: torch.Tensor) -> torch.Tensor:
+        return t.to(dtype) if t.is_floating_point() and t.dtype != dtype else t
+
+    return cast(x), cast(weight), cast(bias) if bias is not None else None
+
+
 def _is_depthwise(x: torch.Tensor, weight: torch.Tensor, groups: int) -> bool:
     return groups > 1 and groups == x.shape[1] == weight.shape[0]
 
@@ -364,8 +379,11 @@ def causal_conv1d(
 
     ``y[..., t]`` depends on ``x[..., t - j * dilation]`` for j in [0, K) only; bias and activation
     ("relu", "gelu", "silu") are fused into the epilogue on the Triton path. Non-contiguous inputs are
-    copied to contiguous memory first.
+    copied to contiguous memory first. Under ``torch.autocast`` the inputs are cast to its dtype first, as
+    ``torch.nn.functional.conv1d`` is (convolutions are on autocast's lower-precision list), so fp32
+    weights meet bf16 activations in one dtype; gradients flow back to the fp32 parameters.
     """
+    x, weight, bias = _autocast(x, weight, bias)
     _check(x, weight, bias, dilation, groups, activation, backend)
     if not use_triton("causal_conv1d", x, backend, _unsupported(x, weight, groups)):
         return causal_conv1d_reference(x, weight, bias, dilation, groups, activation)

@@ -287,3 +287,30 @@ def test_non_contiguous_inputs(groups: int) -> None:
         causal_conv1d(x_every_other, weight, bias, dilation=3, groups=groups, backend="torch"),
         causal_conv1d(x_every_other.contiguous(), weight, bias, dilation=3, groups=groups, backend="torch"),
     )
+
+
+@pytest.mark.parametrize("groups", [1, 4])
+def test_autocast_casts_like_conv1d(groups: int) -> None:
+    """Under CPU bf16 autocast, fp32 weights meet bf16 activations: the op casts as F.conv1d does, the
+    output is bf16, and the gradients reach the fp32 parameters; equal to F.conv1d on the same casts."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 4, 19, generator=generator).bfloat16().requires_grad_()  # a bf16 activation
+    weight = torch.randn(4, 4 // groups, 3, generator=generator).requires_grad_()
+    bias = torch.randn(4, generator=generator).requires_grad_()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = causal_conv1d(x, weight, bias, dilation=2, groups=groups, activation="relu")
+        expected = torch.relu(
+            torch.nn.functional.conv1d(
+                torch.nn.functional.pad(x, (4, 0)), weight, bias, dilation=2, groups=groups
+            )
+        )
+    assert y.dtype == expected.dtype == torch.bfloat16
+    torch.testing.assert_close(y, expected, rtol=0, atol=0)
+    grads = torch.autograd.grad(y.float().square().sum(), (x, weight, bias))
+    expected_grads = torch.autograd.grad(expected.float().square().sum(), (x, weight, bias))
+    assert grads[1].dtype == grads[2].dtype == torch.float32 and grads[0].dtype == torch.bfloat16
+    for got, want in zip(grads, expected_grads, strict=True):
+        torch.testing.assert_close(got, want, rtol=2e-2, atol=2e-2)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # fp64 stays fp64, as autocast leaves it
+        y64 = causal_conv1d(x.double().detach(), weight.double().detach(), dilation=2, groups=groups)
+    assert y64.dtype == torch.float64

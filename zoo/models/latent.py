@@ -36,6 +36,7 @@ from torch.distributions import Bernoulli, Distribution, Independent, Normal, kl
 
 from zoo.choices import check_choice
 from zoo.models.base import RecordsConstructorArgs
+from zoo.precision import at_least_float32
 
 #: The encoder/decoder trunk: an MLP, or two stride-2 convolutions (DCGAN-style).
 TrunkArchitecture = Literal["mlp", "conv"]
@@ -111,7 +112,8 @@ class ImageEncoder(nn.Module):
         self.head = nn.Linear(trunk_out, out_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.trunk(x))
+        # float32 out: the posterior's parameters, its KL and samples stay fp32 under bf16/fp16 autocast
+        return at_least_float32(self.head(self.trunk(x)))
 
 
 class ImageDecoder(nn.Module):
@@ -159,7 +161,9 @@ class ImageDecoder(nn.Module):
         lead = z.shape[:-1]
         # (..., F) -> (N, F) -> (N, n_params * C, H, W) -> (..., n_params * C, H, W)
         out = self.net(z.reshape(-1, z.shape[-1]))
-        return out.reshape(*lead, *self.out_shape)
+        return at_least_float32(
+            out.reshape(*lead, *self.out_shape)
+        )  # p(x|z) and its log-likelihood in fp32 under autocast
 
 
 def _check_conv_shape(image_shape: tuple[int, int, int], conv_channels: Sequence[int]) -> None:

@@ -48,6 +48,7 @@ from zoo.adapters.lora import LoraConfig
 from zoo.choices import check_choice
 from zoo.hub import ArchitectureMismatchError
 from zoo.metrics import M4Scores, mape, mase, smape
+from zoo.precision import at_least_float32
 from zoo.tasks.checkpoints import PretrainedTaskMixin
 from zoo.tasks.forecast_plots import plot_forecast_windows
 from zoo.tasks.media import log_figure
@@ -210,7 +211,10 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
         return self.net(x, x_mark, y_mark, **extra)
 
     def _forecast(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self(batch["x"], batch.get("x_mark"), batch.get("y_mark"), batch.get("x_mask"))
+        """The net's forecast in float32: under bf16/fp16 autocast (``--trainer.precision bf16-mixed``) the net
+        computes in low precision, while the loss, the metrics and the inverse scaling stay fp32."""
+        pred = self(batch["x"], batch.get("x_mark"), batch.get("y_mark"), batch.get("x_mask"))
+        return at_least_float32(pred)
 
     def _loss(self, pred: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The training loss of ``pred`` against ``batch["y"]``, over the valid steps of ``y_mask``."""
