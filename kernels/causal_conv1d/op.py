@@ -17,6 +17,7 @@ from kernels.causal_conv1d.reference import ACTIVATIONS, ConvActivation, causal_
 from kernels.triton_support import BACKENDS, Backend, cdiv, check_choice, use_triton
 
 _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+_AUTOCAST_DEVICES = ("cpu", "cuda", "xpu", "mps")  # torch.is_autocast_enabled raises for others (e.g. meta)
 _ACT_CODES = {None: 0, "relu": 1, "gelu": 2, "silu": 3}
 
 
@@ -71,7 +72,7 @@ def _autocast(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """The inputs in autocast's dtype when autocast is on for their device (fp64 is left alone, as torch does)."""
     device = x.device.type
-    if not torch.is_autocast_enabled(device) or x.dtype == torch.float64:
+    if device not in _AUTOCAST_DEVICES or x.dtype == torch.float64 or not torch.is_autocast_enabled(device):
         return x, weight, bias
     dtype = torch.get_autocast_dtype(device)
 
