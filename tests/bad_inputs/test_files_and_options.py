@@ -201,9 +201,8 @@ def test_damaged_adapter(
     assert not (tmp_path / "merged").exists()
 
 
-def test_adapter_merged_into_another_base(
-    shared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _other_base(tmp_path: Path) -> Path:
+    """Another small pretrained LSTM (seed 7): same architecture as ``lstm.mine``, other weights."""
     other = tmp_path / "lstm.other"
     main(
         [
@@ -215,6 +214,13 @@ def test_adapter_merged_into_another_base(
             f"--export_pretrained={other}",
         ]
     )
+    return other
+
+
+def test_adapter_merged_into_another_base(
+    shared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = _other_base(tmp_path)
     line = assert_user_error(
         run(_merge(shared / "lstm.mine-lora", tmp_path / "merged", f"--base={other}"), capsys),
         "trained on base weights",
@@ -287,17 +293,7 @@ def test_lora_checkpoint_on_a_base_replaced_since(
     lora = [f"--model.init_from={base}", "--model.lora.r=2", "--model.lora.lora_alpha=4"]
     main(["fit", "--config", QUICKSTART, *fast(tmp_path, "lora"), *lora])
     checkpoint = next((tmp_path / "lora").glob("version_0/checkpoints/last.ckpt"))
-    other = tmp_path / "lstm.other"
-    main(
-        [
-            "fit",
-            "--config",
-            QUICKSTART,
-            *fast(tmp_path, "other"),
-            "--seed_everything=7",
-            f"--export_pretrained={other}",
-        ]
-    )
+    other = _other_base(tmp_path)
     for path in other.iterdir():  # the base directory now holds other weights (with their own sha256)
         (base / path.name).write_bytes(path.read_bytes())
     args = ["test", "--config", QUICKSTART, *fast(tmp_path, "eval"), f"--ckpt_path={checkpoint}"]
