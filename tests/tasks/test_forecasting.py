@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback
 
 import zoo
+from tests.helpers import quiet_trainer
 from zoo.data import TimeSeriesDataModule
 from zoo.layers.revin import RevIN
 from zoo.models.base import Forecaster
@@ -39,16 +40,7 @@ def _task(dm: TimeSeriesDataModule, name: str = "gru", **kwargs) -> ForecastingT
 
 
 def _trainer(**kwargs) -> pl.Trainer:
-    defaults = {
-        "max_epochs": 1,
-        "logger": False,
-        "enable_checkpointing": False,
-        "enable_progress_bar": False,
-        "enable_model_summary": False,
-        "accelerator": "cpu",
-        "devices": 1,
-    }
-    return pl.Trainer(**{**defaults, **kwargs})
+    return quiet_trainer(**{"max_epochs": 1, **kwargs})
 
 
 def test_logged_metrics_match_an_independent_computation() -> None:
