@@ -137,6 +137,10 @@ class Forecaster(RecordsConstructorArgs, nn.Module):
         """The model itself, x (B, L, C_in) -> (B, P, C_out); every forecaster implements it."""
         raise NotImplementedError(f"{type(self).__name__} must implement forecast(x, x_mark, y_mark)")
 
+    def compiled_networks(self) -> list[nn.Module]:
+        """What ``model.compile`` compiles (:mod:`zoo.tasks.compiling`): the whole forecaster, RevIN included."""
+        return [self]
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Append the data dimensions' ``Args:`` lines to the docstring of a subclass that takes them."""
         super().__init_subclass__(**kwargs)

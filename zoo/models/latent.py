@@ -204,6 +204,11 @@ class LatentVariableModel(RecordsConstructorArgs, nn.Module):
         self.likelihood = likelihood
         self.decoder_logvar_range = (float(decoder_logvar_min), float(decoder_logvar_max))
 
+    def compiled_networks(self) -> list[nn.Module]:
+        """What ``model.compile`` compiles (:mod:`zoo.tasks.compiling`): the encoder and decoder networks,
+        whose inputs and outputs are tensors; distributions and samplers stay eager."""
+        return [self.encoder, self.decoder]
+
     @property
     def relaxed_latent(self) -> bool:
         """Whether ``sample_latent`` draws from a relaxation of ``encode``'s distribution, not from it."""

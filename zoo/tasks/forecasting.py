@@ -50,6 +50,7 @@ from zoo.hub import ArchitectureMismatchError
 from zoo.metrics import M4Scores, mape, mase, smape
 from zoo.precision import at_least_float32
 from zoo.tasks.checkpoints import PretrainedTaskMixin
+from zoo.tasks.compiling import CompileMode, compile_in_place
 from zoo.tasks.forecast_plots import plot_forecast_windows
 from zoo.tasks.media import log_figure
 from zoo.tasks.optim import OptimizerConfig, StepSeededRNG, configure_optimization
@@ -78,6 +79,11 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
         lora: fine-tune through a LoRA adapter (``zoo.adapters.LoraConfig``) instead of all weights.
         plot_windows: test windows (history, truth, forecast) plotted to the loggers at the end of testing
             as ``test/forecasts`` (W&B image, TensorBoard image, or a PNG beside the CSV logs); 0: none.
+        compile: compile the net with ``torch.compile`` for training and evaluation
+            (:mod:`zoo.tasks.compiling`; same weights and checkpoints as eager).
+        compile_backend: the ``torch.compile`` backend ("inductor"; "aot_eager" or "eager" to debug).
+        compile_mode: Inductor's mode: "default", "reduce-overhead" (CUDA graphs), "max-autotune" or
+            "max-autotune-no-cudagraphs".
     """
 
     def __init__(
@@ -89,6 +95,9 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
         init_from: str | None = None,
         lora: LoraConfig | None = None,
         plot_windows: int = 4,
+        compile: bool = False,
+        compile_backend: str = "inductor",
+        compile_mode: CompileMode = "default",
     ) -> None:
         super().__init__()
         missing = [a for a in ("n_features", "n_targets", "seq_len", "pred_len") if not hasattr(net, a)]
@@ -136,6 +145,8 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
         if plot_windows < 0:
             raise ValueError(f"plot_windows must be >= 0, got {plot_windows}")
         self._plot_windows: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        if compile:
+            compile_in_place(net.compiled_networks(), compile_backend, compile_mode)
 
     # ----------------------------------------------------------------- data coupling
     def setup(self, stage: str) -> None:

@@ -41,6 +41,7 @@ from torchmetrics import MeanMetric
 from zoo.adapters.lora import LoraConfig
 from zoo.models.latent import LatentVariableModel
 from zoo.tasks.checkpoints import PretrainedTaskMixin
+from zoo.tasks.compiling import CompileMode, compile_in_place
 from zoo.tasks.kl_schedule import KLSchedule, KLScheduleKind
 from zoo.tasks.latent_metrics import ActiveUnits, iwae_log_likelihood
 from zoo.tasks.media import log_image_grid, make_grid
@@ -81,6 +82,11 @@ class GenerativeTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
         image_every_n_epochs: log the grids every this many validation epochs.
         init_from: a pretrained name or directory (:mod:`zoo.hub`) whose weights the net starts from.
         lora: fine-tune through a LoRA adapter (``zoo.adapters.LoraConfig``) instead of all weights.
+        compile: compile the encoder and decoder networks with ``torch.compile`` for training and evaluation
+            (:mod:`zoo.tasks.compiling`; same weights and checkpoints as eager).
+        compile_backend: the ``torch.compile`` backend ("inductor"; "aot_eager" or "eager" to debug).
+        compile_mode: Inductor's mode: "default", "reduce-overhead" (CUDA graphs), "max-autotune" or
+            "max-autotune-no-cudagraphs".
     """
 
     def __init__(
@@ -101,6 +107,9 @@ class GenerativeTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
         image_every_n_epochs: int = 1,
         init_from: str | None = None,
         lora: LoraConfig | None = None,
+        compile: bool = False,
+        compile_backend: str = "inductor",
+        compile_mode: CompileMode = "default",
     ) -> None:
         super().__init__()
         if not isinstance(net, LatentVariableModel):
@@ -132,6 +141,8 @@ class GenerativeTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
         )
         self._grid_inputs: dict[str, list[torch.Tensor]] = {}
         self.start_from_pretrained(init_from, lora)
+        if compile:
+            compile_in_place(net.compiled_networks(), compile_backend, compile_mode)
 
     # ----------------------------------------------------------------- training
     def on_train_batch_start(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
