@@ -142,6 +142,34 @@ def convert_command(
     return written
 
 
+def export_command(model: str, directory: str, format: str = "torch_export", overwrite: bool = False) -> Path:
+    """Export a trained model as a self-contained program, for fast single forecasts without zoo's training stack.
+
+    A forecaster becomes its eval-mode forward pass (scaled x, x_mark, y_mark -> scaled forecast), a VAE its
+    decoder (z -> mean image), with a dynamic batch dimension. zoo.forecast, train.py forecast and
+    train.py backtest take the directory in place of the model. Every file's sha256 is recorded in
+    export.json and checked on load; torch_export programs load without unpickling anything.
+
+    Args:
+        model: a pretrained name (tcn.etth1), a pretrained directory, or a .ckpt written by train.py fit
+        directory: the directory to write (export.json and the program), atomically
+        format: torch_export (torch.export graph + safetensors) or onnx (model.onnx, for ONNX Runtime)
+        overwrite: replace an existing export directory there
+    """
+    from zoo.choices import check_choice
+    from zoo.deploy import PROGRAM_FILES, export_program
+    from zoo.hub import check_directory_target
+
+    check_choice("format", format, ("torch_export", "onnx"))
+    check_directory_target(Path(directory), PROGRAM_FILES, overwrite)  # before loading and tracing
+    from zoo.inference.model import trained_net
+
+    net, _ = trained_net(model)
+    written = export_program(net, directory, format=format, overwrite=overwrite)  # type: ignore[arg-type]
+    print(f"wrote {format} program of {net.pretrained_config.name or model} to {written}")
+    return written
+
+
 def merge_command(adapter: str, directory: str, base: str | None = None, overwrite: bool = False) -> Path:
     """Merge a LoRA adapter into its base model: a plain pretrained directory, loadable without LoRA.
 
@@ -316,6 +344,7 @@ VERBS: dict[str, Verb] = {
     "list": Verb(list_command, optional_positionals=("pattern",)),
     "convert": Verb(convert_command),
     "merge": Verb(merge_command),
+    "export": Verb(export_command),
     "forecast": Verb(forecast_command),
     "backtest": Verb(backtest_command),
 }

@@ -101,6 +101,11 @@ def sparsity_measure(
 
 
 def _chunk_rows(per_row_bytes: int, device: torch.device) -> int:
+    """Query rows per chunk of the eager scans. Under ``torch.compile`` / ``torch.export`` the batch size is
+    symbolic and a size-dependent chunk count would specialise it (a recompilation per batch size, an export
+    fixed to one): one chunk then, whose memory the compiler plans."""
+    if torch.compiler.is_compiling():
+        return 1 << 62
     return max(1, _CHUNK_BYTES.get(device.type, _CHUNK_BYTES["cuda"]) // max(per_row_bytes, 1))
 
 

@@ -96,6 +96,17 @@ class PretrainedConfig:
             ) from None
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise IntegrityError(f"{path} is not valid JSON: {e}") from e
+        return cls.from_dict(raw, path)
+
+    @classmethod
+    def from_dict(cls, raw: Any, path: Path | str) -> PretrainedConfig:
+        """Validate a config record read from ``path`` (``config.json``, or the ``config`` of an export's
+        ``export.json``); errors name the file and the field.
+
+        Args:
+            raw: the parsed JSON record.
+            path: the file it was read from, for the messages.
+        """
         if not isinstance(raw, dict):
             raise IntegrityError(f"{path}: expected a JSON object, got {type(raw).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}

@@ -128,7 +128,8 @@ def load_forecaster(model: ModelSource | ForecastModel, map_location: str = "cpu
     """The forecaster ``model`` names, in eval mode, with its recorded preprocessing.
 
     Args:
-        model: a pretrained name or directory, a ``.ckpt`` file, a ``ForecastingTask``, a net with
+        model: a pretrained name or directory, a ``.ckpt`` file, a directory written by ``train.py export``
+            (its program runs in place of the net: :mod:`zoo.deploy`), a ``ForecastingTask``, a net with
             ``pretrained_config``, or a :class:`ForecastModel`.
         map_location: the device the net is moved to when it is loaded from a file.
     """
@@ -137,18 +138,41 @@ def load_forecaster(model: ModelSource | ForecastModel, map_location: str = "cpu
     if isinstance(model, nn.Module):
         return _from_module(model)
     path = Path(model)
-    if path.suffix == ".ckpt" or path.is_file():
-        from zoo.conversion import net_from_checkpoint
+    from zoo.deploy.runner import is_program_dir, load_program
 
-        net, _ = net_from_checkpoint(path)
-        name = str(path)
-    else:
-        net, name = hub.from_pretrained(model, map_location=map_location), str(model)
+    if is_program_dir(path):  # what train.py export wrote
+        program = load_program(path)
+        if program.config.task != "forecasting":
+            raise ForecastModelError(
+                f"{path} is an exported {program.config.architecture} decoder, not a forecaster"
+            )
+        _check_forecaster(program, program.config.preprocessing, str(path))
+        return ForecastModel(
+            program.eval(), dict(program.config.preprocessing), program.config.name or str(path)
+        )
+    net, name = trained_net(path, map_location)
     config: hub.PretrainedConfig = net.pretrained_config
     if config.task != "forecasting":
         raise ForecastModelError(f"{name} is a {config.task} model ({config.architecture}), not a forecaster")
     _check_forecaster(net, config.preprocessing, name)
     return ForecastModel(net.to(map_location).eval(), dict(config.preprocessing), config.name or name)
+
+
+def trained_net(model: str | os.PathLike[str], map_location: str = "cpu") -> tuple[nn.Module, str]:
+    """The net of a pretrained name or directory, or of a zoo ``.ckpt`` (with its ``pretrained_config``), and
+    its name for messages.
+
+    Args:
+        model: a pretrained name or directory, or a ``.ckpt`` file written by a zoo task.
+        map_location: the device a pretrained net is loaded to.
+    """
+    path = Path(model)
+    if path.suffix == ".ckpt" or path.is_file():
+        from zoo.conversion import net_from_checkpoint
+
+        net, _ = net_from_checkpoint(path)
+        return net, str(path)
+    return hub.from_pretrained(model, map_location=map_location), str(model)
 
 
 def _from_module(module: nn.Module) -> ForecastModel:

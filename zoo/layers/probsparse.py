@@ -8,7 +8,9 @@ This module only adapts the layer's interface to the op:
 - the key sample comes from the global RNG in training (Lightning reseeds it per step in our tasks, so
   resumed runs draw the same samples) and, in eval mode, from a private generator seeded with
   ``eval_seed`` on every call, so validation and test metrics do not depend on what ran before;
-  ``eval_seed=None`` samples from the global RNG in eval too;
+  ``eval_seed=None`` samples from the global RNG in eval too. That eval sample depends only on
+  (L_Q, L_K, device), so it is drawn once and kept (not in the state dict); ``torch.export`` then
+  records it as a constant of the program, where a generator could not be exported;
 - ALiBi slopes pass through (the op adds -m |i - j| to sampled and active scores); since the op measures
   distance by index, ALiBi needs aligned, evenly spaced query and key positions (self-attention), and
   a stride s between positions (after distilling) multiplies the slopes by s;
@@ -22,6 +24,7 @@ from __future__ import annotations
 import torch
 
 from kernels import probsparse_attention
+from kernels.probsparse_attention import sample_index
 from kernels.triton_support import Backend
 from zoo.choices import check_choice
 from zoo.layers.attention import AttentionKernel, same_positions
@@ -42,6 +45,21 @@ class ProbSparseAttention(AttentionKernel):
             raise ValueError(f"ProbSparseAttention: factor must be >= 1, got {factor}")
         check_choice("backend", backend, Backend, owner="ProbSparseAttention")
         self.factor, self.eval_seed, self.backend = factor, eval_seed, backend
+        self._eval_samples: dict[tuple[int, int, str], torch.Tensor] = {}
+
+    def _eval_sample(self, l_q: int, l_k: int, device: torch.device) -> torch.Tensor:
+        """The eval-mode key sample (L_Q, U): the draw of a generator seeded with ``eval_seed``, kept per
+        (L_Q, L_K, device). Under ``torch.compile`` a sample not yet kept is drawn in the graph, not kept."""
+        key = (l_q, l_k, str(device))
+        kept = self._eval_samples.get(key)
+        if kept is not None:
+            return kept
+        generator = torch.Generator(device=device)
+        generator.manual_seed(self.eval_seed)
+        sample = sample_index(l_q, l_k, self.factor, generator=generator, device=device)
+        if not torch.compiler.is_compiling():
+            self._eval_samples[key] = sample
+        return sample
 
     def extra_repr(self) -> str:
         return f"factor={self.factor}, eval_seed={self.eval_seed}, backend={self.backend!r}"
@@ -78,17 +96,16 @@ class ProbSparseAttention(AttentionKernel):
             if not bool(torch.equal(q_positions, expected)) or int(stride) <= 0:
                 raise ValueError("ProbSparse attention with ALiBi needs evenly spaced, increasing positions")
             alibi_slopes = alibi_slopes * stride.to(alibi_slopes.dtype)
-        generator = None
+        index_sample = None
         if not self.training and self.eval_seed is not None:
-            generator = torch.Generator(device=q.device)
-            generator.manual_seed(self.eval_seed)
+            index_sample = self._eval_sample(q.shape[2], k.shape[2], q.device)
         return probsparse_attention(
             q,
             k,
             v,
             factor=self.factor,
             causal=causal,
-            generator=generator,
+            index_sample=index_sample,
             scale=scale,
             alibi_slopes=alibi_slopes,
             backend=self.backend,
