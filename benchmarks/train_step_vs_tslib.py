@@ -83,7 +83,9 @@ def zoo_model(name: str, channels: int, marks: int) -> torch.nn.Module:
 
 def training_batches(count: int) -> list[dict[str, torch.Tensor]]:
     """The first ``count`` batches of a seeded shuffle of ETTh1's training windows."""
-    dm = TimeSeriesDataModule("ETTh1", seq_len=SEQ_LEN, label_len=LABEL_LEN, pred_len=PRED_LEN, batch_size=BATCH)
+    dm = TimeSeriesDataModule(
+        "ETTh1", seq_len=SEQ_LEN, label_len=LABEL_LEN, pred_len=PRED_LEN, batch_size=BATCH
+    )
     dm.setup("fit")
     torch.manual_seed(0)
     batches = []
@@ -123,7 +125,11 @@ def run(tslib: Path, name: str, rounds: int, steps: int) -> dict[str, Any]:
     steppers = {}
     for variant in VARIANTS:
         torch.manual_seed(2021)
-        model = tslib_model(tslib, name, channels) if variant == "tslib_fp32" else zoo_model(name, channels, marks)
+        model = (
+            tslib_model(tslib, name, channels)
+            if variant == "tslib_fp32"
+            else zoo_model(name, channels, marks)
+        )
         steppers[variant] = make_step(variant, model.train())
     seconds: dict[str, list[float]] = {v: [] for v in VARIANTS}
     losses: dict[str, list[float]] = {v: [] for v in VARIANTS}

@@ -100,13 +100,17 @@ def sparsity_measure(
     return _measure_gathered(q, k, index_sample, scale, alibi_slopes)
 
 
+def _chunk_bytes(device: torch.device) -> int:
+    return _CHUNK_BYTES.get(device.type, _CHUNK_BYTES["cuda"])
+
+
 def _chunk_rows(per_row_bytes: int, device: torch.device) -> int:
     """Query rows per chunk of the eager scans. Under ``torch.compile`` / ``torch.export`` the batch size is
     symbolic and a size-dependent chunk count would specialise it (a recompilation per batch size, an export
     fixed to one): one chunk then, whose memory the compiler plans."""
     if torch.compiler.is_compiling():
         return 1 << 62
-    return max(1, _CHUNK_BYTES.get(device.type, _CHUNK_BYTES["cuda"]) // max(per_row_bytes, 1))
+    return max(1, _chunk_bytes(device) // max(per_row_bytes, 1))
 
 
 def _alibi(slopes: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -183,10 +187,32 @@ def select_active(m: torch.Tensor, n_top: int) -> torch.Tensor:
     return m.topk(n_top, dim=-1, sorted=False).indices.sort(dim=-1).values
 
 
+def _active_scores(
+    q_top: torch.Tensor,
+    k: torch.Tensor,
+    top: torch.Tensor,
+    causal: bool,
+    alibi_slopes: torch.Tensor | None,
+) -> torch.Tensor:
+    """Scores of the active rows against every key, (B, H, u, L_K), in the accumulation dtype: the
+    scaled ``q_top @ k^T`` with the ALiBi bias and the causal mask (``q_top`` carries the scale)."""
+    scores = torch.matmul(q_top, k.transpose(-2, -1)).to(_acc_dtype(q_top.dtype))
+    keys = torch.arange(k.shape[2], device=k.device)
+    if alibi_slopes is not None:
+        distance = (top[..., None] - keys).abs().to(scores.dtype)  # (B, H, u, L_K)
+        scores -= alibi_slopes.to(scores.dtype)[:, None, None] * distance
+    if causal:
+        scores.masked_fill_(keys > top[..., None], float("-inf"))
+    return scores
+
+
 class _AttendSelected(torch.autograd.Function):
     """Steps 4-5 with a hand-written backward that allocates little beyond the three gradients (autograd
-    through gather/scatter/mean would add several (B, H, L, D) temporaries). Checked against autograd
-    through the literal transcription of the original in the tests."""
+    through gather/scatter/mean would add several (B, H, L, D) temporaries). Beyond one scratch chunk,
+    only the softmax's log-normaliser (B, H, u, 1) is saved: the backward recomputes the probabilities
+    from it in chunks of the batch, so its (u, L_K) buffers are a chunk's, not the whole batch's (as
+    FlashAttention does); smaller probabilities are kept. Checked against autograd through the literal
+    transcription of the original in the tests."""
 
     @staticmethod
     def forward(
@@ -200,39 +226,57 @@ class _AttendSelected(torch.autograd.Function):
         alibi_slopes: torch.Tensor | None,
     ) -> torch.Tensor:
         batch, heads, l_q, dim = q.shape
-        l_k = k.shape[2]
         rows = top[..., None].expand(batch, heads, top.shape[-1], dim)  # (B, H, u, D)
         q_top = q.gather(2, rows) * scale
-        scores = torch.matmul(q_top, k.transpose(-2, -1))  # (B, H, u, L_K)
-        keys = torch.arange(l_k, device=q.device)
-        if alibi_slopes is not None:
-            distance = (top[..., None] - keys).abs().to(scores.dtype)  # (B, H, u, L_K)
-            scores -= alibi_slopes.to(scores.dtype)[:, None, None] * distance
-        if causal:
-            scores.masked_fill_(keys > top[..., None], float("-inf"))
-        attn = torch.softmax(scores, dim=-1, dtype=_acc_dtype(scores.dtype)).to(v.dtype)
+        # the softmax in the scores' buffer, keeping its log-normaliser (B, H, u, 1) for the backward
+        probs = _active_scores(q_top, k, top, causal, alibi_slopes)
+        row_max = probs.amax(dim=-1, keepdim=True)
+        row_sum = probs.sub_(row_max).exp_().sum(dim=-1, keepdim=True)
+        log_norm = row_max + row_sum.log()
+        attn = probs.div_(row_sum).to(v.dtype)
         lazy = v.cumsum(dim=-2) if causal else v.mean(dim=-2, keepdim=True).expand(batch, heads, l_q, dim)
-        ctx.save_for_backward(q_top, k, v, top, attn)
+        # probabilities that fit in one scratch chunk are kept (recomputing them costs more than they weigh)
+        kept = probs if probs.numel() * probs.element_size() <= _chunk_bytes(q.device) else None
+        ctx.save_for_backward(q_top, k, v, top, log_norm, alibi_slopes, kept)
         ctx.causal, ctx.scale = causal, scale
         return lazy.scatter(2, rows, torch.matmul(attn, v))
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, d_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        q_top, k, v, top, attn = ctx.saved_tensors
+        q_top, k, v, top, log_norm, alibi_slopes, kept = ctx.saved_tensors
         batch, heads, n_top, dim = q_top.shape
         l_q, l_k = d_out.shape[2], k.shape[2]
         rows = top[..., None].expand(batch, heads, n_top, dim)
         d_active = d_out.gather(2, rows)  # (B, H, u, D)
-        dv = torch.matmul(attn.transpose(-2, -1), d_active)  # (B, H, L_K, D)
-        d_scores = torch.matmul(d_active, v.transpose(-2, -1))  # dP, (B, H, u, L_K)
-        d_scores = d_scores.sub_((d_scores * attn).sum(-1, keepdim=True)).mul_(attn)  # softmax backward
-        dq = dk = None
-        if ctx.needs_input_grad[0]:
-            dq_top = torch.matmul(d_scores, k) * ctx.scale  # (B, H, u, D); lazy rows get no gradient
-            dq = d_out.new_zeros(batch, heads, l_q, dim).scatter_(2, rows, dq_top)
-        if ctx.needs_input_grad[1]:
-            dk = torch.matmul(d_scores.transpose(-2, -1), q_top)  # q_top carries the scale
+        dv = torch.empty_like(v)
+        dq_top = torch.empty_like(q_top) if ctx.needs_input_grad[0] else None
+        dk = torch.empty_like(k) if ctx.needs_input_grad[1] else None
+        acc = _acc_dtype(q_top.dtype)
+        # two (u, L_K) buffers per batch row (P and dS), within one scratch chunk together
+        step = _chunk_rows(2 * heads * n_top * l_k * torch.finfo(acc).bits // 8, q_top.device)
+        for b0 in range(0, batch, step):
+            part = slice(b0, b0 + step)
+            if kept is not None:
+                probs = kept[part]
+            else:  # P, recomputed
+                probs = _active_scores(q_top[part], k[part], top[part], ctx.causal, alibi_slopes)
+                probs = probs.sub_(log_norm[part]).exp_()
+            p_low = probs.to(v.dtype)
+            torch.matmul(p_low.transpose(-2, -1), d_active[part], out=dv[part])
+            # softmax backward dS = P * (dP - rowsum(dP * P)) in dP's buffer, the row sums as batched dot
+            # products (dP * P would be one more (u, L_K) buffer)
+            d_scores = torch.matmul(d_active[part], v[part].transpose(-2, -1)).to(acc)  # dP
+            delta = torch.matmul(d_scores.unsqueeze(-2), probs.unsqueeze(-1)).squeeze(-1)
+            d_scores = d_scores.sub_(delta).mul_(probs).to(v.dtype)
+            del probs, p_low
+            if dq_top is not None:
+                torch.matmul(d_scores, k[part], out=dq_top[part])
+            if dk is not None:
+                torch.matmul(d_scores.transpose(-2, -1), q_top[part], out=dk[part])  # q_top carries the scale
+        dq = None
+        if dq_top is not None:  # lazy rows get no gradient
+            dq = d_out.new_zeros(batch, heads, l_q, dim).scatter_(2, rows, dq_top.mul_(ctx.scale))
         # the lazy rows (all but the active ones, which are overwritten) pass dO to v through the context
         if ctx.causal:  # reverse cumulative sum over the lazy rows, sum_{i >= j} dO_i, in flipped order
             flipped = d_out.flip(-2).scatter_(2, (l_q - 1 - top)[..., None].expand_as(rows), 0.0)

@@ -164,7 +164,9 @@ def test_cli_export_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFi
     target = tmp_path / "tcn"
     assert run(["export", "tcn.etth1", str(target)], capsys).code == 0
     assert_user_error(run(["export", "tcn.etth1", str(target)], capsys), str(target), "--overwrite")
-    assert_user_error(run(["export", "tcn.etth1", str(tmp_path / "x"), "--format", "tflite"], capsys), "format")
+    assert_user_error(
+        run(["export", "tcn.etth1", str(tmp_path / "x"), "--format", "tflite"], capsys), "format"
+    )
     assert_user_error(run(["export", "no_such.model", str(tmp_path / "y")], capsys), "no_such.model")
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
 
