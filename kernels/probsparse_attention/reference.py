@@ -228,15 +228,17 @@ class _AttendSelected(torch.autograd.Function):
         batch, heads, l_q, dim = q.shape
         rows = top[..., None].expand(batch, heads, top.shape[-1], dim)  # (B, H, u, D)
         q_top = q.gather(2, rows) * scale
-        # the softmax in the scores' buffer, keeping its log-normaliser (B, H, u, 1) for the backward
-        probs = _active_scores(q_top, k, top, causal, alibi_slopes)
-        row_max = probs.amax(dim=-1, keepdim=True)
-        row_sum = probs.sub_(row_max).exp_().sum(dim=-1, keepdim=True)
-        log_norm = row_max + row_sum.log()
-        attn = probs.div_(row_sum).to(v.dtype)
+        scores = _active_scores(q_top, k, top, causal, alibi_slopes)
+        probs = torch.softmax(scores, dim=-1)
+        # probabilities that fit in one scratch chunk are kept (recomputing them costs more than they
+        # weigh); else the log-normaliser (B, H, u, 1), from the row maxima: P_max = exp(s_max - lse)
+        kept, log_norm = probs, None
+        if probs.numel() * probs.element_size() > _chunk_bytes(q.device):
+            kept = None
+            log_norm = scores.amax(dim=-1, keepdim=True) - probs.amax(dim=-1, keepdim=True).log()
+        del scores
+        attn = probs.to(v.dtype)
         lazy = v.cumsum(dim=-2) if causal else v.mean(dim=-2, keepdim=True).expand(batch, heads, l_q, dim)
-        # probabilities that fit in one scratch chunk are kept (recomputing them costs more than they weigh)
-        kept = probs if probs.numel() * probs.element_size() <= _chunk_bytes(q.device) else None
         ctx.save_for_backward(q_top, k, v, top, log_norm, alibi_slopes, kept)
         ctx.causal, ctx.scale = causal, scale
         return lazy.scatter(2, rows, torch.matmul(attn, v))

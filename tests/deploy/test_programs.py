@@ -175,3 +175,31 @@ def test_forecasting_with_an_exported_decoder_is_refused(tmp_path: Path) -> None
     export_program(small_model("vae"), tmp_path / "vae")
     with pytest.raises(ValueError, match="decoder, not a forecaster"):
         zoo.forecast(tmp_path / "vae", pd.DataFrame({"date": [], "x": []}))
+
+
+def test_a_fit_checkpoint_exports_and_forecasts_like_itself(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``export`` takes the ``.ckpt`` of a ``fit`` run; the program forecasts and backtests as the checkpoint."""
+    from tests.bad_inputs.cli_runs import QUICKSTART, fast
+
+    fitted = run(["fit", "--config", QUICKSTART, *fast(tmp_path)], capsys)
+    assert fitted.code == 0, fitted.err[-3000:]
+    (checkpoint,) = (tmp_path / "lightning_logs").rglob("last.ckpt")
+    assert run(["export", str(checkpoint), str(tmp_path / "program")], capsys).code == 0
+    expected = zoo.forecast(checkpoint, "synthetic")
+    got = zoo.forecast(tmp_path / "program", "synthetic")
+    values = [c for c in expected.columns if c != "date"]
+    assert (got[values] - expected[values]).abs().max().max() < 1e-4
+    scores = zoo.backtest(tmp_path / "program", "synthetic", windows=2).summary
+    reference = zoo.backtest(checkpoint, "synthetic", windows=2).summary
+    numeric = reference.select_dtypes("number").columns
+    assert (scores[numeric] - reference[numeric]).abs().max().max() < 1e-3
+
+
+def test_exporting_leaves_the_callers_net_as_it_was(tmp_path: Path) -> None:
+    net = small_model("tcn").train()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    export_program(net, tmp_path / "tcn")
+    assert net.training
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())

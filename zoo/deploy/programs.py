@@ -22,6 +22,7 @@ model (Informer's eval-mode ProbSparse key sample) is a constant of the program.
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any, Literal
@@ -113,7 +114,7 @@ def export_program(
 
     target = Path(directory)
     check_directory_target(target, PROGRAM_FILES, overwrite)  # before the tracing, so a refusal costs nothing
-    net = net.cpu().eval()
+    net = copy.deepcopy(net).cpu().eval()  # the caller's module keeps its device and mode
     module, inputs, output = program_inputs(net, config.task)
     args = tuple(inputs.values())
     batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
