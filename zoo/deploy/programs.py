@@ -115,7 +115,8 @@ def export_program(
     target = Path(directory)
     check_directory_target(target, PROGRAM_FILES, overwrite)  # before the tracing, so a refusal costs nothing
     net = copy.deepcopy(net).cpu().eval()  # the caller's module keeps its device and mode
-    module, inputs, output = program_inputs(net, config.task)
+    with torch.random.fork_rng(devices=[]):  # a prior draw for the example z leaves the caller's RNG alone
+        module, inputs, output = program_inputs(net, config.task)
     args = tuple(inputs.values())
     batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
     dynamic = tuple({0: batch} for _ in args)

@@ -23,7 +23,6 @@ from zoo.deploy.programs import (
     MANIFEST_VERSION,
     ONNX_NAME,
     TENSORS_NAME,
-    ProgramFormat,
 )
 from zoo.hub import IntegrityError, PretrainedConfig, PretrainedNotFoundError
 from zoo.hub.digest import check_file_sha256
@@ -58,6 +57,15 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     expected = {"torch_export": {GRAPH_NAME, TENSORS_NAME}, "onnx": {ONNX_NAME}}.get(manifest["format"])
     if expected is None:
         raise IntegrityError(f"{where}: format must be 'torch_export' or 'onnx', got {manifest['format']!r}")
+    inputs = manifest["inputs"]
+    if not (
+        isinstance(inputs, dict)
+        and inputs
+        and all(
+            isinstance(shape, list) and all(isinstance(n, int) for n in shape) for shape in inputs.values()
+        )
+    ):
+        raise IntegrityError(f"{where}: inputs must map each input's name to its shape without the batch")
     if not isinstance(manifest["sha256"], dict) or set(manifest["sha256"]) != expected:
         raise IntegrityError(f"{where}: sha256 must record exactly the files {sorted(expected)}")
     return manifest
@@ -89,10 +97,6 @@ class ExportedProgram(nn.Module):
             graph = _rebuild_program(data[GRAPH_NAME], data[TENSORS_NAME], directory)
         # not a submodule: an exported graph refuses train()/eval(), which zoo.forecast calls on the runner
         object.__setattr__(self, "_graph", graph)
-
-    @property
-    def program_format(self) -> ProgramFormat:
-        return self.format
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         names = list(self.input_shapes)
