@@ -136,10 +136,11 @@ def _readable(message: str) -> str:
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
-    """What a verb reports as one line: zoo's pretrained-model errors, missing files, bad values or names."""
+    """What a verb reports as one line: zoo's pretrained-model errors, missing files, bad values or names,
+    and a missing optional dependency (``export --format onnx`` without the onnx extra)."""
     from zoo.hub.errors import PretrainedError
 
-    return (PretrainedError, OSError, ValueError, KeyError)
+    return (PretrainedError, OSError, ValueError, KeyError, ImportError)
 
 
 def fail(error: BaseException) -> NoReturn:

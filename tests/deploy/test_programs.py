@@ -203,3 +203,14 @@ def test_exporting_leaves_the_callers_net_as_it_was(tmp_path: Path) -> None:
     export_program(net, tmp_path / "tcn")
     assert net.training
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
+def test_onnx_export_without_the_extra_says_what_to_install(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnxscript", None)  # as if the onnx extra were not installed
+    outcome = run(["export", "tcn.etth1", str(tmp_path / "tcn"), "--format", "onnx"], capsys)
+    assert_user_error(outcome, "onnxscript", "pip install onnx onnxscript onnxruntime")
+    assert not (tmp_path / "tcn").exists()

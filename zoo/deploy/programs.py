@@ -182,7 +182,7 @@ def _onnx_bytes(
     except ImportError as error:
         raise ImportError(
             f"--format onnx needs the onnx and onnxscript packages ({error.name} is missing): "
-            "pip install 'zoo[onnx]'"
+            "pip install onnx onnxscript onnxruntime (the onnx extra: pip install -e '.[onnx]' in zoo's checkout)"
         ) from None
     program = torch.onnx.export(
         module,

@@ -202,7 +202,9 @@ def _onnx_session(model: bytes) -> Any:
     try:
         import onnxruntime
     except ImportError:
-        raise ImportError("running an ONNX export needs onnxruntime: pip install 'zoo[onnx]'") from None
+        raise ImportError(
+            "running an ONNX export needs onnxruntime: pip install onnx onnxscript onnxruntime (the onnx extra: pip install -e '.[onnx]' in zoo's checkout)"
+        ) from None
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()
     options.inter_op_num_threads = 1
