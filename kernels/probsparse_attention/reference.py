@@ -231,9 +231,12 @@ class _AttendSelected(torch.autograd.Function):
         scores = _active_scores(q_top, k, top, causal, alibi_slopes)
         probs = torch.softmax(scores, dim=-1)
         # probabilities that fit in one scratch chunk are kept (recomputing them costs more than they
-        # weigh); else the log-normaliser (B, H, u, 1), from the row maxima: P_max = exp(s_max - lse)
+        # weigh); else the log-normaliser (B, H, u, 1), from the row maxima: P_max = exp(s_max - lse).
+        # Under torch.compile / torch.export they are kept: a size test would specialise the batch size.
         kept, log_norm = probs, None
-        if probs.numel() * probs.element_size() > _chunk_bytes(q.device):
+        if not torch.compiler.is_compiling() and probs.numel() * probs.element_size() > _chunk_bytes(
+            q.device
+        ):
             kept = None
             log_norm = scores.amax(dim=-1, keepdim=True) - probs.amax(dim=-1, keepdim=True).log()
         del scores
