@@ -9,8 +9,9 @@ This module only adapts the layer's interface to the op:
   resumed runs draw the same samples) and, in eval mode, from a private generator seeded with
   ``eval_seed`` on every call, so validation and test metrics do not depend on what ran before;
   ``eval_seed=None`` samples from the global RNG in eval too. That eval sample depends only on
-  (L_Q, L_K, device), so it is drawn once and kept (not in the state dict); ``torch.export`` then
-  records it as a constant of the program, where a generator could not be exported;
+  (L_Q, L_K, device): an eager call also keeps it (not in the state dict), and under ``torch.compile`` /
+  ``torch.export`` the kept sample is passed to the op, so the program holds it as a constant, where a
+  generator could not be exported;
 - ALiBi slopes pass through (the op adds -m |i - j| to sampled and active scores); since the op measures
   distance by index, ALiBi needs aligned, evenly spaced query and key positions (self-attention), and
   a stride s between positions (after distilling) multiplies the slopes by s;
@@ -47,19 +48,24 @@ class ProbSparseAttention(AttentionKernel):
         self.factor, self.eval_seed, self.backend = factor, eval_seed, backend
         self._eval_samples: dict[tuple[int, int, str], torch.Tensor] = {}
 
-    def _eval_sample(self, l_q: int, l_k: int, device: torch.device) -> torch.Tensor:
-        """The eval-mode key sample (L_Q, U): the draw of a generator seeded with ``eval_seed``, kept per
-        (L_Q, L_K, device). Under ``torch.compile`` a sample not yet kept is drawn in the graph, not kept."""
+    def _eval_draw(
+        self, l_q: int, l_k: int, device: torch.device
+    ) -> tuple[torch.Tensor | None, torch.Generator | None]:
+        """The eval-mode key sample, as (index_sample, generator) for the op: in eager calls a generator seeded
+        with ``eval_seed`` (its draw is also kept, per (L_Q, L_K, device)); under ``torch.compile`` /
+        ``torch.export`` the kept draw, a constant of the graph (the generator when no eager call kept one)."""
         key = (l_q, l_k, str(device))
         kept = self._eval_samples.get(key)
-        if kept is not None:
-            return kept
+        compiling = torch.compiler.is_compiling()
+        if compiling and kept is not None:
+            return kept, None
         generator = torch.Generator(device=device)
         generator.manual_seed(self.eval_seed)
-        sample = sample_index(l_q, l_k, self.factor, generator=generator, device=device)
-        if not torch.compiler.is_compiling():
-            self._eval_samples[key] = sample
-        return sample
+        if not compiling and kept is None:
+            draw = torch.Generator(device=device)
+            draw.manual_seed(self.eval_seed)
+            self._eval_samples[key] = sample_index(l_q, l_k, self.factor, generator=draw, device=device)
+        return None, generator
 
     def extra_repr(self) -> str:
         return f"factor={self.factor}, eval_seed={self.eval_seed}, backend={self.backend!r}"
@@ -96,9 +102,9 @@ class ProbSparseAttention(AttentionKernel):
             if not bool(torch.equal(q_positions, expected)) or int(stride) <= 0:
                 raise ValueError("ProbSparse attention with ALiBi needs evenly spaced, increasing positions")
             alibi_slopes = alibi_slopes * stride.to(alibi_slopes.dtype)
-        index_sample = None
+        index_sample, generator = None, None
         if not self.training and self.eval_seed is not None:
-            index_sample = self._eval_sample(q.shape[2], k.shape[2], q.device)
+            index_sample, generator = self._eval_draw(q.shape[2], k.shape[2], q.device)
         return probsparse_attention(
             q,
             k,
@@ -106,6 +112,7 @@ class ProbSparseAttention(AttentionKernel):
             factor=self.factor,
             causal=causal,
             index_sample=index_sample,
+            generator=generator,
             scale=scale,
             alibi_slopes=alibi_slopes,
             backend=self.backend,
