@@ -28,7 +28,7 @@ import torch
 from zoo import hub
 from zoo.data.images import ImageDataModule
 from zoo.data.timeseries import TimeSeriesDataModule
-from zoo.tasks.checkpoints import CHECKPOINT_KEY, verify_checkpoint
+from zoo.tasks.checkpoints import CHECKPOINT_KEY, LORA_KEY, verify_checkpoint
 from zoo.tasks.forecasting import ForecastingTask
 from zoo.tasks.generative import GenerativeTask
 
@@ -115,6 +115,13 @@ def net_from_checkpoint(path: str | os.PathLike[str]) -> tuple[torch.nn.Module, 
         instance_norm=spec.get("instance_norm"),
         preprocessing=spec.get("preprocessing") or {},
     )
+    if LORA_KEY in checkpoint:
+        raise hub.ArchitectureMismatchError(
+            f"{path} is the checkpoint of a LoRA run: it holds the adapter's weights only, not its base model's. "
+            f"train.py predict --config <the run's config> --ckpt_path {path} forecasts with it; for forecast, "
+            "export or convert, fold the adapter into its base: the run's fit --export_pretrained DIR writes "
+            "it, and train.py merge DIR MERGED makes a plain pretrained directory"
+        )
     model = hub.build_model(config, f"{path} ({CHECKPOINT_KEY})")
     # the task's keys: net.* (RevIN inside the net), or net.* and revin.* from zoo before RevIN moved into nets
     state = {k: v for k, v in checkpoint["state_dict"].items() if k.split(".", 1)[0] in ("net", "revin")}

@@ -286,6 +286,17 @@ def test_lora_checkpoint_without_its_adapter_options(
     assert_user_error(run(args, capsys), "holds a LoRA adapter", "model.init_from and model.lora")
 
 
+@pytest.mark.parametrize("verb", ["forecast", "export", "convert"])
+def test_lora_checkpoint_given_where_a_whole_model_is_needed(
+    verb: str, shared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A LoRA run's checkpoint holds the adapter only: the verbs that need a whole model say how to get one."""
+    target = ["synthetic"] if verb == "forecast" else [str(tmp_path / "out")]
+    outcome = run([verb, str(_lora_checkpoint(shared)), *target], capsys)
+    assert_user_error(outcome, "checkpoint of a LoRA run", "--export_pretrained", "train.py merge")
+    assert not (tmp_path / "out").exists()
+
+
 def test_lora_checkpoint_on_a_base_replaced_since(
     shared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
