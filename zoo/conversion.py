@@ -115,19 +115,60 @@ def net_from_checkpoint(path: str | os.PathLike[str]) -> tuple[torch.nn.Module, 
         instance_norm=spec.get("instance_norm"),
         preprocessing=spec.get("preprocessing") or {},
     )
-    if LORA_KEY in checkpoint:
-        raise hub.ArchitectureMismatchError(
-            f"{path} is the checkpoint of a LoRA run: it holds the adapter's weights only, not its base model's. "
-            f"train.py predict --config <the run's config> --ckpt_path {path} forecasts with it; for forecast, "
-            "export or convert, fold the adapter into its base: the run's fit --export_pretrained DIR writes "
-            "it, and train.py merge DIR MERGED makes a plain pretrained directory"
-        )
     model = hub.build_model(config, f"{path} ({CHECKPOINT_KEY})")
     # the task's keys: net.* (RevIN inside the net), or net.* and revin.* from zoo before RevIN moved into nets
     state = {k: v for k, v in checkpoint["state_dict"].items() if k.split(".", 1)[0] in ("net", "revin")}
-    hub.load_state(model, state, path, architecture=config.architecture)  # drops the task's net. prefix
+    if LORA_KEY in checkpoint:
+        model = _merged_adapter(model, checkpoint, state, path)
+    else:
+        hub.load_state(model, state, path, architecture=config.architecture)  # drops the task's net. prefix
     model.pretrained_config = hub.upgrade_config(config, path)
     return model.eval(), checkpoint
+
+
+def _merged_adapter(
+    model: torch.nn.Module, checkpoint: Mapping[str, Any], state: Mapping[str, torch.Tensor], path: Path
+) -> torch.nn.Module:
+    """A LoRA run's checkpoint (the adapter only) folded into its base: the base's weights from the run's
+    ``init_from`` (checked against the sha256 the checkpoint records), the adapter's from the checkpoint,
+    merged (Hu et al., ICLR 2022: W + B A scaled), so the net is a plain model of its architecture.
+
+    Args:
+        model: the net built from the checkpoint's record, with fresh weights.
+        checkpoint: the loaded checkpoint (its hyperparameters name ``init_from`` and ``lora``).
+        state: its ``net.*`` tensors.
+        path: the checkpoint file, for messages.
+    """
+    from zoo.adapters.adapter_io import base_fingerprint
+    from zoo.adapters.lora import LoraConfig, get_lora_model, merge_and_unload
+
+    hparams = checkpoint.get("hyper_parameters") or {}
+    init_from, lora = hparams.get("init_from"), hparams.get("lora")
+    if not init_from or not isinstance(lora, Mapping):
+        raise hub.ArchitectureMismatchError(
+            f"{path} is the checkpoint of a LoRA run without model.init_from: it holds the adapter only, and "
+            "its base (randomly initialised) was not saved; train the adapter on a pretrained base"
+        )
+    base = hub.from_pretrained(init_from)
+    hub.load_state(
+        model, base.state_dict(), f"{path}: its base {init_from}", architecture=hub.architecture_of(model)
+    )
+    recorded = (checkpoint.get(LORA_KEY) or {}).get("base_sha256")
+    if recorded not in (None, base_fingerprint(model)):
+        raise hub.IntegrityError(
+            f"{path}: its LoRA adapter was trained on base weights {str(recorded)[:12]}..., but its model.init_from "
+            f"{init_from!r} now holds others: restore that base"
+        )
+    get_lora_model(model, LoraConfig(**lora))
+    adapter = {k.removeprefix("net."): v for k, v in state.items()}
+    result = model.load_state_dict(adapter, strict=False)
+    trained = [k for k in result.missing_keys if ".lora_" in k or "modules_to_save" in k]
+    if trained or result.unexpected_keys:
+        raise hub.IntegrityError(
+            f"{path}: the adapter does not fit its record: missing {trained[:3]}, unexpected "
+            f"{result.unexpected_keys[:3]}"
+        )
+    return merge_and_unload(model)
 
 
 def convert_checkpoint(

@@ -286,15 +286,37 @@ def test_lora_checkpoint_without_its_adapter_options(
     assert_user_error(run(args, capsys), "holds a LoRA adapter", "model.init_from and model.lora")
 
 
-@pytest.mark.parametrize("verb", ["forecast", "export", "convert"])
-def test_lora_checkpoint_given_where_a_whole_model_is_needed(
-    verb: str, shared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_lora_checkpoint_forecasts_exports_and_converts_as_its_merged_adapter(
+    shared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A LoRA run's checkpoint holds the adapter only: the verbs that need a whole model say how to get one."""
-    target = ["synthetic"] if verb == "forecast" else [str(tmp_path / "out")]
-    outcome = run([verb, str(_lora_checkpoint(shared)), *target], capsys)
-    assert_user_error(outcome, "checkpoint of a LoRA run", "--export_pretrained", "train.py merge")
-    assert not (tmp_path / "out").exists()
+    """A LoRA run's checkpoint holds the adapter only: forecast, export and convert fold it into the base its
+    init_from names, as train.py merge does with the adapter the same run exported."""
+    import zoo
+
+    checkpoint = _lora_checkpoint(shared)
+    merged = tmp_path / "merged"
+    assert run(_merge(shared / "lstm.mine-lora", merged), capsys).code == 0
+    expected = zoo.forecast(merged, "synthetic")
+    got = zoo.forecast(checkpoint, "synthetic")
+    values = [c for c in expected.columns if c != "date"]
+    assert (got[values] - expected[values]).abs().max().max() < 1e-5
+    assert run(["export", str(checkpoint), str(tmp_path / "program")], capsys).code == 0
+    assert run(["convert", str(checkpoint), str(tmp_path / "converted")], capsys).code == 0
+    exported = zoo.forecast(tmp_path / "program", "synthetic")
+    assert (exported[values] - expected[values]).abs().max().max() < 1e-4
+
+
+def test_lora_checkpoint_whose_base_changed_is_refused_by_forecast(
+    shared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = _copy(shared / "lstm.mine", tmp_path / "lstm.base")
+    lora = [f"--model.init_from={base}", "--model.lora.r=2", "--model.lora.lora_alpha=4"]
+    main(["fit", "--config", QUICKSTART, *fast(tmp_path, "lora"), *lora])
+    checkpoint = next((tmp_path / "lora").glob("version_0/checkpoints/last.ckpt"))
+    for path in _other_base(tmp_path).iterdir():
+        (base / path.name).write_bytes(path.read_bytes())
+    outcome = run(["forecast", str(checkpoint), "synthetic"], capsys)
+    assert_user_error(outcome, "LoRA adapter was trained on base weights", "restore that base")
 
 
 def test_lora_checkpoint_on_a_base_replaced_since(
