@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -77,3 +79,27 @@ def run_metadata(device: str) -> dict[str, Any]:
         "git": git_commit(),
         "command": "python " + " ".join(sys.argv),
     }
+
+
+def ratio_cell(ratios: list[float]) -> str:
+    """A table cell for per-round speed-ups: ``median x (min-max)``.
+
+    Args:
+        ratios: one ratio per round.
+    """
+    return f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
+
+
+def write_results(out: str | Path, meta: dict[str, Any], results: list[Any], markdown: str) -> None:
+    """Write ``<out>.json`` (meta and results) and ``<out>.md`` (the table), and print the table.
+
+    Args:
+        out: the output stem.
+        meta: what :func:`run_metadata` recorded, plus the script's own settings.
+        results: the script's records, one per measured case.
+        markdown: the rendered table.
+    """
+    out = Path(out)
+    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "results": results}, indent=1) + "\n")
+    out.with_suffix(".md").write_text(markdown)
+    print(markdown)

@@ -12,7 +12,6 @@ gives the median per-call time over repeats and each variant's ratio to eager pe
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -25,7 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import zoo
-from benchmarks.environment import others_running, run_metadata
+from benchmarks.environment import others_running, ratio_cell, run_metadata, write_results
 from zoo.deploy import export_program, load_program
 from zoo.deploy.programs import program_inputs
 
@@ -86,7 +85,7 @@ def render(results: list[dict[str, object]], meta: dict[str, object]) -> str:
         cells = [result["name"], *(f"{statistics.median(ms[v]):.3f}" for v in VARIANTS)]
         for variant in VARIANTS[1:]:
             ratios = [e / t for e, t in zip(ms["eager"], ms[variant], strict=True)]
-            cells.append(f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})")
+            cells.append(ratio_cell(ratios))
         dev = result["max_abs_deviation"]
         cells.append(f"{dev['torch_export']:.1e} / {dev['onnxruntime']:.1e}")
         lines.append("| " + " | ".join(cells) + " |")
@@ -115,10 +114,7 @@ def main() -> None:
         for name in names:
             results.append(measure(name, args.repeats, args.calls, Path(workdir)))
             print(name, {v: round(statistics.median(results[-1]["ms"][v]), 3) for v in VARIANTS}, flush=True)
-    out = Path(args.out)
-    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
-    out.with_suffix(".md").write_text(render(results, meta))
-    print(render(results, meta))
+    write_results(args.out, meta, results, render(results, meta))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ locuslab's fp32 block per round (median, min-max)::
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -26,7 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.environment import others_running, run_metadata
+from benchmarks.environment import others_running, ratio_cell, run_metadata, write_results
 from zoo.models.tcn import TemporalBlock
 
 VARIANTS = (
@@ -104,8 +103,7 @@ def render(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             ratios = [b / t for b, t in zip(ms["locuslab_fp32"], ms[variant], strict=True)]
             lines.append(
                 f"| {', '.join(map(str, result['shape']))} | {result['dilation']} | {variant} | "
-                f"{statistics.median(ms[variant]):.2f} | {statistics.median(ratios):.2f}x "
-                f"({min(ratios):.2f}-{max(ratios):.2f}) |"
+                f"{statistics.median(ms[variant]):.2f} | {ratio_cell(ratios)} |"
             )
     return "\n".join(lines) + "\n"
 
@@ -130,10 +128,7 @@ def main() -> None:
         "calls": args.calls,
     }
     results = [measure(args, tuple(args.shape), d) for d in args.dilations]
-    out = Path(args.out)
-    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "results": results}, indent=1) + "\n")
-    out.with_suffix(".md").write_text(render(results, meta))
-    print(render(results, meta))
+    write_results(args.out, meta, results, render(results, meta))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ code not being on a lent machine).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -37,7 +36,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import zoo
-from benchmarks.environment import others_running, run_metadata
+from benchmarks.environment import others_running, ratio_cell, run_metadata, write_results
 from zoo.data import TimeSeriesDataModule
 
 SEQ_LEN, LABEL_LEN, PRED_LEN, BATCH = 96, 48, 96, 32
@@ -191,7 +190,7 @@ def render(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         for variant, ratios in result["speedup"].items():
             lines.append(
                 f"| {result['model']} | {variant} | {statistics.median(result['samples_per_s'][variant]):.1f} | "
-                f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f}) vs {result['baseline']} | "
+                f"{ratio_cell(ratios)} vs {result['baseline']} | "
                 f"{result['final_loss'][variant]:.4f} |"
             )
     return "\n".join(lines) + "\n"
@@ -223,10 +222,7 @@ def main() -> None:
         "dataset": args.dataset,
     }
     results = [run(tslib, name, args.rounds, args.steps, args.device, args.dataset) for name in args.models]
-    out = Path(args.out)
-    out.with_suffix(".json").write_text(json.dumps({"meta": meta, "results": results}, indent=1) + "\n")
-    out.with_suffix(".md").write_text(render(results, meta))
-    print(render(results, meta))
+    write_results(args.out, meta, results, render(results, meta))
 
 
 if __name__ == "__main__":

@@ -157,10 +157,10 @@ def export_command(model: str, directory: str, format: str = "torch_export", ove
         overwrite: replace an existing export directory there
     """
     from zoo.choices import check_choice
-    from zoo.deploy import PROGRAM_FILES, export_program
+    from zoo.deploy import PROGRAM_FILES, ProgramFormat, export_program
     from zoo.hub import check_directory_target
 
-    check_choice("format", format, ("torch_export", "onnx"))
+    check_choice("format", format, ProgramFormat)
     check_directory_target(Path(directory), PROGRAM_FILES, overwrite)  # before loading and tracing
     from zoo.inference.model import trained_net
 

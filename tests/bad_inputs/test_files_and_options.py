@@ -306,22 +306,10 @@ def test_lora_checkpoint_forecasts_exports_and_converts_as_its_merged_adapter(
     assert (exported[values] - expected[values]).abs().max().max() < 1e-4
 
 
-def test_lora_checkpoint_whose_base_changed_is_refused_by_forecast(
-    shared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    base = _copy(shared / "lstm.mine", tmp_path / "lstm.base")
-    lora = [f"--model.init_from={base}", "--model.lora.r=2", "--model.lora.lora_alpha=4"]
-    main(["fit", "--config", QUICKSTART, *fast(tmp_path, "lora"), *lora])
-    checkpoint = next((tmp_path / "lora").glob("version_0/checkpoints/last.ckpt"))
-    for path in _other_base(tmp_path).iterdir():
-        (base / path.name).write_bytes(path.read_bytes())
-    outcome = run(["forecast", str(checkpoint), "synthetic"], capsys)
-    assert_user_error(outcome, "LoRA adapter was trained on base weights", "restore that base")
-
-
 def test_lora_checkpoint_on_a_base_replaced_since(
     shared: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Testing the checkpoint of a LoRA run, or forecasting with it, on a base replaced since: refused."""
     base = _copy(shared / "lstm.mine", tmp_path / "lstm.base")
     lora = [f"--model.init_from={base}", "--model.lora.r=2", "--model.lora.lora_alpha=4"]
     main(["fit", "--config", QUICKSTART, *fast(tmp_path, "lora"), *lora])
@@ -333,6 +321,8 @@ def test_lora_checkpoint_on_a_base_replaced_since(
     assert_user_error(
         run(args, capsys), "its LoRA adapter was trained on base weights", "the base has changed"
     )
+    outcome = run(["forecast", str(checkpoint), "synthetic"], capsys)
+    assert_user_error(outcome, "LoRA adapter was trained on base weights", "restore that base")
 
 
 def test_export_with_overwrite_replaces_an_earlier_export_and_its_card(

@@ -41,7 +41,12 @@ MANIFEST_NAME = "export.json"
 GRAPH_NAME = "program.json"
 TENSORS_NAME = "program.safetensors"
 ONNX_NAME = "model.onnx"
-PROGRAM_FILES = frozenset({MANIFEST_NAME, GRAPH_NAME, TENSORS_NAME, ONNX_NAME})
+#: the program files of each format, beside export.json
+FORMAT_FILES: dict[str, frozenset[str]] = {
+    "torch_export": frozenset({GRAPH_NAME, TENSORS_NAME}),
+    "onnx": frozenset({ONNX_NAME}),
+}
+PROGRAM_FILES = frozenset({MANIFEST_NAME}).union(*FORMAT_FILES.values())
 MANIFEST_VERSION = 1
 EXAMPLE_BATCH = 2
 MAX_BATCH = 1 << 20

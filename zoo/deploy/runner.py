@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from zoo.deploy.programs import (
+    FORMAT_FILES,
     GRAPH_NAME,
     MANIFEST_NAME,
     MANIFEST_VERSION,
@@ -54,7 +55,7 @@ def read_manifest(directory: Path) -> dict[str, Any]:
             f"{where}: manifest_version {manifest['manifest_version']!r}, this zoo reads {MANIFEST_VERSION}; "
             "export the model again with this version"
         )
-    expected = {"torch_export": {GRAPH_NAME, TENSORS_NAME}, "onnx": {ONNX_NAME}}.get(manifest["format"])
+    expected = FORMAT_FILES.get(manifest["format"])
     if expected is None:
         raise IntegrityError(f"{where}: format must be 'torch_export' or 'onnx', got {manifest['format']!r}")
     inputs = manifest["inputs"]
