@@ -15,11 +15,18 @@ from zoo.registry import get_model_entry, register_model
 FORECASTERS = zoo.list_models(task="forecasting")
 # Every attention model once per position encoding, small enough to stay fast.
 ATTENTION_SIZES = {"d_model": 16, "n_heads": 2, "d_ff": 32}
+
+
+def _positions_of(name: str) -> tuple[str, ...]:
+    """The position encodings a model takes: every one, except "none" only for variate tokens."""
+    return ("none",) if get_model_entry(name).defaults.get("tokens") == "variates" else POSITION_TYPES
+
+
 VARIANTS = [pytest.param(name, {}, id=name) for name in FORECASTERS] + [
     pytest.param(name, {**ATTENTION_SIZES, "position": position}, id=f"{name}-{position}")
     for name in FORECASTERS
     if "position" in get_model_entry(name).parameters()
-    for position in POSITION_TYPES
+    for position in _positions_of(name)
 ]
 DIMS = {"n_features": 3, "seq_len": 24, "pred_len": 7, "n_targets": 3, "label_len": 12, "n_time_features": 4}
 

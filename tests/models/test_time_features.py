@@ -18,10 +18,11 @@ SMALL = {  # keeps the attention models fast; every other argument is the model'
     "gru": {"hidden_size": 8},
     "tcn": {"hidden_channels": 8},
 }
-WITH_TIME_FEATURES = [
+WITH_TIME_FEATURES = [  # patch tokens (patchtst) read values only: tests/models/test_transformer_tokens.py
     name
     for name in zoo.list_models()
     if "use_time_features" in inspect.signature(get_model_entry(name).builder).parameters
+    and get_model_entry(name).defaults.get("tokens") != "patches"
 ]
 
 
@@ -89,4 +90,4 @@ def test_the_default_is_false_or_none(name: str) -> None:
     features, as Informer and TSLib do), the RNN/TCN baselines to False (their shipped configs and
     checkpoints were trained without them)."""
     default = inspect.signature(get_model_entry(name).builder).parameters["use_time_features"].default
-    assert default is (None if name in ("transformer", "informer") else False)
+    assert default is (None if name in ("transformer", "informer", "itransformer") else False)

@@ -163,6 +163,9 @@ class MultiHeadAttention(nn.Module):
         rope_base: RoPE's theta base.
         kernel: the attention computation (default :class:`FullAttention`).
         bias: whether the four projections have biases.
+        mix_heads: merge the heads' outputs as Informer2020's ``AttentionLayer(mix=True)`` does: the
+            (B, H, L_Q, D) output read in memory order as (B, L_Q, H * D), which mixes time steps across
+            heads (its decoder self-attention); False merges each step's heads as usual.
 
     Shapes: query (B, L_Q, d_model), key and value (B, L_K, d_model) -> (B, L_Q, d_model).
     """
@@ -178,9 +181,11 @@ class MultiHeadAttention(nn.Module):
         rope_base: float = 10000.0,
         kernel: AttentionKernel | None = None,
         bias: bool = True,
+        mix_heads: bool = False,
     ) -> None:
         super().__init__()
         check_position_type(position)
+        self.mix_heads = mix_heads
         if n_heads <= 0 or d_model % n_heads:
             raise ValueError(f"MultiHeadAttention: n_heads={n_heads} must divide d_model={d_model}")
         if not 0.0 <= dropout < 1.0:
@@ -261,4 +266,6 @@ class MultiHeadAttention(nn.Module):
             k_positions=k_positions,
             dropout_p=self.dropout if self.training else 0.0,
         )  # (B, H, L_Q, D)
+        if self.mix_heads:
+            return self.out_proj(out.reshape(batch, l_q, self.d_model))  # memory order, heads and steps mixed
         return self.out_proj(rearrange(out, "b h l d -> b l (h d)"))

@@ -124,6 +124,8 @@ class DecoderLayer(nn.Module):
         rope_base: RoPE's theta base.
         self_kernel: the masked self-attention's kernel (None: full attention).
         cross_kernel: the cross-attention's kernel (None: full attention).
+        mix_self_heads: merge the self-attention's heads as Informer2020's ``mix=True``
+            (``MultiHeadAttention.mix_heads``).
     """
 
     def __init__(
@@ -138,9 +140,12 @@ class DecoderLayer(nn.Module):
         rope_base: float,
         self_kernel: AttentionKernel | None = None,
         cross_kernel: AttentionKernel | None = None,
+        mix_self_heads: bool = False,
     ) -> None:
         super().__init__()
-        self.self_attn = MultiHeadAttention(d_model, n_heads, dropout, position, rope_base, self_kernel)
+        self.self_attn = MultiHeadAttention(
+            d_model, n_heads, dropout, position, rope_base, self_kernel, mix_heads=mix_self_heads
+        )
         self.cross_attn = MultiHeadAttention(d_model, n_heads, dropout, position, rope_base, cross_kernel)
         self.ffn = FeedForward(d_model, d_ff, dropout, activation)
         self.self_block = _Residual(d_model, dropout, norm_first)

@@ -4,6 +4,7 @@ from zoo.models.base import Forecaster
 from zoo.models.gumbel import GumbelVAE
 from zoo.models.informer import InformerForecaster
 from zoo.models.latent import LatentVariableModel
+from zoo.models.linear import LinearForecaster
 from zoo.models.naive import NaiveForecaster
 from zoo.models.nbeats import NBeatsForecaster
 from zoo.models.rnn import RNNForecaster
@@ -17,6 +18,7 @@ __all__ = [
     "GumbelVAE",
     "InformerForecaster",
     "LatentVariableModel",
+    "LinearForecaster",
     "NBeatsForecaster",
     "NaiveForecaster",
     "RNNForecaster",

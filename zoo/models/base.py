@@ -129,6 +129,7 @@ class Forecaster(RecordsConstructorArgs, nn.Module):
         extra = {"x_mask": x_mask} if x_mask is not None and self._forecast_takes_mask else {}
         if self.revin is None:
             return self.forecast(x, x_mark, y_mark, **extra)
+        self.check_input(x)  # before RevIN, so a wrong width gets the same message with RevIN as without
         return self.revin.around(lambda normed: self.forecast(normed, x_mark, y_mark, **extra), x)
 
     def forecast(

@@ -15,10 +15,17 @@ Time-Series Forecasting" (AAAI 2021); reference implementation zhouhaoyi/Informe
   ``label_len`` steps of x, then P zeros, with their time features), masked ProbSparse self-attention and
   full cross-attention, then a linear map to the C_out targets; one forward pass, no autoregression.
 
-Differences from the reference, on purpose:
+Differences from the reference, on purpose, unless ``informer2020=True``:
 
 - the reference's ``mix=True`` decoder self-attention output reshape (it transposes heads and time before
   merging heads, mixing time steps across heads) is not reproduced: heads are merged per step as usual;
+- the value and temporal embeddings have no biases, as in Time-Series-Library's copy (Informer2020's
+  ``models/embed.py`` has them);
+- the decoder's absolute position embeddings continue from the start token's time step (the reference
+  numbers the decoder input from 0).
+
+``informer2020=True`` reproduces those three details of the authors' code. In both forms:
+
 - positions are time steps (``zoo.models.transformer``): after a distilling layer a step stands for the
   input step at twice its index, so RoPE/ALiBi see distances in input time steps;
 - ProbSparse samples keys from the global RNG in training (reseeded per step by the task) and from a
@@ -125,6 +132,8 @@ class InformerForecaster(StartTokenForecaster):
         backend: ``kernels.probsparse_attention`` backend ("auto", "triton" or "torch").
         use_time_features: embed x_mark / y_mark. None (default): when the data has time features
             (n_time_features > 0); True needs ``n_time_features > 0``; False: ignore the marks.
+        informer2020: as the authors' code (zhouhaoyi/Informer2020): embedding biases, the decoder
+            self-attention's ``mix=True`` head merge, decoder position embeddings from 0 (module docstring).
     """
 
     def __init__(
@@ -154,6 +163,7 @@ class InformerForecaster(StartTokenForecaster):
         eval_seed: int | None = 0,
         backend: Backend = "auto",
         use_time_features: bool | None = None,
+        informer2020: bool = False,
     ) -> None:
         super().__init__(
             n_features, seq_len, pred_len, n_targets, label_len, n_time_features, revin, revin_affine
@@ -171,19 +181,26 @@ class InformerForecaster(StartTokenForecaster):
                 f"encoder_stack {stack} reads the last L / 2^i steps: seq_len={seq_len} is too short"
             )
         self.position, self.attention = position, attention
+        self.informer2020 = self.decoder_embedding_from_zero = informer2020
         self.use_time_features = self.time_features_used(use_time_features)
         marks = n_time_features if self.use_time_features else 0
         max_len = seq_len + pred_len if max_len is None else max_len
         layer_args = (d_model, n_heads, d_ff, dropout, activation, False, position, rope_base)
         prob = ProbSparseAttention if attention == "prob" else None
         kernel_args = {"factor": factor, "eval_seed": eval_seed, "backend": backend}
-        self.enc_embedding = DataEmbedding(n_features, d_model, marks, position, max_len, dropout)
+        self.enc_embedding = DataEmbedding(
+            n_features, d_model, marks, position, max_len, dropout, informer2020
+        )
         self.encoders = nn.ModuleList(
             InformerEncoder(n, layer_args, prob, kernel_args, distil) for n in stack
         )
-        self.dec_embedding = DataEmbedding(n_features, d_model, marks, position, max_len, dropout)
+        self.dec_embedding = DataEmbedding(
+            n_features, d_model, marks, position, max_len, dropout, informer2020
+        )
         self.decoder = nn.ModuleList(
-            DecoderLayer(*layer_args, self_kernel=prob(**kernel_args) if prob else None)
+            DecoderLayer(
+                *layer_args, self_kernel=prob(**kernel_args) if prob else None, mix_self_heads=informer2020
+            )
             for _ in range(d_layers)
         )
         self.decoder_norm = nn.LayerNorm(d_model)

@@ -23,6 +23,22 @@ sees true time distances. (The references restart the decoder's sinusoidal posit
 to the C_out targets and then by one linear layer over time from L to P steps (a linear horizon head,
 which fixes the lookback length at ``seq_len``).
 
+``tokens`` chooses what the encoder attends over (``zoo.layers.tokens``); both alternatives are
+encoder-only and fix the lookback length at ``seq_len``:
+
+- ``"steps"`` (default): one token per time step, as above;
+- ``"patches"``: PatchTST (Nie et al., ICLR 2023): each target channel alone is cut into patches of
+  ``patch_len`` steps every ``patch_stride`` steps (16 and 8 in the paper), one token per patch, every
+  position encoding over the patch index, and a flatten head from the N patch tokens to the P steps. The
+  other channels are not read (channel independence), nor are the time features. PatchTST normalises the
+  encoder with BatchNorm; here it is the LayerNorm of the other layouts.
+- ``"variates"``: iTransformer (Liu et al., ICLR 2024): one token per channel (its whole window) plus one
+  per time feature, no position encoding (``position`` defaults to "none" and must be), attention
+  across variates and ``Linear(d_model, P)`` per token; the last C_out variate tokens are the forecast.
+
+PatchTST and iTransformer both normalise each window as RevIN without the affine map does
+(``revin=True, revin_affine=False``).
+
 Defaults are the references' (d_model 512, 8 heads, 2 encoder and 1 decoder layers, d_ff 2048,
 dropout 0.1, GELU, post-norm); ``norm_first=True`` gives pre-norm layers.
 
@@ -40,12 +56,15 @@ from zoo.choices import check_choice
 from zoo.layers.embedding import DataEmbedding
 from zoo.layers.highway import LinearHighway
 from zoo.layers.position import PositionType, check_position_type
+from zoo.layers.tokens import FlattenHead, PatchEmbedding, VariateEmbedding
 from zoo.layers.transformer import DecoderLayer, EncoderLayer, FeedForwardActivation
 from zoo.models.base import Forecaster
 from zoo.registry import register_model
 
 #: The Transformer forecaster's layout: the start-token encoder-decoder, or an encoder with a linear horizon head.
 TransformerArchitecture = Literal["encoder_decoder", "encoder_only"]
+#: What the encoder attends over: time steps, patches of each channel (PatchTST) or whole variates (iTransformer).
+TransformerTokens = Literal["steps", "patches", "variates"]
 
 
 class StartTokenForecaster(Forecaster):
@@ -61,6 +80,9 @@ class StartTokenForecaster(Forecaster):
     lora_target_modules: ClassVar[list[str]] = ["q_proj", "k_proj", "v_proj", "out_proj"]
 
     use_time_features: bool
+    #: Number the decoder's absolute position embeddings from 0 instead of from the start token's time step
+    #: (Informer2020's ``DataEmbedding`` of the decoder input); attention positions stay time steps.
+    decoder_embedding_from_zero: bool = False
 
     def encode(self, x: torch.Tensor, x_mark: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, L, C_in) -> encoder output (B, L_enc, d_model) and the time positions (L_enc,) of its steps."""
@@ -96,7 +118,9 @@ class StartTokenForecaster(Forecaster):
         )  # (B, S+P, C)
         dec_mark = None if x_mark is None or y_mark is None else torch.cat([x_mark[:, start:], y_mark], dim=1)
         positions = torch.arange(start, length + self.pred_len, device=x.device)
-        h = self.dec_embedding(dec_in, dec_mark, positions)
+        h = self.dec_embedding(
+            dec_in, dec_mark, positions - start if self.decoder_embedding_from_zero else positions
+        )
         for layer in self.decoder:
             h = layer(h, memory, positions, memory_positions)
         return self.projection(self.decoder_norm(h))[:, -self.pred_len :]  # (B, P, C_out)
@@ -112,6 +136,16 @@ class StartTokenForecaster(Forecaster):
 @register_model(
     "transformer", description="Vaswani encoder-decoder forecaster (Informer/TSLib benchmark form)"
 )
+@register_model(
+    "patchtst",
+    defaults={"tokens": "patches", "revin": True, "revin_affine": False},
+    description="PatchTST: the Transformer over channel-independent patches (Nie et al. 2023)",
+)
+@register_model(
+    "itransformer",
+    defaults={"tokens": "variates", "revin": True, "revin_affine": False},
+    description="iTransformer: the Transformer over variate tokens (Liu et al. 2024)",
+)
 class TransformerForecaster(StartTokenForecaster):
     """Transformer forecaster; see the module docstring.
 
@@ -123,15 +157,20 @@ class TransformerForecaster(StartTokenForecaster):
         d_ff: feed-forward width.
         dropout: on embeddings, attention weights and residual branches.
         activation: of the feed-forward ("gelu" or "relu").
-        position: "sinusoidal", "learned", "rope", "alibi" or "none".
+        position: "sinusoidal", "learned", "rope", "alibi" or "none". None (default): "none" for variate
+            tokens, else "sinusoidal".
         rope_base: RoPE's theta base.
         max_len: rows of the learned position table (default L + P).
         norm_first: pre-norm instead of post-norm layers.
-        architecture: "encoder_decoder" or "encoder_only" (linear horizon head).
+        architecture: "encoder_decoder" or "encoder_only" (linear horizon head). None (default):
+            "encoder_decoder" for step tokens; patch and variate tokens are always encoder-only.
         use_time_features: embed x_mark / y_mark. None (default): when the data has time features
             (n_time_features > 0); True needs ``n_time_features > 0``; False: ignore the marks.
         highway: add LSTNet's linear map from the L past values to the P future values of each target
             (``zoo.layers.LinearHighway``, as the RNN and TCN forecasters offer).
+        tokens: "steps" (one per time step), "patches" (PatchTST) or "variates" (iTransformer).
+        patch_len: steps per patch (``tokens="patches"``).
+        patch_stride: steps between the starts of consecutive patches (``tokens="patches"``).
     """
 
     def __init__(
@@ -151,23 +190,31 @@ class TransformerForecaster(StartTokenForecaster):
         d_ff: int = 2048,
         dropout: float = 0.1,
         activation: FeedForwardActivation = "gelu",
-        position: PositionType = "sinusoidal",
+        position: PositionType | None = None,
         rope_base: float = 10000.0,
         max_len: int | None = None,
         norm_first: bool = False,
-        architecture: TransformerArchitecture = "encoder_decoder",
+        architecture: TransformerArchitecture | None = None,
         use_time_features: bool | None = None,
         highway: bool = False,
+        tokens: TransformerTokens = "steps",
+        patch_len: int = 16,
+        patch_stride: int = 8,
     ) -> None:
         super().__init__(
             n_features, seq_len, pred_len, n_targets, label_len, n_time_features, revin, revin_affine
         )
-        check_position_type(position)
-        check_choice("architecture", architecture, TransformerArchitecture)
+        check_choice("tokens", tokens, TransformerTokens, owner="TransformerForecaster")
+        position, architecture = _resolved_layout(tokens, position, architecture)
         if e_layers < 1 or (architecture == "encoder_decoder" and d_layers < 1):
             raise ValueError(f"need e_layers >= 1 and d_layers >= 1, got {e_layers} and {d_layers}")
-        self.position, self.architecture = position, architecture
-        self.use_time_features = self.time_features_used(use_time_features)
+        self.position, self.architecture, self.tokens = position, architecture, tokens
+        if tokens == "patches" and use_time_features:
+            raise ValueError(
+                "TransformerForecaster: patch tokens (PatchTST) read each channel's values only, not time "
+                "features; use use_time_features=None or False, or tokens='steps' or 'variates'"
+            )
+        self.use_time_features = tokens != "patches" and self.time_features_used(use_time_features)
         marks = n_time_features if self.use_time_features else 0
         max_len = seq_len + pred_len if max_len is None else max_len
 
@@ -175,10 +222,19 @@ class TransformerForecaster(StartTokenForecaster):
             return DataEmbedding(n_features, d_model, marks, position, max_len, dropout)
 
         layer_args = (d_model, n_heads, d_ff, dropout, activation, norm_first, position, rope_base)
-        self.enc_embedding = embedding()
+        if tokens == "patches":
+            self.enc_embedding = PatchEmbedding(seq_len, patch_len, patch_stride, d_model, position, dropout)
+        elif tokens == "variates":
+            self.enc_embedding = VariateEmbedding(seq_len, d_model, dropout)
+        else:
+            self.enc_embedding = embedding()
         self.encoder = nn.ModuleList(EncoderLayer(*layer_args) for _ in range(e_layers))
         self.encoder_norm = nn.LayerNorm(d_model)
-        if architecture == "encoder_decoder":
+        if tokens == "patches":
+            self.head = FlattenHead(self.enc_embedding.n_patches, d_model, pred_len, dropout)
+        elif tokens == "variates":
+            self.head = nn.Linear(d_model, pred_len)
+        elif architecture == "encoder_decoder":
             self.dec_embedding = embedding()
             self.decoder = nn.ModuleList(DecoderLayer(*layer_args) for _ in range(d_layers))
             self.decoder_norm = nn.LayerNorm(d_model)
@@ -189,9 +245,15 @@ class TransformerForecaster(StartTokenForecaster):
         self.highway = LinearHighway(seq_len, pred_len, n_features, self.n_targets) if highway else None
 
     def encode(self, x: torch.Tensor, x_mark: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (B, L, C_in) -> encoder output (B, L, d_model) at positions 0..L-1."""
-        positions = torch.arange(x.shape[1], device=x.device)
-        h = self.enc_embedding(x, x_mark, positions)
+        """x (B, L, C_in) -> encoder output and the positions of its tokens: (B, L, d_model) at 0..L-1 for
+        step tokens, (B * C_out, N, d_model) at 0..N-1 for patches, (B, C_in + F, d_model) for variates."""
+        if self.tokens == "patches":
+            h = self.enc_embedding(x[..., self.n_features - self.n_targets :])
+        elif self.tokens == "variates":
+            h = self.enc_embedding(x, x_mark)
+        else:
+            h = self.enc_embedding(x, x_mark, torch.arange(x.shape[1], device=x.device))
+        positions = torch.arange(h.shape[1], device=x.device)
         for layer in self.encoder:
             h = layer(h, positions)
         return self.encoder_norm(h), positions
@@ -205,10 +267,41 @@ class TransformerForecaster(StartTokenForecaster):
             x_mark, _ = self.checked_marks(x, x_mark, y_mark)
             if x.shape[1] != self.seq_len:
                 raise ValueError(
-                    f"the encoder-only Transformer's horizon head maps exactly seq_len={self.seq_len} "
+                    f"the encoder-only Transformer ({self.tokens} tokens) maps exactly seq_len={self.seq_len} "
                     f"steps, got x with L={x.shape[1]}; use architecture='encoder_decoder' to vary L"
                 )
-            h = self.projection(self.encode(x, x_mark)[0])  # (B, L, C_out)
-            out = self.horizon(h.transpose(1, 2)).transpose(1, 2)  # (B, P, C_out)
+            memory = self.encode(x, x_mark)[0]
+            if self.tokens == "patches":
+                out = self.head(memory, self.n_targets)  # (B, P, C_out)
+            elif self.tokens == "variates":
+                variates = memory[
+                    :, self.n_features - self.n_targets : self.n_features
+                ]  # (B, C_out, d_model)
+                out = self.head(variates).transpose(1, 2)  # (B, P, C_out)
+            else:
+                h = self.projection(memory)  # (B, L, C_out)
+                out = self.horizon(h.transpose(1, 2)).transpose(1, 2)  # (B, P, C_out)
         # The highway maps exactly seq_len steps (one weight per lookback step), like the encoder-only head.
         return out if self.highway is None else out + self.highway(x)
+
+
+def _resolved_layout(tokens: str, position: str | None, architecture: str | None) -> tuple[str, str]:
+    """The position encoding and layout ``tokens`` implies where they were left None; a clear error where
+    they were given and do not fit (variates have no order; only step tokens have a decoder)."""
+    if position is None:
+        position = "none" if tokens == "variates" else "sinusoidal"
+    check_position_type(position)
+    if tokens == "variates" and position != "none":
+        raise ValueError(
+            f"TransformerForecaster: variate tokens (iTransformer) have no order, so no position encoding: "
+            f"use position='none' (or leave it unset), got {position!r}"
+        )
+    if architecture is None:
+        architecture = "encoder_decoder" if tokens == "steps" else "encoder_only"
+    check_choice("architecture", architecture, TransformerArchitecture)
+    if tokens != "steps" and architecture != "encoder_only":
+        raise ValueError(
+            f"TransformerForecaster: {tokens} tokens are encoder-only (the start-token decoder reads time "
+            f"steps): use architecture='encoder_only' (or leave it unset), or tokens='steps'"
+        )
+    return position, architecture
