@@ -148,7 +148,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--config", action="append", required=True, help="name=path[::override ...]")
+    parser.add_argument("--config", action="append", default=[], help="name=path[::override ...]")
     parser.add_argument("--seeds", type=int, nargs="+", default=[2021, 2022, 2023])
     parser.add_argument("--horizons", type=int, nargs="+", default=[96, 192, 336, 720])
     parser.add_argument("--jobs", type=int, default=1)
@@ -160,8 +160,21 @@ def main() -> None:
         help="keep the runs recorded in <out>.partial.jsonl by an interrupted sweep (same name, "
         "horizon and seed) instead of running them again",
     )
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="only rewrite <out>.md from <out>.json (e.g. after published.py gained figures); trains nothing",
+    )
     args = parser.parse_args()
+    out = Path(args.out)
+    if args.render:
+        record = json.loads(out.with_suffix(".json").read_text())
+        out.with_suffix(".md").write_text(_markdown(record["results"], record["meta"], args.dataset))
+        print(out.with_suffix(".md").read_text())
+        return
 
+    if not args.config:
+        parser.error("--config is required (unless --render)")
     import torch
 
     specs = []
@@ -170,7 +183,6 @@ def main() -> None:
         path, *overrides = rest.split("::")
         specs.append((name, path, [o for part in overrides for o in part.split()]))
     jobs = [(name, path, ov, h, s) for name, path, ov in specs for h in args.horizons for s in args.seeds]
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_suffix(".partial.jsonl")
     done: dict[tuple[str, int, int], dict[str, Any]] = {}

@@ -45,6 +45,11 @@ BENCHMARK_OF = {
 ETTH1_ROWS = {
     "naive (Repeat)": ("etth1_naive", "naive"),
     "published Repeat (Zeng et al. 2023, Table 2)": ("published", "naive"),
+    "dlinear (moving-average trend, kernel 25)": ("etth1_linear", "dlinear"),
+    "nlinear": ("etth1_linear", "nlinear"),
+    "rlinear (RevIN + linear)": ("etth1_linear", "rlinear"),
+    "published DLinear (iTransformer Table 10)": ("published", "dlinear"),
+    "published RLinear (iTransformer Table 10)": ("published", "rlinear"),
     "lstm (RevIN + highway)": ("etth1_rnn", "lstm"),
     "gru (RevIN + highway)": ("etth1_rnn", "gru"),
     "tcn (RevIN + highway, 32 channels, 5 levels)": ("etth1_tcn", "tcn"),
