@@ -128,6 +128,42 @@ MODELS: tuple[Shipped, ...] = (
         "(the card's figure uses seed 0).",
     ),
     _forecaster(
+        "dlinear.etth1",
+        "configs/forecasting/dlinear_etth1.yaml",
+        "DLinear (Zeng et al. 2023): a moving-average trend (kernel 25) and the remainder, one shared linear "
+        "map from 96 to 96 steps each; weights started at 1/L.",
+        "published DLinear 0.386 (lookback 96; iTransformer, ICLR 2024, Table 10); our 3-seed "
+        "benchmark: 0.3885 ± 0.0038 (benchmarks/results/etth1_linear.md)",
+        notes=_ETT_NOTE + " The linear family's member with the best validation MSE.",
+    ),
+    _forecaster(
+        "rlinear.etth1",
+        "configs/forecasting/rlinear_etth1.yaml",
+        "RLinear (Li et al. 2023): RevIN around one shared linear map from 96 to 96 steps.",
+        "published RLinear 0.386 (lookback 96; iTransformer, ICLR 2024, Table 10); our 3-seed "
+        "benchmark: 0.3832 ± 0.0005 (benchmarks/results/etth1_linear.md)",
+        notes=_ETT_NOTE + " The linear family's member with the best test MSE (DLinear has the best "
+        "validation MSE).",
+    ),
+    _forecaster(
+        "patchtst.etth1",
+        "configs/forecasting/patchtst_etth1.yaml",
+        "PatchTST (Nie et al. 2023): the Transformer over channel-independent patches (16 steps, stride 8), "
+        "sinusoidal patch positions, instance normalisation, flatten head.",
+        "published PatchTST 0.414 (lookback 96; iTransformer, ICLR 2024, Table 10); our 3-seed "
+        "benchmark: PATCHTST_REF (benchmarks/results/etth1_tokens.md)",
+        notes=_ETT_NOTE,
+    ),
+    _forecaster(
+        "itransformer.etth1",
+        "configs/forecasting/itransformer_etth1.yaml",
+        "iTransformer (Liu et al. 2024): the Transformer over variate tokens (7 channels + 4 time "
+        "features), no position encoding, instance normalisation.",
+        "published iTransformer 0.386 (lookback 96; iTransformer, ICLR 2024, Table 10); our 3-seed "
+        "benchmark: ITRANSFORMER_REF (benchmarks/results/etth1_tokens.md)",
+        notes=_ETT_NOTE,
+    ),
+    _forecaster(
         "nbeats.m4_hourly",
         "configs/forecasting/nbeats_generic_m4_hourly.yaml",
         "N-BEATS-G (Oreshkin et al. 2020) for M4 Hourly: one single model, lookback 4H = 192, sMAPE loss, "

@@ -9,12 +9,14 @@ from zoo import hub
 from zoo.conversion import evaluate_pretrained
 
 SHIPPED = [
+    "dlinear.etth1",
     "gru.etth1",
     "gumbel_vae.binarized_mnist",
     "informer.etth1",
     "lstm.etth1",
     "nbeats.etth1",
     "nbeats.m4_hourly",
+    "rlinear.etth1",
     "tcn.etth1",
     "transformer.etth1",
     "vae.mnist",
