@@ -48,7 +48,9 @@ PROTOCOLS: dict[str, Protocol] = {
     "ETTm2": Protocol(("--data.dataset=ETTm2",), LONG),
     "weather": Protocol(("--data.dataset=weather", "--data.timestamps=ignore", "--data.missing=raw"), LONG),
     "exchange_rate": Protocol(("--data.dataset=exchange_rate",), LONG),
-    "illness": Protocol(("--data.dataset=illness", "--data.seq_len=36", "--data.label_len=18"), (24, 36, 48, 60)),
+    "illness": Protocol(
+        ("--data.dataset=illness", "--data.seq_len=36", "--data.label_len=18"), (24, 36, 48, 60)
+    ),
 }
 
 
@@ -88,11 +90,11 @@ def _dataset_of(meta: dict, stem: str) -> str | None:
     return "ETTh1" if stem.startswith("etth1") else None
 
 
-def collect(stems: list[str]) -> dict[tuple[str, str, int], list[dict]]:
-    """(dataset, model name, horizon) -> the runs of that cell, from ``results/<stem>.json``."""
+def collect(stems: list[str], root: Path = RESULTS) -> dict[tuple[str, str, int], list[dict]]:
+    """(dataset, model name, horizon) -> the runs of that cell, from ``<root>/<stem>.json``."""
     cells: dict[tuple[str, str, int], list[dict]] = {}
     for stem in stems:
-        record = json.loads((RESULTS / f"{stem}.json").read_text())
+        record = json.loads((root / f"{stem}.json").read_text())
         dataset = _dataset_of(record["meta"], stem)
         if dataset is None:
             continue
@@ -107,19 +109,19 @@ def _cell(runs: list[dict]) -> str:
     return f"{mse:.3f} / {mae:.3f}" + ("" if len(runs) > 1 else " (1 seed)")
 
 
-def table(args: argparse.Namespace) -> None:
-    """The leaderboard: per dataset and horizon, every model's mean MSE / MAE and the published rows."""
-    cells = collect(args.stems)
+def leaderboard(stems: list[str], published_models: list[str], root: Path = RESULTS) -> str:
+    """The leaderboard markdown: per dataset and horizon, every model's mean MSE / MAE over its runs, and
+    the published rows of ``published_models`` (``benchmarks/published.py``) beside them."""
+    cells = collect(stems, root)
     models = list(dict.fromkeys(name for _, name, _ in cells))
-    published = sorted({model for model, _, _ in PUBLISHED if model not in models and model in args.published})
+    published = [model for model in published_models if any(key[0] == model for key in PUBLISHED)]
     lines = [
         "# Standard long-horizon benchmark (features M, test MSE / MAE on the standardised scale)",
         "",
-        "Lookback 96 (illness: 36). zoo rows: mean over the seeds run (3 on ETTh1 unless marked '1 seed'),",
-        "every test window, best-validation checkpoint, hyperparameters chosen on ETTh1's validation split.",
-        "Published rows (`benchmarks/published.py`, sources below) dropped the last partial test batch",
-        "unless their source says otherwise. Results files: "
-        + ", ".join(f"`{s}.json`" for s in args.stems)
+        "Lookback 96 (illness: 36). zoo columns: mean over the seeds run (3 on ETTh1; '(1 seed)' marks",
+        "one), every test window, best-validation checkpoint, the ETTh1 configs' hyperparameters unless",
+        "noted. Published columns: `benchmarks/published.py`, sources below. Results files: "
+        + ", ".join(f"`{s}.json`" for s in stems)
         + ".",
         "",
         "| dataset | horizon | " + " | ".join(models + [f"published {m}" for m in published]) + " |",
@@ -128,7 +130,11 @@ def table(args: argparse.Namespace) -> None:
     sources: list[str] = []
     for dataset, protocol in PROTOCOLS.items():
         for horizon in protocol.horizons:
-            row = [_cell(cells[(dataset, m, horizon)]) if (dataset, m, horizon) in cells else "" for m in models]
+            row = [
+                _cell(cells[(dataset, m, horizon)]) if (dataset, m, horizon) in cells else "" for m in models
+            ]
+            if not any(row):
+                continue
             for model in published:
                 entry = PUBLISHED.get((model, dataset, horizon))
                 if entry is not None and entry.source not in sources:
@@ -136,16 +142,22 @@ def table(args: argparse.Namespace) -> None:
                 row.append(
                     f"{entry.mse:.3f} / {entry.mae:.3f} [{sources.index(entry.source) + 1}]" if entry else ""
                 )
-            if any(row):
-                lines.append(f"| {dataset} | {horizon} | " + " | ".join(row) + " |")
+            lines.append(f"| {dataset} | {horizon} | " + " | ".join(row) + " |")
     lines += ["", "Sources:", *[f"[{i + 1}] {text}" for i, text in enumerate(sources)]]
-    out = Path(args.out)
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    print(out.with_suffix(".md").read_text())
+    return "\n".join(lines) + "\n"
+
+
+def table(args: argparse.Namespace) -> None:
+    """Write and print the leaderboard (``<out>.md``)."""
+    out = Path(args.out).with_suffix(".md")
+    out.write_text(leaderboard(args.stems, args.published))
+    print(out.read_text())
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     verbs = parser.add_subparsers(dest="verb", required=True)
     run_parser = verbs.add_parser("run", help="train and test the configs on the datasets")
     run_parser.add_argument("--config", action="append", required=True, help="name=path[::override ...]")
