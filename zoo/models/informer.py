@@ -26,6 +26,11 @@ Differences from the reference, on purpose, unless ``informer2020=True``:
 
 ``informer2020=True`` reproduces those three details of the authors' code. In both forms:
 
+- the tokens are time steps: the Transformer's patch and variate tokens (``zoo.models.transformer``)
+  are not offered here: ProbSparse attention only differs from full attention over long token
+  sequences, and its u = factor * ceil(ln N) active queries (15 for 12 patches, 10 for 7 variates at
+  factor 5) would already be every token;
+
 - positions are time steps (``zoo.models.transformer``): after a distilling layer a step stands for the
   input step at twice its index, so RoPE/ALiBi see distances in input time steps;
 - ProbSparse samples keys from the global RNG in training (reseeded per step by the task) and from a

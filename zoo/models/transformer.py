@@ -160,7 +160,7 @@ class TransformerForecaster(StartTokenForecaster):
         position: "sinusoidal", "learned", "rope", "alibi" or "none". None (default): "none" for variate
             tokens, else "sinusoidal".
         rope_base: RoPE's theta base.
-        max_len: rows of the learned position table (default L + P).
+        max_len: rows of the learned position table (default L + P; patch tokens: always the N patches).
         norm_first: pre-norm instead of post-norm layers.
         architecture: "encoder_decoder" or "encoder_only" (linear horizon head). None (default):
             "encoder_decoder" for step tokens; patch and variate tokens are always encoder-only.
