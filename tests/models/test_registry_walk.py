@@ -40,8 +40,10 @@ def _batch(batch: int = 2) -> dict[str, torch.Tensor]:
 
 
 def test_expected_models_registered() -> None:
-    assert {"naive", "lstm", "gru", "tcn", "transformer"} <= set(zoo.list_models())
-    assert zoo.list_models("l*") == ["lstm"]
+    expected = {"naive", "lstm", "gru", "tcn", "transformer", "patchtst", "itransformer"}
+    assert expected | {"linear", "dlinear", "nlinear", "rlinear"} <= set(zoo.list_models())
+    assert zoo.list_models("l*") == ["linear", "lstm"]
+    assert zoo.list_models("*linear") == ["dlinear", "linear", "nlinear", "rlinear"]
 
 
 @pytest.mark.parametrize("name", FORECASTERS)
