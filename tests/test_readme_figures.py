@@ -36,6 +36,7 @@ NUM = rf"{FIG}|\d+"
 BENCHMARK_OF = {
     "dlinear.etth1": ("etth1_linear", "dlinear"),
     "rlinear.etth1": ("etth1_linear", "rlinear"),
+    "itransformer.etth1": ("etth1_tokens", "itransformer"),
     "lstm.etth1": ("etth1_rnn", "lstm"),
     "gru.etth1": ("etth1_rnn", "gru"),
     "tcn.etth1": ("etth1_tcn", "tcn"),

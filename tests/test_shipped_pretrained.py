@@ -13,6 +13,7 @@ SHIPPED = [
     "gru.etth1",
     "gumbel_vae.binarized_mnist",
     "informer.etth1",
+    "itransformer.etth1",
     "lstm.etth1",
     "nbeats.etth1",
     "nbeats.m4_hourly",
