@@ -109,7 +109,9 @@ def _cell(runs: list[dict]) -> str:
     return f"{mse:.3f} / {mae:.3f}" + ("" if len(runs) > 1 else " (1 seed)")
 
 
-def leaderboard(stems: list[str], published_models: list[str], root: Path = RESULTS) -> str:
+def leaderboard(
+    stems: list[str], published_models: list[str], root: Path = RESULTS, notes: tuple[str, ...] = ()
+) -> str:
     """The leaderboard markdown: per dataset and horizon, every model's mean MSE / MAE over its runs, and
     the published rows of ``published_models`` (``benchmarks/published.py``) beside them."""
     cells = collect(stems, root)
@@ -123,6 +125,7 @@ def leaderboard(stems: list[str], published_models: list[str], root: Path = RESU
         "noted. Published columns: `benchmarks/published.py`, sources below. Results files: "
         + ", ".join(f"`{s}.json`" for s in stems)
         + ".",
+        *notes,
         "",
         "| dataset | horizon | " + " | ".join(models + [f"published {m}" for m in published]) + " |",
         "|---|---|" + "---|" * (len(models) + len(published)),
@@ -150,7 +153,7 @@ def leaderboard(stems: list[str], published_models: list[str], root: Path = RESU
 def table(args: argparse.Namespace) -> None:
     """Write and print the leaderboard (``<out>.md``)."""
     out = Path(args.out).with_suffix(".md")
-    out.write_text(leaderboard(args.stems, args.published))
+    out.write_text(leaderboard(args.stems, args.published, notes=tuple(args.note)))
     print(out.read_text())
 
 
@@ -170,6 +173,7 @@ def main() -> None:
     table_parser = verbs.add_parser("table", help="write the leaderboard from results files")
     table_parser.add_argument("--stems", nargs="+", required=True, help="results/<stem>.json files to read")
     table_parser.add_argument("--published", nargs="*", default=[], help="published models to add as columns")
+    table_parser.add_argument("--note", action="append", default=[], help="a line added under the header")
     table_parser.add_argument("--out", default=str(RESULTS / "leaderboard"))
     args = parser.parse_args()
     run(args) if args.verb == "run" else table(args)
