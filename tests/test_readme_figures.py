@@ -37,6 +37,7 @@ BENCHMARK_OF = {
     "dlinear.etth1": ("etth1_linear", "dlinear"),
     "rlinear.etth1": ("etth1_linear", "rlinear"),
     "itransformer.etth1": ("etth1_tokens", "itransformer"),
+    "patchtst.etth1": ("etth1_tokens", "patchtst"),
     "lstm.etth1": ("etth1_rnn", "lstm"),
     "gru.etth1": ("etth1_rnn", "gru"),
     "tcn.etth1": ("etth1_tcn", "tcn"),

@@ -17,6 +17,7 @@ SHIPPED = [
     "lstm.etth1",
     "nbeats.etth1",
     "nbeats.m4_hourly",
+    "patchtst.etth1",
     "rlinear.etth1",
     "tcn.etth1",
     "transformer.etth1",
