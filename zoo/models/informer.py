@@ -186,7 +186,7 @@ class InformerForecaster(StartTokenForecaster):
                 f"encoder_stack {stack} reads the last L / 2^i steps: seq_len={seq_len} is too short"
             )
         self.position, self.attention = position, attention
-        self.informer2020 = self.decoder_embedding_from_zero = informer2020
+        self.decoder_embedding_from_zero = informer2020
         self.use_time_features = self.time_features_used(use_time_features)
         marks = n_time_features if self.use_time_features else 0
         max_len = seq_len + pred_len if max_len is None else max_len
