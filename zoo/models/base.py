@@ -32,6 +32,9 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from zoo.choices import check_choice
+from zoo.distributions import DistributionName, Prediction
+from zoo.layers.distribution_heads import build_head
 from zoo.layers.revin import RevIN
 
 
@@ -77,6 +80,12 @@ class Forecaster(RecordsConstructorArgs, nn.Module):
         revin: normalise each input window by its own per-channel mean and standard deviation and map the
             forecast back (RevIN, Kim et al., ICLR 2022; :class:`zoo.layers.RevIN`).
         revin_affine: give RevIN its learnable per-channel affine map.
+        distribution: what the model predicts besides its point forecast: "point" (nothing), "quantile"
+            (non-crossing quantiles at ``quantiles``, trained with the pinball loss), "normal" or "student_t"
+            (trained with the negative log-likelihood); the head is
+            :mod:`zoo.layers.distribution_heads`, the same for every forecaster.
+        quantiles: the levels of ``distribution="quantile"``, strictly increasing in (0, 1)
+            (None: 0.1, 0.5, 0.9).
     """
 
     #: The layers LoRA adapts by default (``zoo.adapters``): module-name suffixes, or a full-match regex.
@@ -92,6 +101,8 @@ class Forecaster(RecordsConstructorArgs, nn.Module):
         n_time_features: int = 0,
         revin: bool = False,
         revin_affine: bool = True,
+        distribution: DistributionName = "point",
+        quantiles: list[float] | None = None,
     ) -> None:
         super().__init__()
         n_targets = n_features if n_targets is None else n_targets
@@ -112,6 +123,9 @@ class Forecaster(RecordsConstructorArgs, nn.Module):
         self.n_features, self.seq_len, self.pred_len = n_features, seq_len, pred_len
         self.n_targets, self.label_len, self.n_time_features = n_targets, label_len, n_time_features
         self.revin = RevIN(n_features, affine=revin_affine) if revin else None
+        check_choice("distribution", distribution, DistributionName)
+        self.distribution = distribution
+        self.distribution_head = build_head(distribution, quantiles, seq_len, pred_len)
         self._forecast_takes_mask = "x_mask" in inspect.signature(self.forecast).parameters
 
     def forward(
@@ -131,6 +145,24 @@ class Forecaster(RecordsConstructorArgs, nn.Module):
             return self.forecast(x, x_mark, y_mark, **extra)
         self.check_input(x)  # before RevIN, so a wrong width gets the same message with RevIN as without
         return self.revin.around(lambda normed: self.forecast(normed, x_mark, y_mark, **extra), x)
+
+    def predict_distribution(
+        self,
+        x: torch.Tensor,
+        x_mark: torch.Tensor | None = None,
+        y_mark: torch.Tensor | None = None,
+        x_mask: torch.Tensor | None = None,
+    ) -> Prediction:
+        """The probabilistic forecast of x (B, L, C_in): the head's prediction around :meth:`forward`'s point
+        forecast (B, P, C_out), in the units of x; an error for a model built with ``distribution="point"``."""
+        if self.distribution_head is None:
+            raise ValueError(
+                f"{type(self).__name__} was built with distribution='point' and forecasts points only; build it "
+                "with distribution='quantile' (and quantiles=[...]), 'normal' or 'student_t' for intervals, or use "
+                "conformal intervals (zoo.forecast(..., intervals=0.8))"
+            )
+        point = self(x, x_mark, y_mark, x_mask)
+        return self.distribution_head(x[..., self.n_features - self.n_targets :], point)
 
     def forecast(
         self, x: torch.Tensor, x_mark: torch.Tensor | None = None, y_mark: torch.Tensor | None = None

@@ -49,6 +49,7 @@ from torch import nn
 
 from kernels.triton_support import Backend
 from zoo.choices import check_choice
+from zoo.distributions import DistributionName
 from zoo.layers.attention import AttentionKernel
 from zoo.layers.embedding import DataEmbedding
 from zoo.layers.position import PositionType, check_position_type
@@ -151,6 +152,8 @@ class InformerForecaster(StartTokenForecaster):
         n_time_features: int = 0,
         revin: bool = False,
         revin_affine: bool = True,
+        distribution: DistributionName = "point",
+        quantiles: list[float] | None = None,
         d_model: int = 512,
         n_heads: int = 8,
         e_layers: int = 2,
@@ -171,7 +174,16 @@ class InformerForecaster(StartTokenForecaster):
         informer2020: bool = False,
     ) -> None:
         super().__init__(
-            n_features, seq_len, pred_len, n_targets, label_len, n_time_features, revin, revin_affine
+            n_features,
+            seq_len,
+            pred_len,
+            n_targets,
+            label_len,
+            n_time_features,
+            revin,
+            revin_affine,
+            distribution,
+            quantiles,
         )
         check_position_type(position)
         check_choice("attention", attention, AttentionType)

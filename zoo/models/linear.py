@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from zoo.choices import check_choice
+from zoo.distributions import DistributionName
 from zoo.models.base import Forecaster
 from zoo.registry import register_model
 
@@ -118,6 +119,8 @@ class LinearForecaster(Forecaster):
         n_time_features: int = 0,
         revin: bool = False,
         revin_affine: bool = True,
+        distribution: DistributionName = "point",
+        quantiles: list[float] | None = None,
         decomposition: LinearDecomposition = "none",
         moving_average: int = 25,
         normalisation: LinearNormalisation = "none",
@@ -126,7 +129,16 @@ class LinearForecaster(Forecaster):
         init: LinearInit = "uniform",
     ) -> None:
         super().__init__(
-            n_features, seq_len, pred_len, n_targets, label_len, n_time_features, revin, revin_affine
+            n_features,
+            seq_len,
+            pred_len,
+            n_targets,
+            label_len,
+            n_time_features,
+            revin,
+            revin_affine,
+            distribution,
+            quantiles,
         )
         check_choice("decomposition", decomposition, LinearDecomposition, owner="LinearForecaster")
         check_choice("normalisation", normalisation, LinearNormalisation, owner="LinearForecaster")

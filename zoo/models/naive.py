@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from zoo.distributions import DistributionName
 from zoo.models.base import Forecaster
 from zoo.registry import register_model
 
@@ -29,9 +30,20 @@ class NaiveForecaster(Forecaster):
         n_time_features: int = 0,
         revin: bool = False,
         revin_affine: bool = True,
+        distribution: DistributionName = "point",
+        quantiles: list[float] | None = None,
     ) -> None:
         super().__init__(
-            n_features, seq_len, pred_len, n_targets, label_len, n_time_features, revin, revin_affine
+            n_features,
+            seq_len,
+            pred_len,
+            n_targets,
+            label_len,
+            n_time_features,
+            revin,
+            revin_affine,
+            distribution,
+            quantiles,
         )
 
     def forecast(

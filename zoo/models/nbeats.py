@@ -42,6 +42,7 @@ from einops import rearrange
 from torch import nn
 
 from zoo.choices import check_choice
+from zoo.distributions import DistributionName
 from zoo.models.base import Forecaster
 from zoo.registry import register_model
 
@@ -208,6 +209,8 @@ class NBeatsForecaster(Forecaster):
         n_time_features: int = 0,
         revin: bool = False,
         revin_affine: bool = True,
+        distribution: DistributionName = "point",
+        quantiles: list[float] | None = None,
         architecture: NBeatsArchitecture = "generic",
         num_stacks: int = 30,
         num_blocks: int = 1,
@@ -226,7 +229,16 @@ class NBeatsForecaster(Forecaster):
         scale_inputs: bool = False,
     ) -> None:
         super().__init__(
-            n_features, seq_len, pred_len, n_targets, label_len, n_time_features, revin, revin_affine
+            n_features,
+            seq_len,
+            pred_len,
+            n_targets,
+            label_len,
+            n_time_features,
+            revin,
+            revin_affine,
+            distribution,
+            quantiles,
         )
         check_choice("architecture", architecture, NBeatsArchitecture, owner="NBeatsForecaster")
         if architecture == "generic":

@@ -29,6 +29,7 @@ from einops import rearrange
 from torch import nn
 
 from zoo.choices import check_choice
+from zoo.distributions import DistributionName
 from zoo.layers.highway import LinearHighway
 from zoo.models.base import Forecaster
 from zoo.registry import register_model
@@ -82,6 +83,8 @@ class RNNForecaster(Forecaster):
         n_time_features: int = 0,
         revin: bool = False,
         revin_affine: bool = True,
+        distribution: DistributionName = "point",
+        quantiles: list[float] | None = None,
         *,
         cell: CellType = "lstm",
         hidden_size: int = 64,
@@ -94,7 +97,16 @@ class RNNForecaster(Forecaster):
         highway: bool = False,
     ) -> None:
         super().__init__(
-            n_features, seq_len, pred_len, n_targets, label_len, n_time_features, revin, revin_affine
+            n_features,
+            seq_len,
+            pred_len,
+            n_targets,
+            label_len,
+            n_time_features,
+            revin,
+            revin_affine,
+            distribution,
+            quantiles,
         )
         check_choice("cell", cell, CellType)
         check_choice("mode", mode, RNNMode)

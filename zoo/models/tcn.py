@@ -45,6 +45,7 @@ from torch.nn.utils.parametrizations import weight_norm
 
 from kernels.triton_support import Backend
 from zoo.choices import check_choice
+from zoo.distributions import DistributionName
 from zoo.layers.causal_conv import CausalConv1d
 from zoo.layers.highway import LinearHighway
 from zoo.models.base import Forecaster
@@ -153,6 +154,8 @@ class TCNForecaster(Forecaster):
         n_time_features: int = 0,
         revin: bool = False,
         revin_affine: bool = True,
+        distribution: DistributionName = "point",
+        quantiles: list[float] | None = None,
         *,
         hidden_channels: int = 64,
         num_levels: int | None = None,
@@ -165,7 +168,16 @@ class TCNForecaster(Forecaster):
         backend: Backend = "auto",
     ) -> None:
         super().__init__(
-            n_features, seq_len, pred_len, n_targets, label_len, n_time_features, revin, revin_affine
+            n_features,
+            seq_len,
+            pred_len,
+            n_targets,
+            label_len,
+            n_time_features,
+            revin,
+            revin_affine,
+            distribution,
+            quantiles,
         )
         if hidden_channels <= 0 or kernel_size <= 0:
             raise ValueError(

@@ -53,6 +53,7 @@ import torch
 from torch import nn
 
 from zoo.choices import check_choice
+from zoo.distributions import DistributionName
 from zoo.layers.embedding import DataEmbedding
 from zoo.layers.highway import LinearHighway
 from zoo.layers.position import PositionType, check_position_type
@@ -183,6 +184,8 @@ class TransformerForecaster(StartTokenForecaster):
         n_time_features: int = 0,
         revin: bool = False,
         revin_affine: bool = True,
+        distribution: DistributionName = "point",
+        quantiles: list[float] | None = None,
         d_model: int = 512,
         n_heads: int = 8,
         e_layers: int = 2,
@@ -202,7 +205,16 @@ class TransformerForecaster(StartTokenForecaster):
         patch_stride: int = 8,
     ) -> None:
         super().__init__(
-            n_features, seq_len, pred_len, n_targets, label_len, n_time_features, revin, revin_affine
+            n_features,
+            seq_len,
+            pred_len,
+            n_targets,
+            label_len,
+            n_time_features,
+            revin,
+            revin_affine,
+            distribution,
+            quantiles,
         )
         check_choice("tokens", tokens, TransformerTokens, owner="TransformerForecaster")
         position, architecture = _resolved_layout(tokens, position, architecture)

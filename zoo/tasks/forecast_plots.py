@@ -75,8 +75,13 @@ def plot_forecast_windows(
     channel_name: str | None = None,
     window_ids: Sequence[int] | None = None,
     max_windows: int = 4,
+    band: tuple[ArrayLike, ArrayLike] | None = None,
+    band_label: str = "interval",
 ) -> Figure:
     """Plot history (N, L, C_in), truth (N, P, C_out) and forecast (N, P, C_out) of a few windows.
+
+    ``band`` (lower, upper), each (N, P, C_out), shades a prediction interval around the forecast, labelled
+    ``band_label`` (e.g. "80% interval").
 
     ``window_ids`` picks the windows (indices along N) to plot, default ``0 .. N-1``; at most the first
     ``max_windows`` of them are plotted, one subplot each, titled ``window {id}`` (and ``channel_name`` when
@@ -103,6 +108,12 @@ def plot_forecast_windows(
             raise ValueError(
                 f"window_ids contains {i}, out of range for N={n} windows (history shape {tuple(hist.shape)})"
             )
+    bounds = None
+    if band is not None:
+        bounds = tuple(_as_numpy(name, b) for name, b in zip(("band lower", "band upper"), band, strict=True))
+        for name, b in zip(("band lower", "band upper"), bounds, strict=True):
+            if b.shape != true.shape:
+                raise ValueError(f"{name} has shape {b.shape}; expected the truth's shape {true.shape}")
     target = channel % c_out
     source = target if c_in == c_out else c_in - 1
 
@@ -114,6 +125,9 @@ def plot_forecast_windows(
         ax.plot(x_hist, hist[i, :, source], color="C0", label="history")
         ax.plot(x_pred, true[i, :, target], color="C2", label="truth")
         ax.plot(x_pred, pred[i, :, target], color="C3", linestyle="--", label="forecast")
+        if bounds is not None:
+            lower, upper = bounds[0][i, :, target], bounds[1][i, :, target]
+            ax.fill_between(x_pred, lower, upper, color="C3", alpha=0.2, label=band_label)
         ax.axvline(0, color="0.5", linewidth=0.8, linestyle=":", label="_origin")
         ax.set_title(f"window {i}" + (f": {channel_name}" if channel_name else ""))
         ax.grid(True, alpha=0.3)

@@ -46,16 +46,26 @@ from torchmetrics import MeanAbsoluteError, MeanMetric, MeanSquaredError, Metric
 
 from zoo.adapters.lora import LoraConfig
 from zoo.choices import check_choice
+from zoo.distributions import Prediction, central_levels
 from zoo.hub import ArchitectureMismatchError
 from zoo.metrics import M4Scores, mape, mase, smape
 from zoo.precision import at_least_float32
+from zoo.scoring import ProbabilisticScores
 from zoo.tasks.checkpoints import PretrainedTaskMixin
 from zoo.tasks.compiling import CompileMode, compile_in_place
 from zoo.tasks.forecast_plots import plot_forecast_windows
 from zoo.tasks.media import log_figure
 from zoo.tasks.optim import OptimizerConfig, StepSeededRNG, configure_optimization
+from zoo.tasks.probabilistic import (
+    as_float32,
+    batch_scores,
+    interval_bounds,
+    net_distribution,
+    resolve_loss,
+    scored_levels,
+)
 
-LossName = Literal["mse", "mae", "huber", "smape", "mase", "mape"]
+LossName = Literal["mse", "mae", "huber", "smape", "mase", "mape", "quantile", "normal", "student_t"]
 
 
 def _metric_pair(prefix: str, suffix: str = "") -> MetricCollection:
@@ -71,8 +81,12 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
         net: a forecaster (``zoo.create_model(...)``, a registry name or a ``class_path`` in a config); it
             must expose ``n_features``, ``n_targets``, ``seq_len`` and ``pred_len`` (every ``zoo.models.Forecaster`` does).
         loss: the training loss: "mse", "mae", "huber" (on the standardised scale) or the scale-free
-            "smape", "mase" (needs ``mase_scale`` in the batch) and "mape" of N-BEATS.
+            "smape", "mase" (needs ``mase_scale`` in the batch) and "mape" of N-BEATS; for a net built with
+            ``distribution="quantile"`` / "normal" / "student_t" its own pinball loss or negative
+            log-likelihood, named by the same word (None: that, or "mse" for point forecasters).
         huber_delta: the threshold of the Huber loss.
+        interval: the nominal coverage of the central prediction interval whose coverage and width a
+            probabilistic net logs (0.8: the 0.1 and 0.9 quantiles, which a quantile net must predict).
         optimizer: the optimiser and learning-rate schedule (:class:`zoo.tasks.optim.OptimizerConfig`).
         init_from: a pretrained name or directory (:mod:`zoo.hub`) whose weights (RevIN's included) and
             target scaler statistics the task starts from; for fine-tuning.
@@ -89,8 +103,9 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
     def __init__(
         self,
         net: nn.Module,
-        loss: LossName = "mse",
+        loss: LossName | None = None,
         huber_delta: float = 1.0,
+        interval: float = 0.8,
         optimizer: OptimizerConfig = OptimizerConfig(),  # noqa: B008 (frozen: one shared default is safe)
         init_from: str | None = None,
         lora: LoraConfig | None = None,
@@ -106,7 +121,11 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
                 f"ForecastingTask: net {type(net).__name__} lacks attribute(s) {missing}; "
                 "subclass zoo.models.Forecaster"
             )
-        check_choice("loss", loss, LossName)
+        if loss is not None:
+            check_choice("loss", loss, LossName)
+        self.loss_name = resolve_loss(loss, net)
+        central_levels(interval)  # a clear error for an interval outside (0, 1), whatever the net
+        self.probabilistic = net_distribution(net) != "point"
         self.optimizer_config = OptimizerConfig.coerce(optimizer)
         self.save_hyperparameters(ignore=["net"])
         self.hparams["optimizer"] = (
@@ -141,6 +160,12 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
             else [f"c{i}" for i in range(net.n_targets)]
         )
         self.val_scores, self.test_scores = M4Scores(), M4Scores()
+        if self.probabilistic:
+            self.interval_bounds = interval_bounds(net, interval)
+            self.scored_levels = scored_levels(net, interval)
+            self.val_probabilistic = ProbabilisticScores(net.n_targets)
+            self.test_probabilistic = ProbabilisticScores(net.n_targets)
+            self.test_probabilistic_orig = ProbabilisticScores(net.n_targets)
         self._net_takes_mask = "x_mask" in inspect.signature(net.forward).parameters
         if plot_windows < 0:
             raise ValueError(f"plot_windows must be >= 0, got {plot_windows}")
@@ -203,11 +228,19 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
     ) -> torch.Tensor:
         """Map standardised targets (B, P, C_out) back to original units, with the batch's own per-series
         statistics when it carries them (long-format panels), else the train-row scaler's."""
+        mean, std = self.target_statistics(values, batch)
+        return values * std + mean
+
+    def target_statistics(
+        self, values: torch.Tensor, batch: dict[str, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The (mean, std) that map standardised ``values`` (B, P, C_out) to original units, each broadcastable
+        to them: the batch's per-series statistics (B, 1, C_out) when it has them, else the scaler's (C_out,)."""
         if batch is not None and "target_std" in batch:
             std = batch["target_std"][: len(values)].to(values.dtype).unsqueeze(-2)
             mean = batch["target_mean"][: len(values)].to(values.dtype).unsqueeze(-2)
-            return values * std + mean
-        return values * self.target_std.to(values.dtype) + self.target_mean.to(values.dtype)
+            return mean, std
+        return self.target_mean.to(values.dtype), self.target_std.to(values.dtype)
 
     # ----------------------------------------------------------------- forward and loss
     def forward(
@@ -227,10 +260,26 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
         pred = self(batch["x"], batch.get("x_mark"), batch.get("y_mark"), batch.get("x_mask"))
         return at_least_float32(pred)
 
-    def _loss(self, pred: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The training loss of ``pred`` against ``batch["y"]``, over the valid steps of ``y_mask``."""
+    def _predict(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, Prediction | None]:
+        """The point forecast (B, P, C_out) and, for a probabilistic net, its whole prediction (float32)."""
+        if not self.probabilistic:
+            return self._forecast(batch), None
+        extra = {"x_mask": batch["x_mask"]} if "x_mask" in batch and self._net_takes_mask else {}
+        prediction = self.net.predict_distribution(
+            batch["x"], batch.get("x_mark"), batch.get("y_mark"), **extra
+        )
+        prediction = as_float32(prediction)
+        return prediction.point, prediction
+
+    def _loss(
+        self, pred: torch.Tensor, batch: dict[str, torch.Tensor], prediction: Prediction | None = None
+    ) -> torch.Tensor:
+        """The training loss of ``pred`` (or of the probabilistic ``prediction``) against ``batch["y"]``, over
+        the valid steps of ``y_mask``."""
         target, mask = batch["y"], batch.get("y_mask")
-        name = self.hparams.loss
+        if prediction is not None:
+            return prediction.loss(target, mask)
+        name = self.loss_name
         if name in ("smape", "mape", "mase"):
             # Per series over the horizon (B, C_out series), then the mean: the N-BEATS losses.
             f, y = pred.transpose(1, 2), target.transpose(1, 2)
@@ -257,8 +306,8 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
         return (errors * mask).sum() / mask.sum().clamp_min(1.0)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor | None:
-        pred = self._forecast(batch)
-        loss = self._loss(pred, batch)
+        pred, prediction = self._predict(batch)
+        loss = self._loss(pred, batch, prediction)
         if not torch.isfinite(loss):
             raise FloatingPointError(
                 f"non-finite training loss {loss.item()} at global step {self.global_step} (batch {batch_idx}); "
@@ -268,8 +317,10 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
         return loss if pred.requires_grad else None  # parameter-free nets (naive) have nothing to optimise
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        pred = self._forecast(batch)
-        self.val_loss.update(self._loss(pred, batch).detach(), weight=len(pred))
+        pred, prediction = self._predict(batch)
+        self.val_loss.update(self._loss(pred, batch, prediction).detach(), weight=len(pred))
+        if prediction is not None:
+            self.val_probabilistic.update(**self._scores(prediction, batch["y"]))
         self.log("val/loss", self.val_loss, prog_bar=True, batch_size=len(pred))
         self.val_metrics.update(pred.reshape(-1), batch["y"].reshape(-1))
         self.log_dict(self.val_metrics, batch_size=len(pred))
@@ -278,9 +329,33 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         self._log_scores(self.val_scores, "val/")
+        if self.probabilistic:
+            self._log_probabilistic(self.val_probabilistic, "val/")
+
+    def _scores(self, prediction: Prediction, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        """What :class:`zoo.scoring.ProbabilisticScores` takes for one batch."""
+        scores = batch_scores(prediction, target, self.scored_levels, self.interval_bounds)
+        return {**vars(scores), "target": target}
+
+    def _log_probabilistic(self, scores: ProbabilisticScores, prefix: str, suffix: str = "") -> None:
+        """Log pinball, CRPS, coverage and width averaged over channels; with ``suffix`` (the original scale)
+        the means of the unit-bearing scores and every score per channel (coverage, scale-free, unsuffixed),
+        then reset."""
+        if not scores.count:
+            return
+        for name, values in scores.compute().items():
+            if not suffix:
+                self.log(f"{prefix}{name}", values.mean().float())
+                continue
+            unit = "" if name == "coverage" else suffix
+            if unit:
+                self.log(f"{prefix}{name}{unit}", values.mean().float())
+            for channel, value in zip(self.channel_names, values, strict=True):
+                self.log(f"{prefix}{name}{unit}/{channel}", value.float())
+        scores.reset()
 
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        pred = self._forecast(batch)
+        pred, prediction = self._predict(batch)
         self.test_metrics.update(pred.reshape(-1), batch["y"].reshape(-1))
         pred_orig, y_orig = self.to_original_scale(pred, batch), self.to_original_scale(batch["y"], batch)
         self.test_metrics_orig.update(pred_orig.reshape(-1), y_orig.reshape(-1))
@@ -292,23 +367,48 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
         self.log("test/windows", float(len(pred)), reduce_fx="sum", batch_size=1, sync_dist=True)
         if "mase_scale" in batch:
             self.test_scores.update(pred, batch["y"], batch["mase_scale"], batch.get("naive2"))
-        self._collect_plot_window(batch, pred, batch_idx)
+        if prediction is not None:
+            self.test_probabilistic.update(**self._scores(prediction, batch["y"]))
+            in_units = prediction.rescaled(*self.target_statistics(pred, batch))
+            self.test_probabilistic_orig.update(**self._scores(in_units, y_orig))
+        self._collect_plot_window(batch, pred, batch_idx, prediction)
 
     def on_test_epoch_end(self) -> None:
         self._log_scores(self.test_scores, "test/")
+        if self.probabilistic:
+            self._log_probabilistic(self.test_probabilistic, "test/")
+            self._log_probabilistic(self.test_probabilistic_orig, "test/", "_orig")
         if self.test_channel_metrics["mse"].update_count:
             for metric, values in self.test_channel_metrics.compute().items():
                 for name, value in zip(self.channel_names, values.reshape(-1), strict=True):
                     self.log(f"test/{metric}_orig/{name}", value.float())
         self.test_channel_metrics.reset()
         if self._plot_windows and self.trainer.is_global_zero and self.loggers:
-            history, truth, forecast = (torch.cat(parts) for parts in zip(*self._plot_windows, strict=True))
-            figure = plot_forecast_windows(history, truth, forecast, max_windows=self.hparams.plot_windows)
+            history, truth, forecast, *band = (
+                torch.cat(parts) for parts in zip(*self._plot_windows, strict=True)
+            )
+            coverage = (
+                f"{round(100 * (self.interval_bounds[1] - self.interval_bounds[0]), 6):g}% interval"
+                if band
+                else ""
+            )
+            figure = plot_forecast_windows(
+                history,
+                truth,
+                forecast,
+                max_windows=self.hparams.plot_windows,
+                band=(band[0], band[1]) if band else None,
+                band_label=coverage,
+            )
             log_figure(self.loggers, "test/forecasts", figure, self.global_step)
         self._plot_windows = []
 
     def _collect_plot_window(
-        self, batch: dict[str, torch.Tensor], pred: torch.Tensor, batch_idx: int
+        self,
+        batch: dict[str, torch.Tensor],
+        pred: torch.Tensor,
+        batch_idx: int,
+        prediction: Prediction | None = None,
     ) -> None:
         """Keep the first window of batches spread over the test split, in original units, for the plot."""
         wanted = self.hparams.plot_windows
@@ -319,11 +419,12 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
         if batch_idx % stride:
             return
         targets = pred.shape[-1]
+        parts = [batch["x"][..., -targets:], batch["y"], pred]
+        if prediction is not None:
+            bounds = prediction.quantiles(self.interval_bounds)
+            parts += [bounds[..., 0], bounds[..., 1]]
         self._plot_windows.append(
-            tuple(
-                self.to_original_scale(t[:1].detach().float(), batch).cpu()
-                for t in (batch["x"][..., -targets:], batch["y"], pred)
-            )
+            tuple(self.to_original_scale(t[:1].detach().float(), batch).cpu() for t in parts)
         )
 
     def _log_scores(self, scores: M4Scores, prefix: str) -> None:
