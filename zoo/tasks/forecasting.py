@@ -350,7 +350,7 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
             unit = "" if name == "coverage" else suffix
             if unit:
                 self.log(f"{prefix}{name}{unit}", values.mean().float())
-            for channel, value in zip(self.channel_names, values, strict=True):
+            for channel, value in zip(self.channel_names, values.reshape(-1), strict=True):
                 self.log(f"{prefix}{name}{unit}/{channel}", value.float())
         scores.reset()
 
