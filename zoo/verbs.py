@@ -199,6 +199,10 @@ def forecast_command(
     sep: str | None = None,
     missing: str | None = None,
     gaps: str | None = None,
+    quantiles: list[float] | None = None,
+    conformal: bool = False,
+    calibration_windows: int = 200,
+    calibration_step: int = 1,
     overwrite: bool = False,
 ) -> Path | None:
     """Forecast the future after the last row of each series in a file, with a trained model.
@@ -217,6 +221,11 @@ def forecast_command(
         sep: the CSV separator (default: sniffed)
         missing: missing values: error, keep, interpolate or raw (default: the model's)
         gaps: missing timestamps: error, interpolate, ffill or ignore (default: the model's)
+        quantiles: quantile levels to add as <target>_q<level> columns, e.g. [0.1,0.9]: from a probabilistic
+            model, or with --conformal from backtest residuals
+        conformal: calibrate the quantiles on the residuals of the data's last calibration_windows origins (any model)
+        calibration_windows: conformal calibration origins per series
+        calibration_step: rows between conformal calibration origins
         overwrite: replace an existing output file
     """
     from zoo.inference import forecast, write_table
@@ -233,6 +242,10 @@ def forecast_command(
         sep=sep,
         missing=missing,  # type: ignore[arg-type]
         gaps=gaps,  # type: ignore[arg-type]
+        quantiles=quantiles,
+        conformal=conformal,
+        calibration_windows=calibration_windows,
+        calibration_step=calibration_step,
     )
     if output is None:
         frame.to_csv(sys.stdout, index=False)
@@ -255,6 +268,7 @@ def backtest_command(
     sep: str | None = None,
     missing: str | None = None,
     gaps: str | None = None,
+    quantiles: list[float] | None = None,
     overwrite: bool = False,
 ) -> Path | None:
     """Rolling-origin backtest: forecasts from the last origins of each series, scored per origin, series and channel.
@@ -275,6 +289,8 @@ def backtest_command(
         sep: the CSV separator (default: sniffed)
         missing: missing values: error, keep, interpolate or raw (default: the model's)
         gaps: missing timestamps: error, interpolate, ffill or ignore (default: the model's)
+        quantiles: quantile levels of a probabilistic model, e.g. [0.1,0.9]: adds pinball, CRPS, coverage and
+            width (of the interval between the first and last level) and <target>_q<level> forecast columns
         overwrite: replace an existing output directory
     """
     from zoo.choices import check_choice
@@ -295,6 +311,7 @@ def backtest_command(
         sep=sep,
         missing=missing,  # type: ignore[arg-type]
         gaps=gaps,  # type: ignore[arg-type]
+        quantiles=quantiles,
     )
     print(result.summary.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     if output is None:

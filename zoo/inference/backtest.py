@@ -24,12 +24,16 @@ import torch
 from zoo.data.frequency import GapPolicy
 from zoo.data.table import DataValidationError, MissingPolicy, SeriesTable
 from zoo.data.windows import calendar_features, check_no_missing
-from zoo.inference.forecast import ID_COLUMN, apply_net
+from zoo.distributions import check_levels, level_name
+from zoo.inference.applying import ID_COLUMN, apply_net
 from zoo.inference.inputs import DataSource, ReadOptions, read_for_model
-from zoo.inference.model import ForecastModel, ModelSource, load_forecaster
+from zoo.inference.model import ForecastModel, ModelSource, check_probabilistic, load_forecaster
 from zoo.metrics import smape
+from zoo.scoring import crps_from_quantiles, pinball_loss
 
 METRICS = ("mse", "mae", "smape", "mase", "mse_scaled", "mae_scaled")
+#: What a backtest with ``quantiles`` adds (:func:`_interval_metrics`).
+INTERVAL_METRICS = ("pinball", "crps", "crps_scaled", "coverage", "width")
 
 
 @dataclass(frozen=True)
@@ -38,10 +42,11 @@ class BacktestResult:
 
     Attributes:
         metrics: one row per (series, origin, channel): [unique_id], ``cutoff`` (the last input
-            timestamp), ``channel``, then :data:`METRICS`.
+            timestamp), ``channel``, then :data:`METRICS` (and :data:`INTERVAL_METRICS` with ``quantiles``).
         forecasts: one row per (series, origin, step): [unique_id], ``cutoff``, the date column, then
-            per target ``<target>`` (forecast) and ``<target>_actual``.
-        summary: :data:`METRICS` averaged over origins and series, one row per channel.
+            per target ``<target>`` (forecast), ``<target>_actual`` and, with ``quantiles``,
+            ``<target>_q<level>`` per level.
+        summary: the metrics averaged over origins and series, one row per channel.
     """
 
     metrics: pd.DataFrame
@@ -163,6 +168,66 @@ def _metrics_of(
     }
 
 
+def calibration_residuals(
+    forecaster: ForecastModel,
+    tables: list[SeriesTable],
+    windows: int,
+    step: int,
+    batch_size: int = 256,
+    seed: int = 0,
+) -> np.ndarray:
+    """The standardised residuals ``(y - f) / std`` (n, P, C_out) of the last ``windows`` origins of every
+    series, ``step`` rows apart, pooled over series: what :func:`zoo.inference.conformal.calibrate` takes.
+
+    Args:
+        forecaster: the model.
+        tables: the series, read the model's way.
+        windows: origins per series.
+        step: rows between origins.
+        batch_size: windows per forward pass.
+        seed: the seed of the net's own sampling.
+    """
+    parts = []
+    for table in tables:
+        try:
+            origins = origins_of(table, forecaster.seq_len, forecaster.pred_len, windows, step)
+        except DataValidationError as error:
+            raise DataValidationError(f"conformal calibration: {error}") from None
+        _check_complete(table, forecaster, origins)
+        batch, truth = _series_windows(table, forecaster, origins)
+        predicted = apply_net(forecaster.net, batch, batch_size, seed).numpy().astype(np.float64)
+        std = batch["target_std"].numpy().astype(np.float64)[:, None, :]
+        parts.append((truth - predicted) / std)
+    return np.concatenate(parts)
+
+
+def _interval_metrics(
+    quantiles: np.ndarray, levels: tuple[float, ...], truth: np.ndarray, std: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Pinball loss (mean over ``levels``), CRPS from those quantiles, and coverage and width of the interval
+    between the first and last level, each (N origins, C_out); pinball, CRPS and width in original units,
+    and CRPS on the standardised scale too (``std`` (C_out,)).
+
+    Args:
+        quantiles: (N, P, C_out, Q) in original units.
+        levels: the Q levels.
+        truth: (N, P, C_out).
+        std: the target scaler's standard deviations.
+    """
+    tensor, target = torch.from_numpy(quantiles), torch.from_numpy(truth)
+    pinball = pinball_loss(tensor, target, levels, reduction="none").mean(dim=-1).numpy()
+    crps = crps_from_quantiles(tensor, target, levels, reduction="none").numpy()
+    lower, upper = quantiles[..., 0], quantiles[..., -1]
+    inside = (truth >= lower) & (truth <= upper)
+    return {
+        "pinball": pinball.mean(axis=1),
+        "crps": crps.mean(axis=1),
+        "crps_scaled": (crps / std).mean(axis=1),
+        "coverage": inside.mean(axis=1),
+        "width": (upper - lower).mean(axis=1),
+    }
+
+
 def backtest(
     model: ModelSource | ForecastModel,
     data: DataSource,
@@ -177,6 +242,7 @@ def backtest(
     gaps: GapPolicy | None = None,
     batch_size: int = 256,
     seed: int = 0,
+    quantiles: list[float] | tuple[float, ...] | None = None,
 ) -> BacktestResult:
     """Rolling-origin evaluation of ``model`` over the last ``windows`` origins of each series (module docstring).
 
@@ -195,8 +261,14 @@ def backtest(
         gaps: the gap policy (None: the model's).
         batch_size: windows per forward pass.
         seed: the seed of the net's own sampling (Informer's ProbSparse key samples).
+        quantiles: quantile levels a probabilistic model (``distribution`` other than "point") predicts at
+            every origin: the forecasts gain ``<target>_q<level>`` columns and the metrics
+            :data:`INTERVAL_METRICS` (the interval between the first and last level); None: points only.
     """
     forecaster = load_forecaster(model)
+    levels = None if quantiles is None else check_levels(quantiles, "quantiles")
+    if levels is not None:
+        check_probabilistic(forecaster, "backtest")
     step = forecaster.pred_len if step is None else step
     for name, value in (("windows", windows), ("step", step), ("seasonality", seasonality)):
         if value < 1:
@@ -212,6 +284,12 @@ def backtest(
         batch, truth = _series_windows(table, forecaster, origins)
         predicted = apply_net(forecaster.net, batch, batch_size, seed).numpy().astype(np.float64)
         scores = _metrics_of(table, forecaster, origins, predicted, truth, seasonality)
+        if levels is not None:
+            quantile_values = (
+                apply_net(forecaster.net, batch, batch_size, seed, levels).numpy().astype(np.float64)
+            )
+            std = batch["target_std"][0].numpy().astype(np.float64)
+            scores.update(_interval_metrics(quantile_values, levels, truth, std))
         cutoffs = table.dates[origins - 1]
         metric_rows = {
             "cutoff": np.repeat(cutoffs.as_unit("ns").values, len(targets)),
@@ -226,6 +304,8 @@ def backtest(
         for c, name in enumerate(targets):
             forecast_rows[name] = predicted[..., c].reshape(-1)
             forecast_rows[f"{name}_actual"] = truth[..., c].reshape(-1)
+            for q, level in enumerate(levels or ()):
+                forecast_rows[f"{name}_{level_name(level)}"] = quantile_values[..., c, q].reshape(-1)
         metric_frame, forecast_frame = pd.DataFrame(metric_rows), pd.DataFrame(forecast_rows)
         if long_format:
             metric_frame.insert(0, ID_COLUMN, table.series_id)
@@ -233,5 +313,6 @@ def backtest(
         metric_parts.append(metric_frame)
         forecast_parts.append(forecast_frame)
     metrics = pd.concat(metric_parts, ignore_index=True)
-    summary = metrics.groupby("channel", sort=False)[list(METRICS)].mean().reset_index()
+    scored = list(METRICS) + (list(INTERVAL_METRICS) if levels is not None else [])
+    summary = metrics.groupby("channel", sort=False)[scored].mean().reset_index()
     return BacktestResult(metrics, pd.concat(forecast_parts, ignore_index=True), summary)

@@ -8,62 +8,26 @@ built as in training, and the forecast mapped back to original units. A value ke
 skip its input.
 
 Output: one row per (series, future timestamp): ``unique_id`` (long format only), the date column under
-its input name, then one column per target.
+its input name, then one column per target, each followed by ``<target>_q<level>`` columns when quantiles
+are asked for: from a probabilistic model's distribution head (``distribution="quantile" | "normal" |
+"student_t"``), or, for any model, conformal quantiles calibrated on the data's own backtest residuals
+(:mod:`zoo.inference.conformal`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import numpy as np
 import pandas as pd
-import torch
-from torch import nn
 
 from zoo.data.frequency import GapPolicy
 from zoo.data.table import MissingPolicy
 from zoo.data.windows import FutureWindows, future_windows
+from zoo.distributions import check_levels, level_name
+from zoo.inference.applying import ID_COLUMN, apply_net
+from zoo.inference.backtest import calibration_residuals
+from zoo.inference.conformal import calibrate
 from zoo.inference.inputs import DataSource, ReadOptions, read_for_model
-from zoo.inference.model import ForecastModel, ModelSource, load_forecaster
-
-ID_COLUMN = "unique_id"
-
-
-@contextmanager
-def evaluating(net: nn.Module, seed: int) -> Iterator[None]:
-    """Eval mode, no gradients and a fixed seed for the net's own sampling (Informer's key samples);
-    the net's mode and the global RNG are restored afterwards."""
-    was_training = net.training
-    net.eval()
-    try:
-        with torch.random.fork_rng(devices=[]), torch.inference_mode():
-            torch.manual_seed(seed)
-            yield
-    finally:
-        net.train(was_training)
-
-
-def apply_net(net: nn.Module, batch: dict[str, torch.Tensor], batch_size: int, seed: int = 0) -> torch.Tensor:
-    """The net's forecasts in original units (B, P, C_out) of scaled windows, in chunks of ``batch_size``.
-
-    Args:
-        net: the forecaster.
-        batch: ``x`` (B, L, C_in), ``x_mark`` (B, L, F), ``y_mark`` (B, P, F), ``target_mean`` and
-            ``target_std`` (B, C_out).
-        batch_size: windows per forward pass.
-        seed: the seed of the net's own sampling.
-    """
-    device = next((p.device for p in net.parameters()), torch.device("cpu"))
-    outputs = []
-    with evaluating(net, seed):
-        for start in range(0, len(batch["x"]), batch_size):
-            part = {k: v[start : start + batch_size].to(device) for k, v in batch.items()}
-            scaled = net(part["x"], part["x_mark"], part["y_mark"]).float()
-            outputs.append(
-                (scaled * part["target_std"].unsqueeze(1) + part["target_mean"].unsqueeze(1)).cpu()
-            )
-    return torch.cat(outputs)
+from zoo.inference.model import ForecastModel, ModelSource, check_probabilistic, load_forecaster
 
 
 def forecast_frame(
@@ -72,8 +36,11 @@ def forecast_frame(
     target_columns: list[str],
     date_column: str,
     long_format: bool,
+    quantiles: np.ndarray | None = None,
+    levels: tuple[float, ...] = (),
 ) -> pd.DataFrame:
-    """The forecasts (S, P, C_out) as rows of (series, timestamp): [unique_id], date, one column per target.
+    """The forecasts (S, P, C_out) as rows of (series, timestamp): [unique_id], date, one column per target,
+    each followed by its quantile columns ``<target>_q<level>`` when ``quantiles`` are given.
 
     Args:
         values: forecasts in original units, one window per series.
@@ -81,6 +48,8 @@ def forecast_frame(
         target_columns: the names of the C_out targets.
         date_column: the name of the timestamp column.
         long_format: add the ``unique_id`` column.
+        quantiles: (S, P, C_out, Q) quantiles in original units, or None.
+        levels: the Q levels of ``quantiles``.
     """
     steps = values.shape[1]
     columns: dict[str, object] = {}
@@ -88,8 +57,11 @@ def forecast_frame(
         columns[ID_COLUMN] = np.repeat(np.asarray(windows.series_ids, dtype=object), steps)
     columns[date_column] = pd.DatetimeIndex(np.concatenate([d.as_unit("ns").values for d in windows.dates]))
     flat = values.reshape(-1, values.shape[-1])
+    bands = None if quantiles is None else quantiles.reshape(-1, *quantiles.shape[2:])  # (S * P, C_out, Q)
     for c, name in enumerate(target_columns):
         columns[name] = flat[:, c].astype(np.float64)
+        for q, level in enumerate(levels if bands is not None else ()):
+            columns[f"{name}_{level_name(level)}"] = bands[:, c, q].astype(np.float64)
     return pd.DataFrame(columns)
 
 
@@ -105,6 +77,10 @@ def forecast(
     gaps: GapPolicy | None = None,
     batch_size: int = 256,
     seed: int = 0,
+    quantiles: list[float] | tuple[float, ...] | None = None,
+    conformal: bool = False,
+    calibration_windows: int = 200,
+    calibration_step: int = 1,
 ) -> pd.DataFrame:
     """Forecast the ``horizon`` steps after the last row of each series of ``data`` (module docstring).
 
@@ -120,8 +96,24 @@ def forecast(
         gaps: the gap policy (None: the model's).
         batch_size: series per forward pass.
         seed: the seed of the net's own sampling (Informer's ProbSparse key samples).
+        quantiles: quantile levels in (0, 1) to forecast besides the point, as ``<target>_q<level>`` columns:
+            from the model's distribution head, or with ``conformal`` from backtest residuals.
+        conformal: calibrate the quantiles on the residuals of the last ``calibration_windows`` origins of
+            ``data`` (:mod:`zoo.inference.conformal`); works for every model, point forecasters included.
+        calibration_windows: conformal calibration origins per series.
+        calibration_step: rows between calibration origins.
     """
     forecaster = load_forecaster(model)
+    levels = None if quantiles is None else check_levels(quantiles, "quantiles")
+    if conformal and levels is None:
+        raise ValueError(
+            "conformal=True calibrates quantiles: give the levels too, e.g. quantiles=[0.1, 0.9]"
+        )
+    if levels is not None and not conformal:
+        check_probabilistic(forecaster, "forecast")
+    for name, value in (("calibration_windows", calibration_windows), ("calibration_step", calibration_step)):
+        if value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value}")
     steps = forecaster.pred_len if horizon is None else horizon
     if not 1 <= steps <= forecaster.pred_len:
         raise ValueError(
@@ -140,8 +132,22 @@ def forecast(
         time_encoding=forecaster.time_encoding,
     )
     values = apply_net(forecaster.net, windows.batch, batch_size, seed).numpy()[:, :steps]
+    bands = None
+    if levels is not None and conformal:
+        residuals = calibration_residuals(
+            forecaster, tables, calibration_windows, calibration_step, batch_size, seed
+        )
+        bands = calibrate(residuals, levels).quantiles(values, windows.batch["target_std"].numpy())
+    elif levels is not None:
+        bands = apply_net(forecaster.net, windows.batch, batch_size, seed, levels).numpy()[:, :steps]
     windows = FutureWindows(windows.batch, windows.series_ids, [d[:steps] for d in windows.dates])
     long_format = any(t.series_id for t in tables)
     return forecast_frame(
-        values, windows, forecaster.target_columns, date_column or forecaster.date_column, long_format
+        values,
+        windows,
+        forecaster.target_columns,
+        date_column or forecaster.date_column,
+        long_format,
+        bands,
+        levels or (),
     )

@@ -1,0 +1,139 @@
+"""Quantile columns of zoo.forecast / zoo.backtest: from distribution heads, and conformal around point models."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import zoo
+from zoo.data import TimeSeriesDataModule, synthetic_series
+from zoo.inference import ForecastModel
+from zoo.inference.conformal import calibrate, rank_for
+from zoo.inference.model import ForecastModelError
+from zoo.tasks.checkpoints import preprocessing_of
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _model(name: str = "dlinear", **kwargs) -> ForecastModel:
+    dm = TimeSeriesDataModule("synthetic", seq_len=48, label_len=0, pred_len=12)
+    dm.setup()
+    torch.manual_seed(0)
+    net = zoo.create_model(name, n_features=dm.n_features, seq_len=dm.seq_len, pred_len=dm.pred_len, **kwargs)
+    head = getattr(net, "distribution_head", None)
+    if head is not None:
+        with torch.no_grad():
+            for parameter in head.parameters():
+                parameter.add_(0.05 * torch.randn_like(parameter))
+    return ForecastModel(net, preprocessing_of(dm), name)
+
+
+def test_conformal_offsets_are_the_finite_sample_ranks() -> None:
+    residuals = np.arange(1.0, 20.0).reshape(19, 1, 1)[::-1]  # 19 windows, any order
+    calibration = calibrate(residuals, [0.1, 0.5, 0.9])
+    # ranks floor(20 * 0.1) = 2, ceil(20 * 0.5) = 10, ceil(20 * 0.9) = 18
+    assert [rank_for(q, 19) for q in (0.1, 0.5, 0.9)] == [2, 10, 18]
+    assert calibration.offsets.reshape(-1).tolist() == [2.0, 10.0, 18.0]
+    bands = calibration.quantiles(np.zeros((1, 1, 1)), np.full((1, 1), 3.0))
+    assert bands.reshape(-1).tolist() == [6.0, 30.0, 54.0]  # offsets times the series' std
+    with pytest.raises(ValueError, match="needs at least 19 calibration windows, the data gives 5"):
+        calibrate(residuals[:5], [0.05, 0.95])
+
+
+def test_conformal_intervals_cover_exchangeable_residuals() -> None:
+    rng = np.random.default_rng(0)
+    calibration = calibrate(rng.standard_t(4, size=(400, 3, 2)), [0.1, 0.9])
+    fresh = rng.standard_t(4, size=(20000, 3, 2))
+    inside = (fresh >= calibration.offsets[0]) & (fresh <= calibration.offsets[1])
+    assert 0.77 <= inside.mean() <= 0.83
+
+
+def test_forecast_gives_the_heads_quantiles_in_original_units() -> None:
+    model = _model(distribution="quantile", quantiles=[0.1, 0.5, 0.9])
+    data = synthetic_series()
+    frame = zoo.forecast(model, data, quantiles=[0.1, 0.9])
+    assert list(frame.columns) == ["date"] + [
+        f"{c}{suffix}" for c in ("x0", "x1", "x2", "OT") for suffix in ("", "_q0.1", "_q0.9")
+    ]
+    assert (frame["OT_q0.1"] < frame["OT"]).all() and (frame["OT"] < frame["OT_q0.9"]).all()
+    # the same numbers by hand: the scaled last window through the head, mapped back with the scaler
+    scaler = model.scaler_of("")
+    x = torch.as_tensor(scaler.transform(data.drop(columns="date").to_numpy()[-48:]), dtype=torch.float32)[
+        None
+    ]
+    with torch.no_grad():
+        model.net.eval()
+        quantiles = model.net.predict_distribution(x).quantiles([0.1, 0.9])[0, :, -1].numpy()
+    expected = quantiles * scaler.std[-1] + scaler.mean[-1]
+    np.testing.assert_allclose(frame[["OT_q0.1", "OT_q0.9"]].to_numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_conformal_forecast_equals_backtest_residual_quantiles() -> None:
+    model = _model()
+    data = synthetic_series()
+    frame = zoo.forecast(model, data, quantiles=[0.1, 0.9], conformal=True, calibration_windows=99)
+    # independently: the backtest's forecasts of the same 99 origins, residual ranks floor/ceil(100 q)
+    result = zoo.backtest(model, data, windows=99, step=1)
+    forecasts = result.forecasts
+    residual = (forecasts["OT_actual"] - forecasts["OT"]).to_numpy().reshape(99, 12)
+    ordered = np.sort(residual, axis=0)
+    lower, upper = ordered[10 - 1], ordered[90 - 1]
+    np.testing.assert_allclose(frame["OT_q0.1"] - frame["OT"], lower, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(frame["OT_q0.9"] - frame["OT"], upper, rtol=1e-4, atol=1e-4)
+
+
+def test_backtest_scores_a_probabilistic_model() -> None:
+    model = _model(distribution="normal")
+    result = zoo.backtest(model, synthetic_series(), windows=20, step=12, quantiles=[0.1, 0.5, 0.9])
+    assert {"pinball", "crps", "crps_scaled", "coverage", "width"} <= set(result.summary.columns)
+    assert {"OT_q0.1", "OT_q0.5", "OT_q0.9"} <= set(result.forecasts.columns)
+    forecasts = result.forecasts
+    inside = (forecasts["OT_actual"] >= forecasts["OT_q0.1"]) & (
+        forecasts["OT_actual"] <= forecasts["OT_q0.9"]
+    )
+    assert result.summary.set_index("channel").loc["OT", "coverage"] == pytest.approx(inside.mean())
+    np.testing.assert_allclose(
+        forecasts["OT_q0.5"], forecasts["OT"], rtol=1e-5
+    )  # a Normal's median is its loc
+
+
+def test_quantiles_of_a_point_model_are_clear_errors() -> None:
+    model = _model()
+    with pytest.raises(ForecastModelError, match="forecasts points only.*--conformal"):
+        zoo.forecast(model, synthetic_series(), quantiles=[0.1, 0.9])
+    with pytest.raises(ForecastModelError, match="forecasts points only.*conformal intervals"):
+        zoo.backtest(model, synthetic_series(), quantiles=[0.1, 0.9])
+    with pytest.raises(ValueError, match="give the levels too"):
+        zoo.forecast(model, synthetic_series(), conformal=True)
+    with pytest.raises(ValueError, match=r"outside \(0, 1\)"):
+        zoo.forecast(model, synthetic_series(), quantiles=[10, 90], conformal=True)
+    with pytest.raises(ValueError, match="calibration"):
+        zoo.forecast(model, synthetic_series().iloc[-70:], quantiles=[0.1, 0.9], conformal=True)
+
+
+def test_cli_writes_conformal_quantile_columns(tmp_path: Path) -> None:
+    model = _model()
+    zoo.hub.save_pretrained(model.net, tmp_path / "dlinear.syn", preprocessing=model.preprocessing)
+    data = tmp_path / "syn.csv"
+    synthetic_series().to_csv(data, index=False)
+    out = tmp_path / "forecast.csv"
+    command = [sys.executable, str(REPO / "train.py"), "forecast", str(tmp_path / "dlinear.syn"), str(data)]
+    run = subprocess.run(
+        [*command, "--quantiles", "[0.1,0.9]", "--conformal", "--output", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stderr
+    assert {"OT_q0.1", "OT_q0.9"} <= set(pd.read_csv(out).columns)
+    refused = subprocess.run(
+        [*command, "--quantiles", "[0.1,0.9]"], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "--conformal" in refused.stderr
