@@ -14,7 +14,7 @@ import torch
 import zoo
 from zoo.data import TimeSeriesDataModule, synthetic_series
 from zoo.inference import ForecastModel
-from zoo.inference.conformal import calibrate, rank_for
+from zoo.inference.conformal import calibrate, lookback_scale, rank_for
 from zoo.inference.model import ForecastModelError
 from zoo.tasks.checkpoints import preprocessing_of
 
@@ -41,9 +41,11 @@ def test_conformal_offsets_are_the_finite_sample_ranks() -> None:
     assert [rank_for(q, 19) for q in (0.1, 0.5, 0.9)] == [2, 10, 18]
     assert calibration.offsets.reshape(-1).tolist() == [2.0, 10.0, 18.0]
     bands = calibration.quantiles(np.zeros((1, 1, 1)), np.full((1, 1), 3.0))
-    assert bands.reshape(-1).tolist() == [6.0, 30.0, 54.0]  # offsets times the series' std
+    assert bands.reshape(-1).tolist() == [6.0, 30.0, 54.0]  # offsets times the forecast's scale
     with pytest.raises(ValueError, match="needs at least 19 calibration windows, the data gives 5"):
         calibrate(residuals[:5], [0.05, 0.95])
+    windows = np.stack([np.zeros((4, 1)), np.array([[0.0], [2.0], [0.0], [2.0]])])
+    np.testing.assert_allclose(lookback_scale(windows), [[np.sqrt(1e-5)], [np.sqrt(1.0 + 1e-5)]])
 
 
 def test_conformal_intervals_cover_exchangeable_residuals() -> None:
@@ -78,14 +80,23 @@ def test_conformal_forecast_equals_backtest_residual_quantiles() -> None:
     model = _model()
     data = synthetic_series()
     frame = zoo.forecast(model, data, quantiles=[0.1, 0.9], conformal=True, calibration_windows=99)
-    # independently: the backtest's forecasts of the same 99 origins, residual ranks floor/ceil(100 q)
+    # independently: the backtest's forecasts of the same 99 origins; each residual divided by the series'
+    # std and by its lookback's std (on the scaled data); ranks floor / ceil(100 q) of the 99
     result = zoo.backtest(model, data, windows=99, step=1)
-    forecasts = result.forecasts
-    residual = (forecasts["OT_actual"] - forecasts["OT"]).to_numpy().reshape(99, 12)
-    ordered = np.sort(residual, axis=0)
-    lower, upper = ordered[10 - 1], ordered[90 - 1]
-    np.testing.assert_allclose(frame["OT_q0.1"] - frame["OT"], lower, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(frame["OT_q0.9"] - frame["OT"], upper, rtol=1e-4, atol=1e-4)
+    scaler = model.scaler_of("")
+    scaled_ot = scaler.transform(data.drop(columns="date").to_numpy())[:, -1]
+    n, horizon, lookback = len(data), 12, 48
+    origins = n - horizon - np.arange(99)[::-1]
+
+    def window_std(origin: int) -> float:
+        return float(np.sqrt(scaled_ot[origin - lookback : origin].var() + 1e-5))
+
+    residual = (result.forecasts["OT_actual"] - result.forecasts["OT"]).to_numpy().reshape(99, horizon)
+    normalised = residual / scaler.std[-1] / np.array([window_std(t) for t in origins])[:, None]
+    ordered = np.sort(normalised, axis=0)
+    scale = window_std(n) * scaler.std[-1]
+    np.testing.assert_allclose(frame["OT_q0.1"] - frame["OT"], ordered[10 - 1] * scale, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(frame["OT_q0.9"] - frame["OT"], ordered[90 - 1] * scale, rtol=1e-4, atol=1e-4)
 
 
 def test_backtest_scores_a_probabilistic_model() -> None:

@@ -26,6 +26,7 @@ from zoo.data.table import DataValidationError, MissingPolicy, SeriesTable
 from zoo.data.windows import calendar_features, check_no_missing
 from zoo.distributions import check_levels, level_name
 from zoo.inference.applying import ID_COLUMN, apply_net
+from zoo.inference.conformal import lookback_scale
 from zoo.inference.inputs import DataSource, ReadOptions, read_for_model
 from zoo.inference.model import ForecastModel, ModelSource, check_probabilistic, load_forecaster
 from zoo.metrics import smape
@@ -176,8 +177,9 @@ def calibration_residuals(
     batch_size: int = 256,
     seed: int = 0,
 ) -> np.ndarray:
-    """The standardised residuals ``(y - f) / std`` (n, P, C_out) of the last ``windows`` origins of every
-    series, ``step`` rows apart, pooled over series: what :func:`zoo.inference.conformal.calibrate` takes.
+    """The normalised residuals (n, P, C_out) of the last ``windows`` origins of every series, ``step`` rows
+    apart, pooled over series: ``y - f`` divided by the series' target standard deviation and by the window's
+    :func:`zoo.inference.conformal.lookback_scale`, what :func:`zoo.inference.conformal.calibrate` takes.
 
     Args:
         forecaster: the model.
@@ -197,7 +199,8 @@ def calibration_residuals(
         batch, truth = _series_windows(table, forecaster, origins)
         predicted = apply_net(forecaster.net, batch, batch_size, seed).numpy().astype(np.float64)
         std = batch["target_std"].numpy().astype(np.float64)[:, None, :]
-        parts.append((truth - predicted) / std)
+        scale = lookback_scale(batch["x"][..., -truth.shape[-1] :].numpy().astype(np.float64))[:, None, :]
+        parts.append((truth - predicted) / std / scale)
     return np.concatenate(parts)
 
 

@@ -25,7 +25,7 @@ from zoo.data.windows import FutureWindows, future_windows
 from zoo.distributions import check_levels, level_name
 from zoo.inference.applying import ID_COLUMN, apply_net
 from zoo.inference.backtest import calibration_residuals
-from zoo.inference.conformal import calibrate
+from zoo.inference.conformal import calibrate, lookback_scale
 from zoo.inference.inputs import DataSource, ReadOptions, read_for_model
 from zoo.inference.model import ForecastModel, ModelSource, check_probabilistic, load_forecaster
 
@@ -137,7 +137,9 @@ def forecast(
         residuals = calibration_residuals(
             forecaster, tables, calibration_windows, calibration_step, batch_size, seed
         )
-        bands = calibrate(residuals, levels).quantiles(values, windows.batch["target_std"].numpy())
+        n_targets = values.shape[-1]
+        scale = lookback_scale(windows.batch["x"][..., -n_targets:].numpy().astype(np.float64))
+        bands = calibrate(residuals, levels).quantiles(values, scale * windows.batch["target_std"].numpy())
     elif levels is not None:
         bands = apply_net(forecaster.net, windows.batch, batch_size, seed, levels).numpy()[:, :steps]
     windows = FutureWindows(windows.batch, windows.series_ids, [d[:steps] for d in windows.dates])

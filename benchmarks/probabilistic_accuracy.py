@@ -1,0 +1,224 @@
+"""Prediction intervals on ETTh1: a quantile model, Normal and Student-t models, and conformal intervals
+around a point model, side by side (issue 21).
+
+    python benchmarks/probabilistic_accuracy.py --seeds 2021 2022 2023 --features S M
+
+Every model is RLinear (RevIN + one linear map, ``configs/forecasting/rlinear_etth1.yaml``'s
+hyperparameters: init "mean", Adam lr 5e-3 halved each epoch, batch 32, at most 10 epochs) at lookback
+96, horizon 96, on the TSLib protocol (train-only scaler, every test window), with
+``distribution="point" | "quantile" | "normal" | "student_t"``. Early stopping and the checkpoint kept
+follow ``val/loss`` (MSE, pinball or NLL: each model's own training loss, on validation only). The point
+model's conformal intervals are calibrated on the residuals of every validation window (split conformal,
+per horizon step and channel, each residual divided by its window's lookback standard deviation,
+:mod:`zoo.inference.conformal`) and applied to the test windows.
+
+Scores on the test windows, on the standardised scale: point MSE / MAE (of the median), coverage and
+width of the 80 % interval [q0.1, q0.9], CRPS (Normal: closed form; Student-t, conformal: from the 99
+quantiles 0.01..0.99; the quantile model: from its three quantiles, which underestimates the integral),
+and ``crps3``, the CRPS approximation from the quantiles 0.1 / 0.5 / 0.9 that every model has.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import zoo  # noqa: E402
+from benchmarks.environment import run_metadata, write_results  # noqa: E402
+from zoo.data import TimeSeriesDataModule  # noqa: E402
+from zoo.distributions import CRPS_LEVELS  # noqa: E402
+from zoo.inference.conformal import calibrate, lookback_scale  # noqa: E402
+from zoo.scoring import crps_from_quantiles  # noqa: E402
+from zoo.tasks import ForecastingTask  # noqa: E402
+
+KINDS = ("point", "conformal", "quantile", "normal", "student_t")
+THREE = (0.1, 0.5, 0.9)
+
+
+def _data(features: str) -> TimeSeriesDataModule:
+    dm = TimeSeriesDataModule(
+        "ETTh1", seq_len=96, label_len=48, pred_len=96, features=features, batch_size=32, num_workers=0
+    )
+    dm.setup()
+    return dm
+
+
+def _train(
+    dm: TimeSeriesDataModule, distribution: str, seed: int, workdir: Path
+) -> tuple[ForecastingTask, dict]:
+    pl.seed_everything(seed, workers=True)
+    net = zoo.create_model(
+        "rlinear",
+        n_features=dm.n_features,
+        n_targets=dm.n_targets,
+        seq_len=dm.seq_len,
+        pred_len=dm.pred_len,
+        label_len=dm.label_len,
+        n_time_features=dm.n_time_features,
+        init="mean",
+        distribution=distribution,
+    )
+    task = ForecastingTask(net, optimizer={"lr": 0.005, "lr_schedule": "type1"}, plot_windows=0)
+    shutil.rmtree(workdir, ignore_errors=True)  # a rerun's checkpoint must not compete with an older one
+    checkpoint = ModelCheckpoint(dirpath=workdir, monitor="val/loss", mode="min", save_top_k=1)
+    trainer = pl.Trainer(
+        max_epochs=10,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[EarlyStopping(monitor="val/loss", mode="min", patience=3), checkpoint],
+    )
+    started = time.perf_counter()
+    trainer.fit(task, datamodule=dm)
+    best = ForecastingTask.load_from_checkpoint(checkpoint.best_model_path, net=net, weights_only=False)
+    record = {
+        "best_val_loss": float(checkpoint.best_model_score),
+        "best_checkpoint": Path(checkpoint.best_model_path).name,
+        "epochs": trainer.current_epoch,
+        "fit_seconds": round(time.perf_counter() - started, 1),
+    }
+    return best.eval(), record
+
+
+def _collect(task: ForecastingTask, loader, distribution: str) -> dict[str, torch.Tensor]:
+    """Targets, points and (for probabilistic nets) the three and the 99 quantiles of every window."""
+    parts: dict[str, list[torch.Tensor]] = {
+        "y": [],
+        "point": [],
+        "scale": [],
+        "three": [],
+        "grid": [],
+        "crps": [],
+    }
+    with torch.inference_mode():
+        for batch in loader:
+            point, prediction = task._predict(batch)
+            parts["y"].append(batch["y"])
+            parts["point"].append(point)
+            parts["scale"].append(
+                torch.from_numpy(lookback_scale(batch["x"][..., -point.shape[-1] :].double().numpy()))
+            )
+            if prediction is None:
+                continue
+            parts["three"].append(prediction.quantiles(THREE))
+            parts["crps"].append(prediction.crps(batch["y"]))
+            if distribution != "quantile":
+                parts["grid"].append(prediction.quantiles(CRPS_LEVELS))
+    return {k: torch.cat(v) for k, v in parts.items() if v}
+
+
+def _scores(
+    y: torch.Tensor, point: torch.Tensor, three: torch.Tensor, crps: torch.Tensor
+) -> dict[str, float]:
+    lower, upper = three[..., 0], three[..., -1]
+    return {
+        "mse": float(((point - y) ** 2).mean()),
+        "mae": float((point - y).abs().mean()),
+        "coverage": float(((y >= lower) & (y <= upper)).double().mean()),
+        "width": float((upper - lower).mean()),
+        "crps": float(crps.mean()),
+        "crps3": float(crps_from_quantiles(three, y, THREE)),
+        "windows": len(y),
+    }
+
+
+def run(features: str, distribution: str, seed: int, workdir: Path) -> list[dict]:
+    """Train one model and score it (and, for the point model, its conformal intervals)."""
+    dm = _data(features)
+    task, record = _train(dm, distribution, seed, workdir / f"{features}_{distribution}_{seed}")
+    test = _collect(task, dm.test_dataloader(), distribution)
+    common = {"features": features, "seed": seed, **record}
+    if distribution != "point":
+        scores = _scores(test["y"], test["point"], test["three"], test["crps"])
+        return [{"kind": distribution, **common, **scores}]
+    val = _collect(task, dm.val_dataloader(), distribution)
+    residuals = (val["y"] - val["point"]).numpy().astype(np.float64) / val["scale"].numpy()[:, None, :]
+    scale = test["scale"].numpy()
+    point = test["point"].numpy().astype(np.float64)
+    three = torch.from_numpy(calibrate(residuals, THREE).quantiles(point, scale))
+    grid = torch.from_numpy(calibrate(residuals, CRPS_LEVELS).quantiles(point, scale))
+    y = test["y"].double()
+    crps = crps_from_quantiles(grid, y, CRPS_LEVELS, reduction="none")
+    empty = torch.zeros(0)
+    point_row = _scores(test["y"], test["point"], torch.stack([test["point"]] * 3, dim=-1), empty)
+    point_row.update(
+        {"coverage": float("nan"), "width": float("nan"), "crps": float("nan"), "crps3": float("nan")}
+    )
+    conformal = _scores(y, test["point"].double(), three, crps)
+    conformal["calibration_windows"] = len(residuals)
+    return [{"kind": "point", **common, **point_row}, {"kind": "conformal", **common, **conformal}]
+
+
+def render(rows: list[dict], meta: dict) -> str:
+    lines = [
+        "# Prediction intervals on ETTh1 (RLinear, lookback 96, horizon 96, every test window)",
+        "",
+        __doc__.split("\n\n", 2)[2].strip(),
+        "",
+        f"Command: `{meta['command']}`. Device: {meta['device']}, torch {meta['torch']}, one thread per run.",
+        "Values: mean over the seeds (min-max in brackets when more than one).",
+        "",
+        "| features | model | seeds | MSE | MAE | coverage (nominal 0.80) | width | CRPS | CRPS (3 quantiles) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for features in dict.fromkeys(r["features"] for r in rows):
+        for kind in KINDS:
+            group = [r for r in rows if r["features"] == features and r["kind"] == kind]
+            if not group:
+                continue
+
+            def cell(key: str, group: list[dict] = group) -> str:
+                values = [r[key] for r in group]
+                if any(v != v for v in values):
+                    return "-"
+                mean = statistics.fmean(values)
+                spread = f" [{min(values):.4f}-{max(values):.4f}]" if len(values) > 1 else ""
+                return f"{mean:.4f}{spread}"
+
+            lines.append(
+                f"| {features} | {kind} | {len(group)} | {cell('mse')} | {cell('mae')} | {cell('coverage')} | "
+                f"{cell('width')} | {cell('crps')} | {cell('crps3')} |"
+            )
+    lines += ["", "Per run: `probabilistic_etth1.json` (seed, epochs, best validation loss and checkpoint)."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seeds", type=int, nargs="+", default=[2021])
+    parser.add_argument("--features", nargs="+", default=["S", "M"], choices=["S", "M"])
+    parser.add_argument("--kinds", nargs="+", default=["point", "quantile", "normal", "student_t"])
+    parser.add_argument("--workdir", type=Path, default=ROOT / "runs" / "probabilistic")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "probabilistic_etth1"))
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    meta = run_metadata("cpu")
+    meta["command"] = "python benchmarks/probabilistic_accuracy.py " + " ".join(sys.argv[1:])
+    rows: list[dict] = []
+    for features in args.features:
+        for distribution in args.kinds:
+            for seed in args.seeds:
+                rows += run(features, distribution, seed, args.workdir)
+                print(json.dumps(rows[-1]), flush=True)
+    write_results(args.out, meta, rows, render(rows, meta))
+
+
+if __name__ == "__main__":
+    main()
