@@ -146,6 +146,21 @@ MODELS: tuple[Shipped, ...] = (
         "validation MSE).",
     ),
     _forecaster(
+        "rlinear.etth1_student_t",
+        "configs/forecasting/rlinear_student_t_etth1.yaml",
+        "RLinear (Li et al. 2023) with a Student-t distribution head: RevIN around one shared linear map from 96 "
+        "to 96 steps, and per step a location (the point forecast), a scale and degrees of freedom "
+        "(zoo.layers.distribution_heads), trained on the negative log-likelihood.",
+        "no published probabilistic figure at this protocol; its point MSE beside the point model "
+        "rlinear.etth1, and the coverage and CRPS of three seeds beside quantile, Normal and conformal "
+        "intervals, in benchmarks/results/probabilistic_etth1.md",
+        notes=_ETT_NOTE
+        + " `test/coverage` is the share of test values inside the central 80 % interval [q0.1, q0.9] (nominal "
+        "0.80); `test/width` its mean width and `test/crps` the CRPS, from the quantiles 0.01..0.99, on the "
+        "standardised scale (`*_orig`: original units). Quantiles: `zoo.forecast(\"rlinear.etth1_student_t\", "
+        "data, quantiles=[0.1, 0.9])` or `train.py forecast ... --quantiles [0.1,0.9]`.",
+    ),
+    _forecaster(
         "patchtst.etth1",
         "configs/forecasting/patchtst_etth1.yaml",
         "PatchTST (Nie et al. 2023): the Transformer over channel-independent patches (16 steps, stride 8), "

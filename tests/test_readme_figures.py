@@ -302,6 +302,8 @@ def test_pretrained_table_figures_come_from_the_shipped_configs() -> None:
         "sMAPE": "test/smape",
         "MASE": "test/mase",
         "OWA": "test/owa",
+        "coverage": "test/coverage",
+        "CRPS": "test/crps",
     }
     for where, (name_cell, data_cell, metric_cell, reference_cell) in rows:
         name = name_cell.strip("`")
