@@ -12,6 +12,7 @@ from tests.helpers import quiet_trainer
 from zoo.data import TimeSeriesDataModule
 from zoo.tasks import ForecastingTask
 from zoo.tasks.forecast_plots import plot_forecast_windows
+from zoo.tasks.prediction_writer import ForecastFileWriter
 
 
 def _noise_data(tmp_path, rows: int = 3000) -> TimeSeriesDataModule:
@@ -118,3 +119,19 @@ def test_the_forecast_plot_shades_the_interval() -> None:
     assert "80% interval" in [text.get_text() for text in axis.get_legend().get_texts()]
     with pytest.raises(ValueError, match="band upper has shape"):
         plot_forecast_windows(history, truth, truth, band=(truth, torch.ones(2, 4, 1)))
+
+
+def test_predict_writes_quantile_columns_beside_the_point(tmp_path) -> None:
+    torch.manual_seed(0)
+    dm = _noise_data(tmp_path, rows=800)
+    task = ForecastingTask(_net(dm, name="naive", distribution="normal"))
+    out = tmp_path / "forecasts.csv"
+    trainer = quiet_trainer(callbacks=[ForecastFileWriter(str(out))])
+    trainer.predict(task, datamodule=dm)
+    frame = pd.read_csv(out)
+    assert list(frame.columns) == ["date", "OT", "OT_q0.1", "OT_q0.5", "OT_q0.9"]
+    np.testing.assert_allclose(frame["OT_q0.5"], frame["OT"], rtol=1e-6)  # a Normal's median is its location
+    assert (frame["OT_q0.1"] < frame["OT"]).all() and (frame["OT"] < frame["OT_q0.9"]).all()
+    # the untrained head: the window's std times z_0.9 = 1.2816, in original units
+    last = pd.read_csv(tmp_path / "noise.csv")["OT"].to_numpy()[-24:]
+    np.testing.assert_allclose(frame["OT_q0.9"] - frame["OT"], 1.2816 * last.std(), rtol=1e-3)

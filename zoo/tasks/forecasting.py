@@ -13,6 +13,14 @@ each window's own ``target_mean`` / ``target_std`` (B, C_out), which then take t
 scaler statistics, and ``init_from`` loads them with the weights. ``predict_step`` returns forecasts in original
 units, (B, P, C_out).
 
+A probabilistic net (built with ``distribution="quantile" | "normal" | "student_t"``,
+:mod:`zoo.layers.distribution_heads`) trains on its pinball loss or negative log-likelihood; its point
+forecast (the median) gives the MSE / MAE above, and it adds ``val/pinball``, ``val/crps``,
+``val/coverage`` and ``val/width`` (of the central ``interval``), the same under ``test/`` on the
+standardised scale, ``test/pinball_orig``, ``test/crps_orig``, ``test/width_orig`` in original units, and
+per target channel ``test/<score>_orig/<column>`` and ``test/coverage/<column>`` (:mod:`zoo.scoring`).
+The test plot shades the interval.
+
 Panels of univariate series (M4, ``zoo.data.m4``) add keys to the batch, and the task uses them when
 present: ``x_mask`` / ``y_mask`` (B, L, 1) / (B, P, 1) mark left padding of short histories and targets
 past a series' end (losses and metrics skip them; ``x_mask`` is passed to nets whose ``forward`` takes
@@ -438,8 +446,14 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
     def predict_step(
         self, batch: dict[str, torch.Tensor], batch_idx: int, dataloader_idx: int = 0
     ) -> torch.Tensor:
-        """Forecast in original units, (B, P, C_out)."""
-        return self.to_original_scale(self._forecast(batch), batch)
+        """Forecast in original units, (B, P, C_out); for a probabilistic net (B, P, C_out, 1 + Q): the point
+        forecast, then its quantiles at the logged levels (``scored_levels``: a quantile net's own, else the
+        interval's bounds and the median), which ``train.py predict`` writes as ``<target>_q<level>`` columns."""
+        point, prediction = self._predict(batch)
+        if prediction is None:
+            return self.to_original_scale(point, batch)
+        in_units = prediction.rescaled(*self.target_statistics(point, batch))
+        return torch.cat([in_units.point.unsqueeze(-1), in_units.quantiles(self.scored_levels)], dim=-1)
 
     # ----------------------------------------------------------------- optimisation
     def configure_optimizers(self) -> dict[str, Any] | None:
