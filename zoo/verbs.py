@@ -203,6 +203,7 @@ def forecast_command(
     conformal: bool = False,
     calibration_windows: int = 200,
     calibration_step: int = 1,
+    future: str | None = None,
     overwrite: bool = False,
 ) -> Path | None:
     """Forecast the future after the last row of each series in a file, with a trained model.
@@ -226,6 +227,8 @@ def forecast_command(
         conformal: calibrate the quantiles on the residuals of the data's last calibration_windows origins (any model)
         calibration_windows: conformal calibration origins per series
         calibration_step: rows between conformal calibration origins
+        future: a .csv or .parquet file with the date column and the model's future_columns at the pred_len
+            timestamps after the last row (models trained with data.future_columns)
         overwrite: replace an existing output file
     """
     from zoo.inference import forecast, write_table
@@ -246,6 +249,7 @@ def forecast_command(
         conformal=conformal,
         calibration_windows=calibration_windows,
         calibration_step=calibration_step,
+        future=future,
     )
     if output is None:
         frame.to_csv(sys.stdout, index=False)

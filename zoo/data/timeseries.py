@@ -46,11 +46,20 @@ from typing import Literal
 
 import lightning.pytorch as pl
 import numpy as np
+import pandas as pd
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from zoo.choices import check_choice
 from zoo.data import m4, sources
+from zoo.data.covariates import (
+    FutureCovariates,
+    check_aligned,
+    check_future_columns,
+    covariate_columns,
+    future_values_at,
+    read_future_tables,
+)
 from zoo.data.frequency import GapPolicy, infer_frequency, regularize
 from zoo.data.panel import PanelWindows, SeriesPanel, panel_datasets
 from zoo.data.reading import PARQUET_SUFFIXES, read_frame
@@ -68,6 +77,7 @@ from zoo.data.table import (
     resolve_columns,
     tables_from_frame,
 )
+from zoo.data.window_checks import check_skipped, fit_train_scaler
 from zoo.data.windows import (
     EpochShuffleSampler,
     FutureWindowDataset,
@@ -116,6 +126,11 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         date_column: the column with the timestamps.
         id_column: the series-id column of a long-format file (e.g. "unique_id"); None: one wide series.
         columns: the input channels to use (the targets among them); other columns are ignored. None: all.
+        past_columns: observed covariates: input channels read in x but not forecast (features "MS"); the
+            inputs are then ``past_columns`` and the target(s). Give this or ``columns``.
+        future_columns: known-future covariates (``zoo.data.covariates``): not inputs of x, but scaled and
+            appended to the time features x_mark / y_mark of every window (F grows by their count); a
+            forecast needs their values over the horizon. Wide files only for now.
         sep: the CSV separator; None sniffs it.
         batch_size: training batch size.
         eval_batch_size: val/test batch size (None: ``batch_size``).
@@ -166,6 +181,8 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         date_column: str = "date",
         id_column: str | None = None,
         columns: list[str] | None = None,
+        past_columns: list[str] | None = None,
+        future_columns: list[str] | None = None,
         sep: str | None = None,
         batch_size: int = 32,
         eval_batch_size: int | None = None,
@@ -213,6 +230,9 @@ class TimeSeriesDataModule(pl.LightningDataModule):
             raise ValueError("columns must name at least one column (or be None for all of them)")
         self.m4_frequency = None if is_data_file(dataset) else m4.m4_dataset(dataset)
         targets = as_target_list(target)
+        columns = covariate_columns(columns, past_columns, future_columns, features, targets, id_column)
+        if future_columns and self.m4_frequency is not None:
+            raise ValueError(f"{dataset} is an M4 panel without covariates: future_columns do not apply")
         if self.m4_frequency is not None:
             self.m4_frequency.check_horizon(pred_len)
             if features == "MS":
@@ -228,6 +248,8 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         self.dataset, self.features, self.target = dataset, features, target
         self.targets = targets
         self.date_column, self.id_column, self.columns, self.sep = date_column, id_column, columns, sep
+        self.future_columns = list(future_columns or [])
+        self.future_covariates: FutureCovariates | None = None
         self.seq_len, self.label_len, self.pred_len = seq_len, label_len, pred_len
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
         self.scale, self.eval_drop_last = scale, eval_drop_last
@@ -287,12 +309,7 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         """The validated series (loaded once; one for a wide file), channels in model order, targets last."""
         if self.is_panel:
             raise ValueError(f"{self.dataset!r} is an M4 panel, not a table: use .panel")
-        if self.dataset == SYNTHETIC:
-            source, frame = SYNTHETIC, synthetic_series()
-        else:
-            entry = self._catalog_entry
-            path = sources.resolve(entry) if entry is not None else Path(self.dataset)
-            source, frame = str(path), read_frame(path, sep=self.sep)
+        source, frame = self._source_frame
         if self.features != "M" or self.targets != [
             DEFAULT_TARGET
         ]:  # a target typed under "M" must exist too
@@ -303,19 +320,53 @@ class TimeSeriesDataModule(pl.LightningDataModule):
                     f"{source}: target {outside[0]!r} is not one of columns {list(self.columns or [])}; "
                     "add it to columns (the targets are input channels too)"
                 )
+        columns = self.read_columns
+        if columns is None and self.future_columns:  # every column but the covariates
+            reserved = {self.date_column, *self.future_columns}
+            columns = [str(c) for c in frame.columns if str(c) not in reserved]
         tables = tables_from_frame(
             frame,
             source=source,
             date_column=self.date_column,
             id_column=self.id_column,
-            columns=self.read_columns,
+            columns=columns,
             target=self.targets,
             **self._policies,
         )
+        check_future_columns(self.future_columns, tables[0].columns, source)
         if self._policies["timestamps"] == "ignore":
             return tables
         freq = self.freq_of(tables)
         return [regularize(t, freq, self.gaps, self.date_column) for t in tables]
+
+    @cached_property
+    def _source_frame(self) -> tuple[str, pd.DataFrame]:
+        """The raw frame of ``dataset`` and its name for messages (read once)."""
+        if self.dataset == SYNTHETIC:
+            return SYNTHETIC, synthetic_series()
+        entry = self._catalog_entry
+        path = sources.resolve(entry) if entry is not None else Path(self.dataset)
+        return str(path), read_frame(path, sep=self.sep)
+
+    @cached_property
+    def future_tables(self) -> list[SeriesTable]:
+        """The ``future_columns`` of each series, row for row with :attr:`tables` (empty without them)."""
+        if not self.future_columns:
+            return []
+        source, frame = self._source_frame
+        tables = read_future_tables(
+            frame,
+            source=source,
+            date_column=self.date_column,
+            columns=self.future_columns,
+            freq=self.freq,
+            gaps=self.gaps,
+            **self._policies,
+        )
+        for inputs, future in zip(self.tables, tables, strict=True):
+            check_aligned(inputs, future)
+            future_values_at(future, future.dates, "in the file")  # no value kept missing
+        return tables
 
     @property
     def table(self) -> SeriesTable:
@@ -378,7 +429,9 @@ class TimeSeriesDataModule(pl.LightningDataModule):
     @property
     def n_time_features(self) -> int:
         """F, the channels of ``x_mark`` / ``y_mark``."""
-        return 0 if self.is_panel else n_calendar_features(self.freq, self.time_encoding)
+        if self.is_panel:
+            return 0
+        return n_calendar_features(self.freq, self.time_encoding) + len(self.future_columns)
 
     # ----------------------------------------------------------------- Lightning hooks
     def prepare_data(self) -> None:
@@ -396,7 +449,7 @@ class TimeSeriesDataModule(pl.LightningDataModule):
             self._setup_panel(self.m4_frequency)
             return
         parts: dict[Stage, list[Dataset]] = {}
-        freq, n_targets = self.freq, self.n_targets
+        n_targets = self.n_targets
         for index, table in enumerate(self.tables):
             bounds = split_bounds(
                 len(table), self.seq_len, self.split_spec, dates=table.dates, where=table.where
@@ -406,7 +459,7 @@ class TimeSeriesDataModule(pl.LightningDataModule):
                     f"{table.where}: {len(table)} row(s) leave no training rows under the {self.split} split; "
                     f"a series needs at least seq_len + pred_len = {self.seq_len + self.pred_len} training rows"
                 )
-            scaler = self._fit_scaler(table, bounds["train"][1])
+            scaler = fit_train_scaler(table, bounds["train"][1], self.scale)
             target_scaler = scaler.select(slice(scaler.n_channels - n_targets, None))
             if self.is_long:
                 self.series_scalers[table.series_id] = scaler
@@ -415,7 +468,7 @@ class TimeSeriesDataModule(pl.LightningDataModule):
             constants = series_constants(index, target_scaler) if self.is_long else None
             x_all = torch.from_numpy(scaler.transform(table.values).astype(np.float32))
             y_all = x_all[:, x_all.shape[1] - n_targets :]
-            marks = torch.from_numpy(calendar_features(table.dates, freq, self.time_encoding))
+            marks = torch.from_numpy(self._marks(index, table, bounds["train"][1]))
             for name, (start, end) in bounds.items():
                 windows = WindowDataset(
                     x_all[start:end],
@@ -431,10 +484,21 @@ class TimeSeriesDataModule(pl.LightningDataModule):
                         f"few for one window of seq_len + pred_len = {self.seq_len + self.pred_len}; "
                         "give a shorter seq_len/pred_len, other split sizes, or more rows"
                     )
-                self._check_skipped(table, name, (start, end), windows)
+                check_skipped(table, name, (start, end), windows)
                 parts.setdefault(name, []).append(windows)
         self.datasets = {name: ds[0] if len(ds) == 1 else ConcatDataset(ds) for name, ds in parts.items()}
         log.info("%s windows: %s (%d series)", self.dataset, self.num_windows, len(self.tables))
+
+    def _marks(self, index: int, table: SeriesTable, train_end: int) -> np.ndarray:
+        """The time features (N, F + K) of series ``index``: its calendar, then its scaled future covariates
+        (their scaler fitted on the training rows ``[0, train_end)``)."""
+        calendar = calendar_features(table.dates, self.freq, self.time_encoding)
+        if not self.future_columns:
+            return calendar
+        future = self.future_tables[index]
+        scaler = fit_train_scaler(future, train_end, self.scale)
+        self.future_covariates = FutureCovariates(tuple(future.columns), scaler)
+        return np.concatenate([calendar, self.future_covariates.scaled(future.values)], axis=1)
 
     def align_columns(self, columns: Sequence[str]) -> None:
         """Read the channels in the order ``columns`` (a pretrained model's), rebuilding the windows.
@@ -447,43 +511,9 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         self.columns = list(columns)
         self.hparams["columns"] = list(columns)
         self.__dict__.pop("tables", None)
+        self.__dict__.pop("future_tables", None)
         self.datasets, self.series_scalers = {}, {}
         self.setup()
-
-    def _fit_scaler(self, table: SeriesTable, train_end: int) -> StandardScaler:
-        """The scaler of ``table``'s training rows ``[0, train_end)``, ignoring values kept missing (NaN)."""
-        train_rows = table.values[:train_end]
-        empty = np.flatnonzero(np.isnan(train_rows).all(axis=0))
-        if len(empty):  # checked with scale=False too: every training window would be skipped
-            raise DataValidationError(
-                f"{table.where}: column {table.columns[int(empty[0])]!r} has no value in the {train_end} "
-                f"training rows [0, {train_end}) (all missing, kept by missing='keep'), so it has no "
-                "statistics and every training window would be skipped. Drop the column (columns=[...]), "
-                "give it values in the training rows, or move the split (val_size/test_size, val_start)."
-            )
-        return StandardScaler.fit(train_rows) if self.scale else StandardScaler.identity(train_rows.shape[1])
-
-    def _check_skipped(
-        self, table: SeriesTable, name: Stage, rows: tuple[int, int], windows: WindowDataset
-    ) -> None:
-        """Log the windows of a split skipped for values kept missing; a split left with none is an error."""
-        if not windows.n_skipped:
-            return
-        start, end = rows
-        if len(windows) == 0:
-            raise DataValidationError(
-                f"{table.where}: every one of the {windows.n_candidates} {name} window(s) (rows [{start}, {end})) "
-                "holds a missing value kept by missing='keep', so the split has no window. Choose "
-                "missing='interpolate' to fill them, or fill the values in the file."
-            )
-        log.warning(
-            "%s: %s split: skipped %d of %d window(s) that hold missing values (missing='keep'); %d kept",
-            table.where,
-            name,
-            windows.n_skipped,
-            windows.n_candidates,
-            len(windows),
-        )
 
     def _setup_panel(self, freq: m4.M4Frequency) -> None:
         history_limit = self.history_limit if self.history_limit is not None else freq.history_limit
@@ -513,6 +543,12 @@ class TimeSeriesDataModule(pl.LightningDataModule):
     def future_windows(self) -> FutureWindows:
         """The window after the last row of each series (its future), scaled with its training statistics."""
         self.setup()
+        if self.future_columns:
+            raise DataValidationError(
+                f"{self.dataset}: the future after the last row needs the future_columns {self.future_columns} "
+                "over the horizon, which the file does not have; forecast with train.py forecast MODEL DATA "
+                "--future FUTURE_FILE (zoo.forecast(..., future=...)) instead of predict"
+            )
         return future_windows(
             self.tables,
             [self.scaler_of(t.series_id) for t in self.tables],

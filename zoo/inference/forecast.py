@@ -18,15 +18,17 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import torch
 
+from zoo.data.covariates import future_values_at
 from zoo.data.frequency import GapPolicy
-from zoo.data.table import MissingPolicy
+from zoo.data.table import MissingPolicy, SeriesTable
 from zoo.data.windows import FutureWindows, future_windows
 from zoo.distributions import check_levels, level_name
 from zoo.inference.applying import ID_COLUMN, apply_net
-from zoo.inference.backtest import calibration_residuals
+from zoo.inference.backtest import calibration_residuals, future_tables_of
 from zoo.inference.conformal import calibrate, lookback_scale
-from zoo.inference.inputs import DataSource, ReadOptions, read_for_model
+from zoo.inference.inputs import DataSource, ReadOptions, read_for_model, read_future_for_model
 from zoo.inference.model import ForecastModel, ModelSource, check_probabilistic, load_forecaster
 
 
@@ -65,6 +67,44 @@ def forecast_frame(
     return pd.DataFrame(columns)
 
 
+def _with_future_covariates(
+    forecaster: ForecastModel,
+    windows: FutureWindows,
+    tables: list[SeriesTable],
+    data: DataSource,
+    future: DataSource | None,
+    options: ReadOptions,
+) -> FutureWindows:
+    """``windows`` with the model's known-future covariates appended to their time features: the lookback's
+    values from ``data``, the horizon's from ``future``; a clear error when either is missing or short."""
+    covariates = forecaster.future_covariates
+    if covariates is None:
+        if future is not None:
+            raise ValueError(
+                f"{forecaster.name} was trained without future_columns, so it reads no future covariates; "
+                "leave future out (or train with data.future_columns=[...])"
+            )
+        return windows
+    if future is None:
+        raise ValueError(
+            f"{forecaster.name} reads the known-future covariates {list(covariates.columns)}: pass future=<a "
+            f"file or DataFrame with {forecaster.date_column!r} and those columns at the {forecaster.pred_len} "
+            "timestamps after the last row> (train.py forecast ... --future FILE)"
+        )
+    history = read_future_for_model(forecaster, data, options, "the data")[0]
+    horizon = read_future_for_model(forecaster, future, options, "future")[0]
+    table = tables[0]
+    lookback = table.dates[len(table) - forecaster.seq_len :]
+    past = covariates.scaled(future_values_at(history, lookback, "in the lookback (the data's last rows)"))
+    ahead = covariates.scaled(
+        future_values_at(horizon, windows.dates[0], f"of the {forecaster.pred_len}-step horizon")
+    )
+    batch = dict(windows.batch)
+    batch["x_mark"] = torch.cat([batch["x_mark"], torch.from_numpy(past)[None]], dim=-1)
+    batch["y_mark"] = torch.cat([batch["y_mark"], torch.from_numpy(ahead)[None]], dim=-1)
+    return FutureWindows(batch, windows.series_ids, windows.dates)
+
+
 def forecast(
     model: ModelSource | ForecastModel,
     data: DataSource,
@@ -81,6 +121,7 @@ def forecast(
     conformal: bool = False,
     calibration_windows: int = 200,
     calibration_step: int = 1,
+    future: DataSource | None = None,
 ) -> pd.DataFrame:
     """Forecast the ``horizon`` steps after the last row of each series of ``data`` (module docstring).
 
@@ -102,6 +143,10 @@ def forecast(
             ``data`` (:mod:`zoo.inference.conformal`); works for every model, point forecasters included.
         calibration_windows: conformal calibration origins per series.
         calibration_step: rows between calibration origins.
+        future: the known-future covariates over the horizon, for a model trained with ``future_columns``
+            (``zoo.data.covariates``): a path or DataFrame with the date column and those columns at each of
+            the ``pred_len`` timestamps after the last row (the model reads its whole horizon); ``data``
+            must hold them over the lookback too.
     """
     forecaster = load_forecaster(model)
     levels = None if quantiles is None else check_levels(quantiles, "quantiles")
@@ -131,11 +176,13 @@ def forecast(
         freq=forecaster.freq,
         time_encoding=forecaster.time_encoding,
     )
+    windows = _with_future_covariates(forecaster, windows, tables, data, future, options)
     values = apply_net(forecaster.net, windows.batch, batch_size, seed).numpy()[:, :steps]
     bands = None
     if levels is not None and conformal:
+        futures = future_tables_of(forecaster, data, options, len(tables))
         residuals = calibration_residuals(
-            forecaster, tables, calibration_windows, calibration_step, batch_size, seed
+            forecaster, tables, calibration_windows, calibration_step, batch_size, seed, futures
         )
         n_targets = values.shape[-1]
         scale = lookback_scale(windows.batch["x"][..., -n_targets:].numpy().astype(np.float64))

@@ -20,6 +20,7 @@ import pandas as pd
 
 from zoo.choices import check_choice
 from zoo.data import sources
+from zoo.data.covariates import read_future_tables
 from zoo.data.frequency import GapPolicy, check_frequency, regularize
 from zoo.data.reading import check_unique_columns, read_frame
 from zoo.data.synthetic import synthetic_series
@@ -109,7 +110,8 @@ def read_for_model(model: ForecastModel, data: DataSource, options: ReadOptions)
             f"{source}: {model.name} was trained on a long-format file; pass id_column=<series id column>"
         )
     check_date_column(frame, source, date_column)
-    reserved = {date_column, *([id_column] if id_column else [])}
+    covariates = model.future_covariates
+    reserved = {date_column, *([id_column] if id_column else []), *(covariates.columns if covariates else ())}
     _check_columns(frame, source, model, reserved)
     timestamps = arguments.get("timestamps", "strict")
     tables = tables_from_frame(
@@ -128,3 +130,43 @@ def read_for_model(model: ForecastModel, data: DataSource, options: ReadOptions)
     for table in tables:
         check_frequency(table, model.freq, expected_by=f"{model.name} was trained at frequency")
     return [regularize(t, model.freq, gaps, date_column) for t in tables]
+
+
+def read_future_for_model(
+    model: ForecastModel, data: DataSource, options: ReadOptions, role: str
+) -> list[SeriesTable]:
+    """The model's known-future covariate columns of ``data`` (``zoo.data.covariates``), at its frequency.
+
+    Args:
+        model: a forecaster trained with future_columns.
+        data: the history (every covariate at every row) or the future (the horizon's values) as a path or
+            DataFrame with the date column and the covariate columns.
+        options: reading options that override the model's.
+        role: "the data" (the history: put on the model's frequency grid) or "future" (the horizon's values,
+            matched timestamp by timestamp).
+    """
+    covariates = model.future_covariates
+    assert covariates is not None
+    arguments = model.arguments
+    frame, source = read_frame_of(data, options.sep if options.sep is not None else arguments.get("sep"))
+    date_column = options.date_column or model.date_column
+    check_date_column(frame, source, date_column)
+    present = [str(c) for c in frame.columns]
+    missing = [c for c in covariates.columns if c not in present]
+    if missing:
+        raise DataValidationError(
+            f"{source} ({role}): future column(s) {missing} missing; {model.name} reads the known-future "
+            f"covariates {list(covariates.columns)} at every lookback and horizon step: give {role} those columns"
+        )
+    return read_future_tables(
+        frame,
+        source=source,
+        date_column=date_column,
+        columns=covariates.columns,
+        freq=model.freq,
+        gaps=options.gaps or arguments.get("gaps", "error"),
+        missing=options.missing or arguments.get("missing", "error"),
+        timestamps=arguments.get("timestamps", "strict"),
+        sentinels=tuple(arguments.get("sentinels", (-9999.0,))),
+        regular=role == "the data",
+    )

@@ -17,6 +17,7 @@ from typing import Any
 from torch import nn
 
 from zoo import hub
+from zoo.data.covariates import FutureCovariates
 from zoo.data.scaling import StandardScaler
 
 ModelSource = str | os.PathLike[str] | nn.Module
@@ -82,6 +83,12 @@ class ForecastModel:
     @property
     def time_encoding(self) -> str:
         return str(self.arguments.get("time_encoding") or "timeF")
+
+    @property
+    def future_covariates(self) -> FutureCovariates | None:
+        """The known-future columns it was trained with and their scaler (``zoo.data.covariates``), or None."""
+        record = self.preprocessing.get("future_covariates")
+        return FutureCovariates.from_record(record) if record else None
 
     def scaler_of(self, series_id: str) -> StandardScaler:
         """The input scaler of training: the series' own in a long-format model, else the one scaler.

@@ -35,6 +35,7 @@ from torch import nn
 from zoo.choices import check_choice
 from zoo.distributions import DistributionName, Prediction
 from zoo.layers.distribution_heads import build_head
+from zoo.layers.future_effect import FutureEffect
 from zoo.layers.revin import RevIN
 
 
@@ -86,6 +87,9 @@ class Forecaster(RecordsConstructorArgs, nn.Module):
             :mod:`zoo.layers.distribution_heads`, the same for every forecaster.
         quantiles: the levels of ``distribution="quantile"``, strictly increasing in (0, 1)
             (None: 0.1, 0.5, 0.9).
+        future_effect: add a linear effect of each step's time features (calendar and the data's
+            ``future_columns``) to every target: removed from the lookback, added to the forecast at the
+            same step (:mod:`zoo.layers.future_effect`); needs ``n_time_features > 0`` and the marks.
     """
 
     #: The layers LoRA adapts by default (``zoo.adapters``): module-name suffixes, or a full-match regex.
@@ -103,6 +107,7 @@ class Forecaster(RecordsConstructorArgs, nn.Module):
         revin_affine: bool = True,
         distribution: DistributionName = "point",
         quantiles: list[float] | None = None,
+        future_effect: bool = False,
     ) -> None:
         super().__init__()
         n_targets = n_features if n_targets is None else n_targets
@@ -126,6 +131,12 @@ class Forecaster(RecordsConstructorArgs, nn.Module):
         check_choice("distribution", distribution, DistributionName)
         self.distribution = distribution
         self.distribution_head = build_head(distribution, quantiles, seq_len, pred_len)
+        if future_effect and n_time_features == 0:
+            raise ValueError(
+                f"{type(self).__name__}: future_effect=True needs time features (n_time_features > 0): "
+                "time_encoding='timeF' or future_columns in the data"
+            )
+        self.future_effect = FutureEffect(n_time_features, n_targets) if future_effect else None
         self._forecast_takes_mask = "x_mask" in inspect.signature(self.forecast).parameters
 
     def forward(
@@ -141,6 +152,24 @@ class Forecaster(RecordsConstructorArgs, nn.Module):
         whose ``forecast`` takes it.
         """
         extra = {"x_mask": x_mask} if x_mask is not None and self._forecast_takes_mask else {}
+        if self.future_effect is None:
+            return self._forecast_normalised(x, x_mark, y_mark, extra)
+        self.check_input(x)
+        self.required_marks(x_mark=x_mark, y_mark=y_mark)
+        self.check_marks(x_mark, "x_mark", self.seq_len)
+        self.check_marks(y_mark, "y_mark", self.pred_len)
+        split = self.n_features - self.n_targets
+        adjusted = torch.cat([x[..., :split], x[..., split:] - self.future_effect(x_mark)], dim=-1)
+        return self._forecast_normalised(adjusted, x_mark, y_mark, extra) + self.future_effect(y_mark)
+
+    def _forecast_normalised(
+        self,
+        x: torch.Tensor,
+        x_mark: torch.Tensor | None,
+        y_mark: torch.Tensor | None,
+        extra: dict[str, torch.Tensor],
+    ) -> torch.Tensor:
+        """:meth:`forecast`, inside RevIN when the model has it."""
         if self.revin is None:
             return self.forecast(x, x_mark, y_mark, **extra)
         self.check_input(x)  # before RevIN, so a wrong width gets the same message with RevIN as without

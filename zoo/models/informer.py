@@ -154,6 +154,7 @@ class InformerForecaster(StartTokenForecaster):
         revin_affine: bool = True,
         distribution: DistributionName = "point",
         quantiles: list[float] | None = None,
+        future_effect: bool = False,
         d_model: int = 512,
         n_heads: int = 8,
         e_layers: int = 2,
@@ -184,6 +185,7 @@ class InformerForecaster(StartTokenForecaster):
             revin_affine,
             distribution,
             quantiles,
+            future_effect,
         )
         check_position_type(position)
         check_choice("attention", attention, AttentionType)

@@ -121,6 +121,7 @@ class LinearForecaster(Forecaster):
         revin_affine: bool = True,
         distribution: DistributionName = "point",
         quantiles: list[float] | None = None,
+        future_effect: bool = False,
         decomposition: LinearDecomposition = "none",
         moving_average: int = 25,
         normalisation: LinearNormalisation = "none",
@@ -139,6 +140,7 @@ class LinearForecaster(Forecaster):
             revin_affine,
             distribution,
             quantiles,
+            future_effect,
         )
         check_choice("decomposition", decomposition, LinearDecomposition, owner="LinearForecaster")
         check_choice("normalisation", normalisation, LinearNormalisation, owner="LinearForecaster")

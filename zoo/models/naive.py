@@ -32,6 +32,7 @@ class NaiveForecaster(Forecaster):
         revin_affine: bool = True,
         distribution: DistributionName = "point",
         quantiles: list[float] | None = None,
+        future_effect: bool = False,
     ) -> None:
         super().__init__(
             n_features,
@@ -44,6 +45,7 @@ class NaiveForecaster(Forecaster):
             revin_affine,
             distribution,
             quantiles,
+            future_effect,
         )
 
     def forecast(

@@ -211,6 +211,7 @@ class NBeatsForecaster(Forecaster):
         revin_affine: bool = True,
         distribution: DistributionName = "point",
         quantiles: list[float] | None = None,
+        future_effect: bool = False,
         architecture: NBeatsArchitecture = "generic",
         num_stacks: int = 30,
         num_blocks: int = 1,
@@ -239,6 +240,7 @@ class NBeatsForecaster(Forecaster):
             revin_affine,
             distribution,
             quantiles,
+            future_effect,
         )
         check_choice("architecture", architecture, NBeatsArchitecture, owner="NBeatsForecaster")
         if architecture == "generic":

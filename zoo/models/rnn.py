@@ -85,6 +85,7 @@ class RNNForecaster(Forecaster):
         revin_affine: bool = True,
         distribution: DistributionName = "point",
         quantiles: list[float] | None = None,
+        future_effect: bool = False,
         *,
         cell: CellType = "lstm",
         hidden_size: int = 64,
@@ -107,6 +108,7 @@ class RNNForecaster(Forecaster):
             revin_affine,
             distribution,
             quantiles,
+            future_effect,
         )
         check_choice("cell", cell, CellType)
         check_choice("mode", mode, RNNMode)

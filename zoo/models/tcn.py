@@ -156,6 +156,7 @@ class TCNForecaster(Forecaster):
         revin_affine: bool = True,
         distribution: DistributionName = "point",
         quantiles: list[float] | None = None,
+        future_effect: bool = False,
         *,
         hidden_channels: int = 64,
         num_levels: int | None = None,
@@ -178,6 +179,7 @@ class TCNForecaster(Forecaster):
             revin_affine,
             distribution,
             quantiles,
+            future_effect,
         )
         if hidden_channels <= 0 or kernel_size <= 0:
             raise ValueError(

@@ -186,6 +186,7 @@ class TransformerForecaster(StartTokenForecaster):
         revin_affine: bool = True,
         distribution: DistributionName = "point",
         quantiles: list[float] | None = None,
+        future_effect: bool = False,
         d_model: int = 512,
         n_heads: int = 8,
         e_layers: int = 2,
@@ -215,6 +216,7 @@ class TransformerForecaster(StartTokenForecaster):
             revin_affine,
             distribution,
             quantiles,
+            future_effect,
         )
         check_choice("tokens", tokens, TransformerTokens, owner="TransformerForecaster")
         position, architecture = _resolved_layout(tokens, position, architecture)

@@ -62,6 +62,9 @@ def preprocessing_of(datamodule: Any) -> dict[str, Any]:
             series_id: {"mean": scaler.mean.tolist(), "std": scaler.std.tolist()}
             for series_id, scaler in datamodule.series_scalers.items()
         }
+    covariates = getattr(datamodule, "future_covariates", None)
+    if covariates is not None:
+        record["future_covariates"] = covariates.record()
     scaler = getattr(datamodule, "scaler", None)
     if scaler is not None:
         record["scaler"] = {"mean": scaler.mean.tolist(), "std": scaler.std.tolist()}

@@ -1,0 +1,187 @@
+"""Past and known-future covariates: alignment in the windows, the linear future effect, forecasts with a
+future file, and the errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import zoo
+from tests.helpers import quiet_trainer
+from zoo.data import DataValidationError, TimeSeriesDataModule
+from zoo.inference import ForecastModel
+from zoo.tasks import ForecastingTask
+from zoo.tasks.checkpoints import preprocessing_of
+
+
+def _promotions(rows: int = 1500, seed: int = 0) -> pd.DataFrame:
+    """Hourly demand lifted by 5 whenever a promotion runs (known in advance), plus a price nobody plans."""
+    rng = np.random.default_rng(seed)
+    promo = (rng.random(rows) < 0.15).astype(float)
+    hours = np.arange(rows)
+    demand = 10 + np.sin(2 * np.pi * hours / 24) + 5 * promo + 0.3 * rng.standard_normal(rows)
+    return pd.DataFrame(
+        {
+            "date": pd.date_range("2021-01-01", periods=rows, freq="h"),
+            "price": rng.random(rows),
+            "promo": promo,
+            "row": hours.astype(float),
+            "demand": demand,
+        }
+    )
+
+
+def _data(path: Path, **kwargs) -> TimeSeriesDataModule:
+    options = {
+        "seq_len": 48,
+        "label_len": 0,
+        "pred_len": 24,
+        "features": "MS",
+        "target": "demand",
+        "past_columns": ["price"],
+        "future_columns": ["promo"],
+        "time_encoding": "none",
+        **kwargs,
+    }
+    dm = TimeSeriesDataModule(str(path), **options)
+    dm.setup()
+    return dm
+
+
+@pytest.fixture
+def promo_csv(tmp_path: Path) -> Path:
+    path = tmp_path / "promo.csv"
+    _promotions().drop(columns="row").to_csv(path, index=False)
+    return path
+
+
+def test_a_future_value_sits_at_its_own_step(tmp_path: Path) -> None:
+    path = tmp_path / "rows.csv"
+    _promotions().to_csv(path, index=False)
+    dm = _data(path, future_columns=["row"], time_encoding="timeF")
+    assert dm.input_columns == ["price", "demand"] and dm.target_columns == ["demand"]
+    assert dm.n_time_features == 4 + 1  # hourly timeF, then the covariate
+    scaler = dm.future_covariates.scaler
+    dataset = dm.datasets["val"]
+    first_row = 1500 * 7 // 10 - 48  # the val split's windows start seq_len rows before its border
+    for index in (0, 5):
+        item = dataset[index]
+        past = item["x_mark"][:, -1].numpy() * scaler.std[0] + scaler.mean[0]
+        ahead = item["y_mark"][:, -1].numpy() * scaler.std[0] + scaler.mean[0]
+        origin = first_row + index + 48
+        np.testing.assert_allclose(past, np.arange(origin - 48, origin), atol=1e-3)
+        np.testing.assert_allclose(ahead, np.arange(origin, origin + 24), atol=1e-3)  # step t holds row t
+
+
+def test_the_future_effect_moves_only_its_own_step() -> None:
+    torch.manual_seed(0)
+    net = zoo.create_model(
+        "dlinear", n_features=2, n_targets=1, seq_len=48, pred_len=24, n_time_features=3, future_effect=True
+    )
+    with torch.no_grad():
+        net.future_effect.weight.normal_()
+    x, x_mark, y_mark = (
+        torch.randn(1, 48, 2),
+        torch.randn(1, 48, 3),
+        torch.randn(1, 24, 3, requires_grad=True),
+    )
+    out = net(x, x_mark, y_mark)
+    for step in (0, 7, 23):
+        (grad,) = torch.autograd.grad(out[0, step, 0], y_mark, retain_graph=True)
+        moved = grad.abs().sum(dim=-1)[0].nonzero().flatten().tolist()
+        assert moved == [step]
+    with pytest.raises(ValueError, match="future_effect=True needs time features"):
+        zoo.create_model("naive", n_features=2, seq_len=48, pred_len=24, future_effect=True)
+    with pytest.raises(ValueError, match="pass x_mark and y_mark"):
+        net(x)
+
+
+def test_a_known_promotion_calendar_cuts_the_error(promo_csv: Path) -> None:
+    results = {}
+    for covariates in (False, True):
+        torch.manual_seed(0)
+        dm = _data(promo_csv, future_columns=["promo"] if covariates else None)
+        net = zoo.create_model(
+            "dlinear",
+            n_features=dm.n_features,
+            n_targets=dm.n_targets,
+            seq_len=48,
+            pred_len=24,
+            n_time_features=dm.n_time_features,
+            future_effect=covariates,
+        )
+        task = ForecastingTask(net, optimizer={"lr": 0.01}, plot_windows=0)
+        trainer = quiet_trainer(max_epochs=5)
+        trainer.fit(task, datamodule=dm)
+        results[covariates] = trainer.test(task, datamodule=dm, verbose=False)[0]["test/mse"]
+    assert results[True] < 0.2 * results[False]
+
+
+def test_forecast_reads_the_future_file_and_uses_it(promo_csv: Path, tmp_path: Path) -> None:
+    dm = _data(promo_csv)
+    torch.manual_seed(0)
+    net = zoo.create_model(
+        "dlinear", n_features=2, n_targets=1, seq_len=48, pred_len=24, n_time_features=1, future_effect=True
+    )
+    with torch.no_grad():
+        net.future_effect.weight.fill_(0.5)
+    model = ForecastModel(net, preprocessing_of(dm), "dlinear.promo")
+    history = pd.read_csv(promo_csv)
+    dates = pd.date_range(
+        pd.Timestamp(history["date"].iloc[-1]) + pd.Timedelta(hours=1), periods=24, freq="h"
+    )
+    with_promo = pd.DataFrame({"date": dates, "promo": 1.0})
+    without = pd.DataFrame({"date": dates, "promo": 0.0})
+    lifted = zoo.forecast(model, history, future=with_promo)["demand"].to_numpy()
+    plain = zoo.forecast(model, history, future=without)["demand"].to_numpy()
+    covariate, target = dm.future_covariates.scaler, dm.target_scaler
+    # the linear effect of a promotion: 0.5 per scaled unit, (1 - 0) / std scaled units, in target units
+    np.testing.assert_allclose(lifted - plain, 0.5 / covariate.std[0] * target.std[0], rtol=1e-4)
+    with pytest.raises(ValueError, match=r"reads the known-future covariates \['promo'\]: pass future="):
+        zoo.forecast(model, history)
+    with pytest.raises(DataValidationError, match="no row for 14 of the 24 timestamps"):
+        zoo.forecast(model, history, future=with_promo.iloc[:10])
+    gap = with_promo.copy()
+    gap.loc[3, "promo"] = np.nan
+    with pytest.raises(DataValidationError, match="column 'promo' has a missing value"):
+        zoo.forecast(model, history, future=gap)
+    with pytest.raises(DataValidationError, match=r"future column\(s\) \['promo'\] missing"):
+        zoo.forecast(model, history.drop(columns="promo"), future=with_promo)
+    result = zoo.backtest(model, history, windows=5, step=24)
+    assert len(result.metrics) == 5
+    point = zoo.create_model("dlinear", n_features=2, n_targets=1, seq_len=48, pred_len=24)
+    plain_dm = _data(promo_csv, future_columns=None)
+    with pytest.raises(ValueError, match="trained without future_columns"):
+        zoo.forecast(
+            ForecastModel(point, preprocessing_of(plain_dm), "p"),
+            history.drop(columns="promo"),
+            future=with_promo,
+        )
+
+
+def test_covariate_options_are_clear_errors(promo_csv: Path) -> None:
+    with pytest.raises(ValueError, match="past_columns are inputs that are not forecast: use features='MS'"):
+        _data(promo_csv, features="M")
+    with pytest.raises(ValueError, match="give past_columns .* or columns"):
+        _data(promo_csv, columns=["price", "demand"])
+    with pytest.raises(ValueError, match=r"past_columns \['demand'\] are targets"):
+        _data(promo_csv, past_columns=["price", "demand"])
+    with pytest.raises(DataValidationError, match="both input channels and future_columns"):
+        _data(promo_csv, past_columns=["price", "promo"])
+    with pytest.raises(ValueError, match="long-format file .* not supported yet"):
+        _data(promo_csv, id_column="series")
+    with pytest.raises(DataValidationError, match="promos"):
+        _data(promo_csv, future_columns=["promos"])
+    frame = pd.read_csv(promo_csv)
+    frame.loc[100, "promo"] = np.nan
+    holed = promo_csv.with_name("holed.csv")
+    frame.to_csv(holed, index=False)
+    with pytest.raises(DataValidationError, match="missing value"):
+        _data(holed)
+    dm = _data(promo_csv)
+    with pytest.raises(DataValidationError, match="--future FUTURE_FILE"):
+        dm.future_windows()
