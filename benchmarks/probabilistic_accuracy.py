@@ -4,18 +4,21 @@ around a point model, side by side (issue 21).
     python benchmarks/probabilistic_accuracy.py --seeds 2021 2022 2023 --features S M
 
 Every model is RLinear (RevIN + one linear map, ``configs/forecasting/rlinear_etth1.yaml``'s
-hyperparameters: init "mean", Adam lr 5e-3 halved each epoch, batch 32, at most 10 epochs) at lookback
-96, horizon 96, on the TSLib protocol (train-only scaler, every test window), with
-``distribution="point" | "quantile" | "normal" | "student_t"``. Early stopping and the checkpoint kept
+hyperparameters: init "mean", Adam lr 5e-3 halved each epoch, batch 32, at most 10 epochs) or, with
+``--model tcn``, the TCN of ``configs/forecasting/tcn_etth1.yaml``, at lookback 96, horizon 96, on the TSLib protocol (train-only scaler, every test window), with
+``distribution="point" | "quantile" | "normal" | "student_t"``. Features "S": OT alone; "M": all seven
+channels; "MS": OT forecast from the six loads as past covariates (``past_columns``) and the calendar
+(timeF) as known-future covariates through ``future_effect=True`` (:mod:`zoo.data.covariates`). Early stopping and the checkpoint kept
 follow ``val/loss`` (MSE, pinball or NLL: each model's own training loss, on validation only). The point
 model's conformal intervals are calibrated on the residuals of every validation window (split conformal,
 per horizon step and channel, each residual divided by its window's lookback standard deviation,
 :mod:`zoo.inference.conformal`) and applied to the test windows.
 
 Scores on the test windows, on the standardised scale: point MSE / MAE (of the median), coverage and
-width of the 80 % interval [q0.1, q0.9], CRPS (Normal: closed form; Student-t, conformal: from the 99
-quantiles 0.01..0.99; the quantile model: from its three quantiles, which underestimates the integral),
-and ``crps3``, the CRPS approximation from the quantiles 0.1 / 0.5 / 0.9 that every model has.
+width of the 80 % interval [q0.1, q0.9] (averaged over channels, and on OT, the last channel, alone),
+CRPS (Normal: closed form; Student-t, conformal: from the 99 quantiles 0.01..0.99; the quantile model:
+from its three quantiles, which underestimates the integral), and ``crps3``, the CRPS approximation from
+the quantiles 0.1 / 0.5 / 0.9 that every model has.
 """
 
 from __future__ import annotations
@@ -48,34 +51,67 @@ KINDS = ("point", "conformal", "quantile", "normal", "student_t")
 THREE = (0.1, 0.5, 0.9)
 
 
+#: The two models: their registry name, constructor options, optimiser and gradient clipping (the
+#: committed ETTh1 configs' values, ``configs/forecasting/<model>_etth1.yaml``).
+MODELS = {
+    "rlinear": ("rlinear", {"init": "mean"}, {"lr": 0.005, "lr_schedule": "type1"}, None),
+    "tcn": (
+        "tcn",
+        {
+            "hidden_channels": 32,
+            "kernel_size": 3,
+            "dropout": 0.3,
+            "highway": True,
+            "head": "last",
+            "revin": True,
+        },
+        {"lr": 0.001, "lr_schedule": "type1"},
+        1.0,
+    ),
+}
+LOADS = ["HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL"]
+
+
 def _data(features: str) -> TimeSeriesDataModule:
+    """ETTh1 at 96 -> 96; "MS": OT from the six loads as past covariates (and the calendar as known-future)."""
+    covariates = {"past_columns": LOADS, "target": "OT"} if features == "MS" else {}
     dm = TimeSeriesDataModule(
-        "ETTh1", seq_len=96, label_len=48, pred_len=96, features=features, batch_size=32, num_workers=0
+        "ETTh1",
+        seq_len=96,
+        label_len=48,
+        pred_len=96,
+        features=features,
+        batch_size=32,
+        num_workers=0,
+        **covariates,
     )
     dm.setup()
     return dm
 
 
 def _train(
-    dm: TimeSeriesDataModule, distribution: str, seed: int, workdir: Path
+    dm: TimeSeriesDataModule, model: str, distribution: str, seed: int, workdir: Path
 ) -> tuple[ForecastingTask, dict]:
     pl.seed_everything(seed, workers=True)
+    name, options, optimizer, clip = MODELS[model]
     net = zoo.create_model(
-        "rlinear",
+        name,
         n_features=dm.n_features,
         n_targets=dm.n_targets,
         seq_len=dm.seq_len,
         pred_len=dm.pred_len,
         label_len=dm.label_len,
         n_time_features=dm.n_time_features,
-        init="mean",
         distribution=distribution,
+        future_effect=dm.features == "MS",  # the calendar as known-future covariates
+        **options,
     )
-    task = ForecastingTask(net, optimizer={"lr": 0.005, "lr_schedule": "type1"}, plot_windows=0)
+    task = ForecastingTask(net, optimizer=optimizer, plot_windows=0)
     shutil.rmtree(workdir, ignore_errors=True)  # a rerun's checkpoint must not compete with an older one
     checkpoint = ModelCheckpoint(dirpath=workdir, monitor="val/loss", mode="min", save_top_k=1)
     trainer = pl.Trainer(
         max_epochs=10,
+        gradient_clip_val=clip,
         accelerator="cpu",
         devices=1,
         logger=False,
@@ -130,6 +166,7 @@ def _scores(
         "mse": float(((point - y) ** 2).mean()),
         "mae": float((point - y).abs().mean()),
         "coverage": float(((y >= lower) & (y <= upper)).double().mean()),
+        "coverage_ot": float(((y >= lower) & (y <= upper))[..., -1].double().mean()),
         "width": float((upper - lower).mean()),
         "crps": float(crps.mean()),
         "crps3": float(crps_from_quantiles(three, y, THREE)),
@@ -137,12 +174,14 @@ def _scores(
     }
 
 
-def run(features: str, distribution: str, seed: int, workdir: Path) -> list[dict]:
+def run(model: str, features: str, distribution: str, seed: int, workdir: Path) -> list[dict]:
     """Train one model and score it (and, for the point model, its conformal intervals)."""
     dm = _data(features)
-    task, record = _train(dm, distribution, seed, workdir / f"{features}_{distribution}_{seed}")
+    task, record = _train(
+        dm, model, distribution, seed, workdir / f"{model}_{features}_{distribution}_{seed}"
+    )
     test = _collect(task, dm.test_dataloader(), distribution)
-    common = {"features": features, "seed": seed, **record}
+    common = {"model": model, "features": features, "seed": seed, **record}
     if distribution != "point":
         scores = _scores(test["y"], test["point"], test["three"], test["crps"])
         return [{"kind": distribution, **common, **scores}]
@@ -156,9 +195,7 @@ def run(features: str, distribution: str, seed: int, workdir: Path) -> list[dict
     crps = crps_from_quantiles(grid, y, CRPS_LEVELS, reduction="none")
     empty = torch.zeros(0)
     point_row = _scores(test["y"], test["point"], torch.stack([test["point"]] * 3, dim=-1), empty)
-    point_row.update(
-        {"coverage": float("nan"), "width": float("nan"), "crps": float("nan"), "crps3": float("nan")}
-    )
+    point_row.update({key: float("nan") for key in ("coverage", "coverage_ot", "width", "crps", "crps3")})
     conformal = _scores(y, test["point"].double(), three, crps)
     conformal["calibration_windows"] = len(residuals)
     return [{"kind": "point", **common, **point_row}, {"kind": "conformal", **common, **conformal}]
@@ -166,15 +203,16 @@ def run(features: str, distribution: str, seed: int, workdir: Path) -> list[dict
 
 def render(rows: list[dict], meta: dict) -> str:
     lines = [
-        "# Prediction intervals on ETTh1 (RLinear, lookback 96, horizon 96, every test window)",
+        f"# Prediction intervals on ETTh1 ({rows[0]['model']}, lookback 96, horizon 96, every test window)",
         "",
         __doc__.split("\n\n", 2)[2].strip(),
         "",
         f"Command: `{meta['command']}`. Device: {meta['device']}, torch {meta['torch']}, one thread per run.",
         "Values: mean over the seeds (min-max in brackets when more than one).",
         "",
-        "| features | model | seeds | MSE | MAE | coverage (nominal 0.80) | width | CRPS | CRPS (3 quantiles) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| features | model | seeds | MSE | MAE | coverage (nominal 0.80) | OT coverage | width | CRPS | "
+        "CRPS (3 quantiles) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for features in dict.fromkeys(r["features"] for r in rows):
         for kind in KINDS:
@@ -191,7 +229,8 @@ def render(rows: list[dict], meta: dict) -> str:
                 return f"{mean:.4f}{spread}"
 
             lines.append(
-                f"| {features} | {kind} | {len(group)} | {cell('mse')} | {cell('mae')} | {cell('coverage')} | "
+                f"| {features} | {kind} | {len(group)} | {cell('mse')} | {cell('mae')} | "
+                f"{cell('coverage')} | {cell('coverage_ot')} | "
                 f"{cell('width')} | {cell('crps')} | {cell('crps3')} |"
             )
     lines += ["", "Per run: `probabilistic_etth1.json` (seed, epochs, best validation loss and checkpoint)."]
@@ -203,7 +242,8 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[2021])
-    parser.add_argument("--features", nargs="+", default=["S", "M"], choices=["S", "M"])
+    parser.add_argument("--model", default="rlinear", choices=sorted(MODELS))
+    parser.add_argument("--features", nargs="+", default=["S", "M"], choices=["S", "M", "MS"])
     parser.add_argument("--kinds", nargs="+", default=["point", "quantile", "normal", "student_t"])
     parser.add_argument("--workdir", type=Path, default=ROOT / "runs" / "probabilistic")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "probabilistic_etth1"))
@@ -215,7 +255,7 @@ def main() -> None:
     for features in args.features:
         for distribution in args.kinds:
             for seed in args.seeds:
-                rows += run(features, distribution, seed, args.workdir)
+                rows += run(args.model, features, distribution, seed, args.workdir)
                 print(json.dumps(rows[-1]), flush=True)
     write_results(args.out, meta, rows, render(rows, meta))
 

@@ -157,7 +157,7 @@ MODELS: tuple[Shipped, ...] = (
         notes=_ETT_NOTE
         + " `test/coverage` is the share of test values inside the central 80 % interval [q0.1, q0.9] (nominal "
         "0.80); `test/width` its mean width and `test/crps` the CRPS, from the quantiles 0.01..0.99, on the "
-        "standardised scale (`*_orig`: original units). Quantiles: `zoo.forecast(\"rlinear.etth1_student_t\", "
+        'standardised scale (`*_orig`: original units). Quantiles: `zoo.forecast("rlinear.etth1_student_t", '
         "data, quantiles=[0.1, 0.9])` or `train.py forecast ... --quantiles [0.1,0.9]`.",
     ),
     _forecaster(

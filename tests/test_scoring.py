@@ -18,13 +18,13 @@ from zoo.distributions import (
     student_t_quantile,
 )
 from zoo.scoring import (
-    ProbabilisticScores,
     crps_from_quantiles,
     crps_from_samples,
     interval_coverage,
     interval_width,
     pinball_loss,
 )
+from zoo.tasks.probabilistic import ProbabilisticScores
 
 
 def test_pinball_loss_by_hand() -> None:

@@ -20,16 +20,15 @@ their graph (the losses are these functions), arrays are computed in float64.
 
 from __future__ import annotations
 
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import torch
 from torchmetrics import Metric
 
-from zoo.choices import check_choice
+from zoo.scoring import Reduction, _reduce
 
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
-Reduction = Literal["mean", "none"]
 
 
 def _as_tensor(value: np.ndarray | torch.Tensor | float) -> torch.Tensor:
@@ -62,13 +61,6 @@ def _per_series(errors: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor
     if mask is None:
         return errors.mean(dim=-1)
     return divide_no_nan((errors * mask).sum(dim=-1), mask.sum(dim=-1).to(errors.dtype))
-
-
-def _reduce(values: torch.Tensor, reduction: Reduction) -> torch.Tensor:
-    if reduction == "none":
-        return values
-    check_choice("reduction", reduction, Reduction)
-    return values.mean()
 
 
 def smape(

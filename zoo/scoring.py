@@ -11,18 +11,28 @@
 
 Shapes: quantiles (..., Q) with the levels on the last axis, samples (S, ...) with the samples first,
 targets (...). With ``reduction="none"`` the score of every element comes back, ``"mean"`` averages.
-:class:`ProbabilisticScores` accumulates them per channel over an epoch (weighted by windows, exact
-across DDP processes).
+:class:`zoo.tasks.probabilistic.ProbabilisticScores` accumulates them per channel over an epoch. This
+module imports neither torchmetrics nor Lightning: the models' distribution heads use it, and loading a
+model stays light.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
-from torchmetrics import Metric
 
-from zoo.metrics import Reduction, _reduce
+from zoo.choices import check_choice
+
+Reduction = Literal["mean", "none"]
+
+
+def _reduce(values: torch.Tensor, reduction: Reduction) -> torch.Tensor:
+    if reduction == "none":
+        return values
+    check_choice("reduction", reduction, Reduction)
+    return values.mean()
 
 
 def _levels_tensor(levels: Sequence[float] | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -124,53 +134,3 @@ def interval_width(lower: torch.Tensor, upper: torch.Tensor, reduction: Reductio
         reduction: "mean" or "none".
     """
     return _reduce(upper - lower, reduction)
-
-
-class ProbabilisticScores(Metric):
-    """Per-channel sums of pinball loss, CRPS, coverage and width over an epoch; :meth:`compute` gives the
-    means per channel (C,) and over channels.
-
-    Args:
-        n_channels: C, the target channels.
-    """
-
-    full_state_update = False
-
-    def __init__(self, n_channels: int) -> None:
-        super().__init__()
-        for name in ("pinball", "crps", "coverage", "width"):
-            self.add_state(name, default=torch.zeros(n_channels, dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("count", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
-
-    def update(  # type: ignore[override]
-        self,
-        pinball: torch.Tensor,
-        crps: torch.Tensor,
-        lower: torch.Tensor,
-        upper: torch.Tensor,
-        target: torch.Tensor,
-    ) -> None:
-        """Add one batch: ``pinball`` and ``crps`` per element (B, P, C), the interval and the targets (B, P, C).
-
-        Args:
-            pinball: pinball loss averaged over the levels.
-            crps: CRPS.
-            lower: the interval's lower bounds.
-            upper: the interval's upper bounds.
-            target: observations.
-        """
-        steps = target.shape[0] * target.shape[1]
-
-        def total(values: torch.Tensor) -> torch.Tensor:
-            return values.double().reshape(-1, target.shape[-1]).sum(dim=0)
-
-        self.pinball += total(pinball)
-        self.crps += total(crps)
-        self.coverage += total(interval_coverage(lower, upper, target, reduction="none"))
-        self.width += total(upper - lower)
-        self.count += steps
-
-    def compute(self) -> dict[str, torch.Tensor]:
-        """``{name: (C,) per-channel mean}`` for pinball, crps, coverage and width."""
-        count = self.count.clamp_min(1.0)
-        return {name: getattr(self, name) / count for name in ("pinball", "crps", "coverage", "width")}

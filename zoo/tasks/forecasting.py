@@ -58,13 +58,13 @@ from zoo.distributions import Prediction, central_levels
 from zoo.hub import ArchitectureMismatchError
 from zoo.metrics import M4Scores, mape, mase, smape
 from zoo.precision import at_least_float32
-from zoo.scoring import ProbabilisticScores
 from zoo.tasks.checkpoints import PretrainedTaskMixin
 from zoo.tasks.compiling import CompileMode, compile_in_place
 from zoo.tasks.forecast_plots import plot_forecast_windows
 from zoo.tasks.media import log_figure
 from zoo.tasks.optim import OptimizerConfig, StepSeededRNG, configure_optimization
 from zoo.tasks.probabilistic import (
+    ProbabilisticScores,
     as_float32,
     batch_scores,
     interval_bounds,
@@ -341,7 +341,7 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
             self._log_probabilistic(self.val_probabilistic, "val/")
 
     def _scores(self, prediction: Prediction, target: torch.Tensor) -> dict[str, torch.Tensor]:
-        """What :class:`zoo.scoring.ProbabilisticScores` takes for one batch."""
+        """What :class:`zoo.tasks.probabilistic.ProbabilisticScores` takes for one batch."""
         scores = batch_scores(prediction, target, self.scored_levels, self.interval_bounds)
         return {**vars(scores), "target": target}
 

@@ -6,7 +6,8 @@
 - :func:`interval_bounds` and :func:`scored_levels`: the central interval whose coverage and width are
   logged (``interval``, e.g. 0.8 -> the 0.1 and 0.9 quantiles), and the levels of the logged pinball loss;
 - :func:`batch_scores`: pinball loss, CRPS and the interval of one batch, for
-  :class:`zoo.scoring.ProbabilisticScores`.
+  :class:`ProbabilisticScores`, which accumulates them per channel over an epoch (window-weighted sums,
+  exact across DDP processes).
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torchmetrics import Metric
 
 from zoo.distributions import DISTRIBUTIONS, Prediction, central_levels
 from zoo.precision import at_least_float32
-from zoo.scoring import pinball_loss
+from zoo.scoring import interval_coverage, pinball_loss
 
 
 def net_distribution(net: nn.Module) -> str:
@@ -126,3 +128,53 @@ def batch_scores(
     interval = prediction.quantiles(bounds)
     crps = prediction.crps(target)
     return BatchScores(pinball, crps, interval[..., 0], interval[..., 1])
+
+
+class ProbabilisticScores(Metric):
+    """Per-channel sums of pinball loss, CRPS, coverage and width over an epoch; :meth:`compute` gives the
+    means per channel (C,) and over channels.
+
+    Args:
+        n_channels: C, the target channels.
+    """
+
+    full_state_update = False
+
+    def __init__(self, n_channels: int) -> None:
+        super().__init__()
+        for name in ("pinball", "crps", "coverage", "width"):
+            self.add_state(name, default=torch.zeros(n_channels, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("count", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+
+    def update(  # type: ignore[override]
+        self,
+        pinball: torch.Tensor,
+        crps: torch.Tensor,
+        lower: torch.Tensor,
+        upper: torch.Tensor,
+        target: torch.Tensor,
+    ) -> None:
+        """Add one batch: ``pinball`` and ``crps`` per element (B, P, C), the interval and the targets (B, P, C).
+
+        Args:
+            pinball: pinball loss averaged over the levels.
+            crps: CRPS.
+            lower: the interval's lower bounds.
+            upper: the interval's upper bounds.
+            target: observations.
+        """
+        steps = target.shape[0] * target.shape[1]
+
+        def total(values: torch.Tensor) -> torch.Tensor:
+            return values.double().reshape(-1, target.shape[-1]).sum(dim=0)
+
+        self.pinball += total(pinball)
+        self.crps += total(crps)
+        self.coverage += total(interval_coverage(lower, upper, target, reduction="none"))
+        self.width += total(upper - lower)
+        self.count += steps
+
+    def compute(self) -> dict[str, torch.Tensor]:
+        """``{name: (C,) per-channel mean}`` for pinball, crps, coverage and width."""
+        count = self.count.clamp_min(1.0)
+        return {name: getattr(self, name) / count for name in ("pinball", "crps", "coverage", "width")}
