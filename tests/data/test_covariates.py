@@ -185,3 +185,28 @@ def test_covariate_options_are_clear_errors(promo_csv: Path) -> None:
     dm = _data(promo_csv)
     with pytest.raises(DataValidationError, match="--future FUTURE_FILE"):
         dm.future_windows()
+
+
+def test_nbeatsx_reads_the_promotions_through_its_blocks(promo_csv: Path) -> None:
+    results = {}
+    for exogenous in (False, True):
+        torch.manual_seed(0)
+        dm = _data(promo_csv, future_columns=["promo"] if exogenous else None)
+        net = zoo.create_model(
+            "nbeats",
+            n_features=dm.n_features,
+            n_targets=1,
+            seq_len=48,
+            pred_len=24,
+            n_time_features=dm.n_time_features,
+            num_stacks=2,
+            layer_width=64,
+            exogenous=exogenous,
+        )
+        task = ForecastingTask(net, optimizer={"lr": 0.003}, plot_windows=0)
+        trainer = quiet_trainer(max_epochs=6)
+        trainer.fit(task, datamodule=dm)
+        results[exogenous] = trainer.test(task, datamodule=dm, verbose=False)[0]["test/mse"]
+    assert results[True] < 0.5 * results[False]
+    with pytest.raises(ValueError, match="exogenous=True needs covariates"):
+        zoo.create_model("nbeats", n_features=1, seq_len=48, pred_len=24, exogenous=True)

@@ -82,6 +82,7 @@ class NBeatsBlock(nn.Module):
         width: int,
         degree: int = 2,
         harmonics: int = 1,
+        exogenous_size: int = 0,
     ) -> None:
         super().__init__()
         check_choice("basis", kind, BasisKind, owner="NBeatsBlock")
@@ -89,7 +90,7 @@ class NBeatsBlock(nn.Module):
             raise ValueError(f"NBeatsBlock: num_layers and width must be >= 1, got {num_layers} and {width}")
         layers: list[nn.Module] = []
         for i in range(num_layers):
-            layers += [nn.Linear(seq_len if i == 0 else width, width), nn.ReLU()]
+            layers += [nn.Linear(seq_len + exogenous_size if i == 0 else width, width), nn.ReLU()]
         self.fc = nn.Sequential(*layers)
         self.kind, self.seq_len, self.pred_len = kind, seq_len, pred_len
         if kind == "generic":
@@ -107,8 +108,11 @@ class NBeatsBlock(nn.Module):
         self.register_buffer("forecast_basis", fore, persistent=False)  # (n_theta, P)
         self.theta = nn.Linear(width, 2 * len(back), bias=False)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        theta = self.theta(self.fc(x))
+    def forward(
+        self, x: torch.Tensor, exogenous: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(backcast (N, L), forecast (N, P)) of the residual x (N, L) and the covariates (N, E), if any."""
+        theta = self.theta(self.fc(x if exogenous is None else torch.cat([x, exogenous], dim=-1)))
         if self.kind == "generic":
             return theta[:, : self.seq_len], theta[:, self.seq_len :]
         theta_b, theta_f = theta.chunk(2, dim=-1)  # (N, n_theta) each
@@ -132,7 +136,7 @@ class StackSpec:
 class NBeatsStack(nn.Module):
     """A named sequence of blocks with the double residual: returns (residual, stack forecast)."""
 
-    def __init__(self, spec: StackSpec, seq_len: int, pred_len: int) -> None:
+    def __init__(self, spec: StackSpec, seq_len: int, pred_len: int, exogenous_size: int = 0) -> None:
         super().__init__()
         if spec.num_blocks < 1:
             raise ValueError(f"N-BEATS stack {spec.name!r}: num_blocks must be >= 1, got {spec.num_blocks}")
@@ -140,15 +144,24 @@ class NBeatsStack(nn.Module):
         unique = 1 if spec.shared else spec.num_blocks
         self.blocks = nn.ModuleList(
             NBeatsBlock(
-                spec.kind, seq_len, pred_len, spec.num_layers, spec.width, spec.degree, spec.harmonics
+                spec.kind,
+                seq_len,
+                pred_len,
+                spec.num_layers,
+                spec.width,
+                spec.degree,
+                spec.harmonics,
+                exogenous_size,
             )
             for _ in range(unique)
         )
 
-    def forward(self, residual: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, residual: torch.Tensor, mask: torch.Tensor, exogenous: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         forecast = residual.new_zeros(residual.shape[0], self.blocks[0].pred_len)
         for i in range(self.spec.num_blocks):
-            backcast, block_forecast = self.blocks[i % len(self.blocks)](residual)
+            backcast, block_forecast = self.blocks[i % len(self.blocks)](residual, exogenous)
             residual = (residual - backcast) * mask
             forecast = forecast + block_forecast
         return residual, forecast
@@ -194,6 +207,11 @@ class NBeatsForecaster(Forecaster):
             each interpretable stack (the paper's choice).
         scale_inputs: divide each series by the mean absolute value of its observed lookback and multiply
             the forecast back (not in the paper; module docstring).
+        exogenous: NBEATSx (Olivares, Challu, Marcjasz, Weron & Dubrawski, "Neural basis expansion analysis
+            with exogenous variables", IJF 2023): every block's MLP also reads the lookback of the non-target
+            input channels (past covariates) and the time features of the lookback and the horizon
+            (calendar and known-future covariates), flattened; the generic and interpretable bases are
+            kept (NBEATSx's exogenous basis is not).
     """
 
     #: LoRA default: the fully connected layers of every block (not the basis projections ``theta``).
@@ -228,6 +246,7 @@ class NBeatsForecaster(Forecaster):
         harmonics: int = 1,
         share_interpretable_weights: bool = True,
         scale_inputs: bool = False,
+        exogenous: bool = False,
     ) -> None:
         super().__init__(
             n_features,
@@ -275,10 +294,38 @@ class NBeatsForecaster(Forecaster):
                     harmonics=harmonics,
                 ),
             ]
-        self.architecture, self.scale_inputs = architecture, scale_inputs
-        self.stacks = nn.ModuleList(NBeatsStack(spec, seq_len, pred_len) for spec in specs)
+        self.architecture, self.scale_inputs, self.exogenous = architecture, scale_inputs, exogenous
+        past_channels = n_features - self.n_targets
+        exogenous_size = past_channels * seq_len + n_time_features * (seq_len + pred_len) if exogenous else 0
+        if exogenous and exogenous_size == 0:
+            raise ValueError(
+                "NBeatsForecaster: exogenous=True needs covariates: past ones (features 'MS' with past_columns) "
+                "or time features (time_encoding='timeF', future_columns)"
+            )
+        self.stacks = nn.ModuleList(NBeatsStack(spec, seq_len, pred_len, exogenous_size) for spec in specs)
 
-    def decompose(self, x: torch.Tensor, x_mask: torch.Tensor | None = None) -> NBeatsOutput:
+    def _exogenous(
+        self, x: torch.Tensor, x_mark: torch.Tensor | None, y_mark: torch.Tensor | None
+    ) -> torch.Tensor | None:
+        """NBEATSx's covariates of each target series, (B * C_out, E): the lookback of the non-target
+        channels and the time features of the lookback and the horizon, flattened; None without ``exogenous``."""
+        if not self.exogenous:
+            return None
+        parts = [x[..., : self.n_features - self.n_targets].flatten(1)]  # (B, L * C_past)
+        if self.n_time_features:
+            self.required_marks(x_mark=x_mark, y_mark=y_mark)
+            self.check_marks(x_mark, "x_mark", self.seq_len)
+            self.check_marks(y_mark, "y_mark", self.pred_len)
+            parts += [x_mark.flatten(1), y_mark.flatten(1)]  # (B, L * F), (B, P * F)
+        return torch.cat(parts, dim=-1).repeat_interleave(self.n_targets, dim=0)  # channel-major, as series()
+
+    def decompose(
+        self,
+        x: torch.Tensor,
+        x_mask: torch.Tensor | None = None,
+        x_mark: torch.Tensor | None = None,
+        y_mark: torch.Tensor | None = None,
+    ) -> NBeatsOutput:
         """The forecast and its per-stack parts (``trend``/``seasonality`` for the interpretable model)."""
         self.check_input(x)
         if x_mask is not None and x_mask.shape != x.shape:
@@ -300,9 +347,10 @@ class NBeatsForecaster(Forecaster):
                 residual.abs().sum(-1, keepdim=True) / mask.sum(-1, keepdim=True).clamp_min(1.0)
             ).clamp_min(1e-8)
             residual = residual / scale
+        exogenous = self._exogenous(x, x_mark, y_mark)
         parts: dict[str, torch.Tensor] = {}
         for stack in self.stacks:
-            residual, forecast = stack(residual, mask)
+            residual, forecast = stack(residual, mask, exogenous)
             forecast = forecast * scale
             parts[stack.spec.name] = rearrange(forecast, "(b c) p -> b p c", b=batch)
         total = torch.stack(list(parts.values())).sum(dim=0)
@@ -315,4 +363,4 @@ class NBeatsForecaster(Forecaster):
         y_mark: torch.Tensor | None = None,
         x_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        return self.decompose(x, x_mask).forecast
+        return self.decompose(x, x_mask, x_mark, y_mark).forecast
