@@ -201,9 +201,9 @@ def run(model: str, features: str, distribution: str, seed: int, workdir: Path) 
     return [{"kind": "point", **common, **point_row}, {"kind": "conformal", **common, **conformal}]
 
 
-def render(rows: list[dict], meta: dict) -> str:
+def render(rows: list[dict], meta: dict, stem: str) -> str:
     lines = [
-        f"# Prediction intervals on ETTh1 ({rows[0]['model']}, lookback 96, horizon 96, every test window)",
+        f"# Prediction intervals on ETTh1 ({rows[0].get('model', 'rlinear')}, lookback 96, horizon 96, every test window)",
         "",
         __doc__.split("\n\n", 2)[2].strip(),
         "",
@@ -233,7 +233,7 @@ def render(rows: list[dict], meta: dict) -> str:
                 f"{cell('coverage')} | {cell('coverage_ot')} | "
                 f"{cell('width')} | {cell('crps')} | {cell('crps3')} |"
             )
-    lines += ["", "Per run: `probabilistic_etth1.json` (seed, epochs, best validation loss and checkpoint)."]
+    lines += ["", f"Per run: `{stem}.json` (seed, epochs, best validation loss and checkpoint)."]
     return "\n".join(lines) + "\n"
 
 
@@ -257,7 +257,7 @@ def main() -> None:
             for seed in args.seeds:
                 rows += run(args.model, features, distribution, seed, args.workdir)
                 print(json.dumps(rows[-1]), flush=True)
-    write_results(args.out, meta, rows, render(rows, meta))
+    write_results(args.out, meta, rows, render(rows, meta, Path(args.out).name))
 
 
 if __name__ == "__main__":

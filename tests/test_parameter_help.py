@@ -22,7 +22,14 @@ from zoo.registry import get_model_entry
 from zoo.tasks import ForecastingTask, GenerativeTask, OptimizerConfig
 
 DATA_DIMENSIONS = ("n_features", "seq_len", "pred_len", "n_targets", "label_len", "n_time_features")
-SHARED = (*DATA_DIMENSIONS, "revin", "revin_affine")  # documented once, on Forecaster
+SHARED = (
+    *DATA_DIMENSIONS,
+    "revin",
+    "revin_affine",
+    "distribution",
+    "quantiles",
+    "future_effect",
+)  # on Forecaster
 
 
 def _builders() -> list[Callable]:
@@ -88,7 +95,7 @@ FORECASTERS = [b for b in BUILDERS if inspect.isclass(b) and issubclass(b, Forec
 
 @pytest.mark.parametrize("forecaster", FORECASTERS, ids=lambda b: b.__name__)
 def test_forecasters_get_the_data_dimension_help_from_forecaster(forecaster: type[Forecaster]) -> None:
-    """The six dimensions and RevIN's options are described once (``Forecaster``) and reach every subclass's
+    """The six dimensions and the shared options (RevIN, distribution head, future effect) are described once (``Forecaster``) and reach every subclass's
     own docstring, so the help does not depend on jsonargparse reading base classes' docstrings."""
     assert set(SHARED_ARGUMENT_DOCS) == set(SHARED)
     expected = {
