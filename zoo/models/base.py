@@ -17,6 +17,10 @@ docstring-parser) reads a class's parameters.
 C_out channels of ``x`` (the data layer puts the target column last), which is what RevIN and the
 naive forecaster rely on.
 
+Options every forecaster takes besides RevIN: ``distribution`` / ``quantiles`` (a probabilistic head around
+the point forecast, :meth:`Forecaster.predict_distribution`, :mod:`zoo.layers.distribution_heads`) and
+``future_effect`` (a linear effect of the known-future time features, :mod:`zoo.layers.future_effect`).
+
 Time features: a forecaster that can read x_mark / y_mark takes ``use_time_features: bool | None``
 with one meaning everywhere (:meth:`Forecaster.time_features_used`): True reads them (and needs
 ``n_time_features > 0``), False ignores them, None reads them when the data has them. A model that reads
@@ -188,7 +192,7 @@ class Forecaster(RecordsConstructorArgs, nn.Module):
             raise ValueError(
                 f"{type(self).__name__} was built with distribution='point' and forecasts points only; build it "
                 "with distribution='quantile' (and quantiles=[...]), 'normal' or 'student_t' for intervals, or use "
-                "conformal intervals (zoo.forecast(..., intervals=0.8))"
+                "conformal intervals (zoo.forecast(..., quantiles=[0.1, 0.9], conformal=True))"
             )
         point = self(x, x_mark, y_mark, x_mask)
         return self.distribution_head(x[..., self.n_features - self.n_targets :], point)
