@@ -153,6 +153,9 @@ def test_forecast_reads_the_future_file_and_uses_it(promo_csv: Path, tmp_path: P
         zoo.forecast(model, history.drop(columns="promo"), future=with_promo)
     result = zoo.backtest(model, history, windows=5, step=24)
     assert len(result.metrics) == 5
+    # a model trained on past_columns ignores the file's other columns, as in training
+    extra = history.assign(weather=1.0)
+    np.testing.assert_allclose(zoo.forecast(model, extra, future=with_promo)["demand"], lifted, rtol=1e-6)
     point = zoo.create_model("dlinear", n_features=2, n_targets=1, seq_len=48, pred_len=24)
     plain_dm = _data(promo_csv, future_columns=None)
     with pytest.raises(ValueError, match="trained without future_columns"):

@@ -80,7 +80,12 @@ def _check_columns(frame: pd.DataFrame, source: str, model: ForecastModel, reser
             f"{source}: column(s) {missing} missing; {model.name} was trained on columns {expected} "
             f"(matched by name, in any order), the file has {present}.{hints}"
         )
-    trained_on_all = model.arguments.get("columns") is None and model.arguments.get("features", "M") != "S"
+    arguments = model.arguments
+    trained_on_all = (
+        arguments.get("columns") is None
+        and arguments.get("past_columns") is None
+        and arguments.get("features", "M") != "S"
+    )
     extra = [c for c in present if c not in expected and c not in reserved]
     if extra and trained_on_all:
         raise DataValidationError(
