@@ -213,3 +213,30 @@ def test_nbeatsx_reads_the_promotions_through_its_blocks(promo_csv: Path) -> Non
     assert results[True] < 0.5 * results[False]
     with pytest.raises(ValueError, match="exogenous=True needs covariates"):
         zoo.create_model("nbeats", n_features=1, seq_len=48, pred_len=24, exogenous=True)
+
+
+def test_linear_models_read_past_covariates_when_asked(tmp_path: Path) -> None:
+    """Demand follows the price of 30 hours before: the lookback's prices tell the next 24 hours."""
+    rng = np.random.default_rng(1)
+    rows = 1500
+    price = rng.standard_normal(rows)
+    demand = 3.0 * np.roll(price, 30) + 0.1 * rng.standard_normal(rows)
+    frame = pd.DataFrame(
+        {"date": pd.date_range("2021-01-01", periods=rows, freq="h"), "price": price, "demand": demand}
+    )
+    path = tmp_path / "lagged.csv"
+    frame.to_csv(path, index=False)
+    results = {}
+    for covariates in (False, True):
+        torch.manual_seed(0)
+        dm = _data(path, future_columns=None)
+        net = zoo.create_model(
+            "linear", n_features=2, n_targets=1, seq_len=48, pred_len=24, past_covariates=covariates
+        )
+        task = ForecastingTask(net, optimizer={"lr": 0.01}, plot_windows=0)
+        trainer = quiet_trainer(max_epochs=5)
+        trainer.fit(task, datamodule=dm)
+        results[covariates] = trainer.test(task, datamodule=dm, verbose=False)[0]["test/mse"]
+    assert results[True] < 0.2 * results[False]
+    with pytest.raises(ValueError, match="past_covariates=True needs input channels that are not targets"):
+        zoo.create_model("linear", n_features=2, seq_len=48, pred_len=24, past_covariates=True)

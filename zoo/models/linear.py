@@ -104,6 +104,10 @@ class LinearForecaster(Forecaster):
         individual: one linear map per target channel instead of one shared by all.
         dropout: on the map's input (RLinear's).
         init: "uniform" (``nn.Linear``'s) or "mean" (every weight 1/L, bias 0, as TSLib's DLinear).
+        past_covariates: also map the lookback of the non-target input channels (past covariates,
+            ``past_columns`` with features "MS") linearly to every target's horizon, a map that starts at
+            zero (not in DLinear, whose channels never meet; the linear part of TiDE's covariate encoder,
+            Das et al., TMLR 2023). False: the targets alone, as the papers.
     """
 
     #: LoRA default: the shared linear maps (an ``individual`` model has no ``nn.Linear`` to adapt).
@@ -128,6 +132,7 @@ class LinearForecaster(Forecaster):
         individual: bool = False,
         dropout: float = 0.0,
         init: LinearInit = "uniform",
+        past_covariates: bool = False,
     ) -> None:
         super().__init__(
             n_features,
@@ -169,6 +174,18 @@ class LinearForecaster(Forecaster):
                 nn.init.constant_(layer.weight, 1.0 / seq_len)
                 nn.init.zeros_(layer.bias)
             self.add_module(name, layer)
+        covariates = self.n_features - self.n_targets
+        if past_covariates and covariates == 0:
+            raise ValueError(
+                "LinearForecaster: past_covariates=True needs input channels that are not targets "
+                "(features 'MS' with past_columns); this model has only its targets"
+            )
+        self.covariate_map = (
+            nn.Linear(covariates * seq_len, self.n_targets * pred_len) if past_covariates else None
+        )
+        if self.covariate_map is not None:
+            nn.init.zeros_(self.covariate_map.weight)
+            nn.init.zeros_(self.covariate_map.bias)
 
     def forecast(
         self, x: torch.Tensor, x_mark: torch.Tensor | None = None, y_mark: torch.Tensor | None = None
@@ -190,4 +207,7 @@ class LinearForecaster(Forecaster):
         else:
             out = self.linear(series)
         out = out.transpose(1, 2)  # (B, P, C_out)
+        if self.covariate_map is not None:
+            past = x[..., : self.n_features - self.n_targets].flatten(1)  # (B, L * C_past)
+            out = out + self.covariate_map(past).view(-1, self.pred_len, self.n_targets)
         return out if last is None else out + last
