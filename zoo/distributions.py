@@ -88,16 +88,21 @@ def _masked_mean(values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tenso
 
 @dataclass(frozen=True)
 class QuantilePrediction:
-    """Quantiles ``values`` (B, P, C, Q) at the sorted ``levels`` (Q)."""
+    """Quantiles ``values`` (B, P, C, Q) at the sorted ``levels`` (Q), and the ``location`` (B, P, C) a head
+    built them around (the forecaster's point forecast), or None."""
 
     values: torch.Tensor
     levels: tuple[float, ...]
+    location: torch.Tensor | None = None
 
     kind = "quantile"
 
     @property
     def point(self) -> torch.Tensor:
-        """The median (B, P, C): the level 0.5, else the mean of the two levels around it."""
+        """The median (B, P, C): the ``location`` when there is one, else the level 0.5, else the mean of the
+        two levels around it."""
+        if self.location is not None:
+            return self.location
         levels = self.levels
         if 0.5 in levels:
             return self.values[..., levels.index(0.5)]
@@ -133,7 +138,8 @@ class QuantilePrediction:
 
     def rescaled(self, mean: torch.Tensor, std: torch.Tensor) -> QuantilePrediction:
         """The same prediction in units ``value * std + mean`` (``mean`` / ``std`` broadcast to (B, P, C))."""
-        return QuantilePrediction(self.values * std.unsqueeze(-1) + mean.unsqueeze(-1), self.levels)
+        location = None if self.location is None else self.location * std + mean
+        return QuantilePrediction(self.values * std.unsqueeze(-1) + mean.unsqueeze(-1), self.levels, location)
 
 
 def _standard_normal_quantiles(levels: tuple[float, ...], like: torch.Tensor) -> torch.Tensor:

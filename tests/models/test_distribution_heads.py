@@ -101,3 +101,17 @@ def test_head_errors_name_the_option() -> None:
         zoo.create_model("lstm", **DIMENSIONS, distribution="quantile", quantiles=[0.1, 1.5])
     with pytest.raises(ValueError, match="forecasts points only"):
         zoo.create_model("lstm", **DIMENSIONS).predict_distribution(_inputs()[0])
+
+
+def test_a_quantile_head_without_the_median_keeps_the_models_point() -> None:
+    torch.manual_seed(4)
+    net = zoo.create_model("linear", **DIMENSIONS, distribution="quantile", quantiles=[0.1, 0.9]).eval()
+    with torch.no_grad():
+        for parameter in net.distribution_head.parameters():
+            parameter.normal_(0.0, 0.5)  # asymmetric spreads: the mean of q0.1 and q0.9 is not the point
+        x = _inputs()[0]
+        prediction = net.predict_distribution(x)
+        torch.testing.assert_close(prediction.point, net(x))
+        torch.testing.assert_close(
+            prediction.rescaled(torch.tensor(2.0), torch.tensor(3.0)).point, 3.0 * net(x) + 2.0
+        )

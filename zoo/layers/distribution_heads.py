@@ -6,8 +6,8 @@ forecasts for free. It is a location-scale head around the model's own forecast,
 multi-quantile heads of MQ-RNN (Wen et al. 2017) and the likelihood heads of DeepAR (Salinas et al.
 2020), but model-agnostic:
 
-- the location is the forecaster's point forecast (B, P, C) (the median; for a quantile head the level
-  0.5, or the point between the two levels around it);
+- the location is the forecaster's point forecast (B, P, C), the prediction's ``point`` (the median; for a
+  quantile head also its level 0.5 when that is among its levels);
 - the spreads come from one channel-independent linear map of the standardised lookback of each target
   and of the point forecast (L + P values -> P * K numbers per channel; DLinear-style, Zeng et al., AAAI
   2023), passed through softplus and multiplied by the window's standard deviation, so they scale with the
@@ -115,7 +115,7 @@ class QuantileHead(DistributionHead):
         if 0.5 in self.levels:
             parts.append(point.unsqueeze(-1))
         parts.append(above)
-        return QuantilePrediction(torch.cat(parts, dim=-1), self.levels)
+        return QuantilePrediction(torch.cat(parts, dim=-1), self.levels, point)
 
 
 class NormalHead(DistributionHead):
