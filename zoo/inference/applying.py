@@ -37,7 +37,8 @@ def apply_net(
     levels: tuple[float, ...] | None = None,
 ) -> torch.Tensor:
     """The net's forecasts in original units of scaled windows, in chunks of ``batch_size``: the point forecast
-    (B, P, C_out), or with ``levels`` the quantiles (B, P, C_out, Q) of a probabilistic net.
+    (B, P, C_out), or with ``levels`` (B, P, C_out, 1 + Q) from one pass of a probabilistic net: the point
+    forecast, then the quantiles at ``levels`` (the layout of ``ForecastingTask.predict_step``).
 
     Args:
         net: the forecaster.
@@ -56,6 +57,9 @@ def apply_net(
             if levels is None:
                 outputs.append((net(part["x"], part["x_mark"], part["y_mark"]).float() * std + mean).cpu())
                 continue
-            prediction = net.predict_distribution(part["x"], part["x_mark"], part["y_mark"])
-            outputs.append(prediction.rescaled(mean, std).quantiles(levels).float().cpu())
+            prediction = net.predict_distribution(part["x"], part["x_mark"], part["y_mark"]).rescaled(
+                mean, std
+            )
+            both = torch.cat([prediction.point.unsqueeze(-1), prediction.quantiles(levels)], dim=-1)
+            outputs.append(both.float().cpu())
     return torch.cat(outputs)

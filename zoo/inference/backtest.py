@@ -313,12 +313,11 @@ def backtest(
         origins = origins_of(table, forecaster.seq_len, forecaster.pred_len, windows, step)
         _check_complete(table, forecaster, origins)
         batch, truth = _series_windows(table, forecaster, origins, future)
-        predicted = apply_net(forecaster.net, batch, batch_size, seed).numpy().astype(np.float64)
+        outputs = apply_net(forecaster.net, batch, batch_size, seed, levels).numpy().astype(np.float64)
+        predicted = outputs if levels is None else outputs[..., 0]  # with levels: point, then quantiles
         scores = _metrics_of(table, forecaster, origins, predicted, truth, seasonality)
         if levels is not None:
-            quantile_values = (
-                apply_net(forecaster.net, batch, batch_size, seed, levels).numpy().astype(np.float64)
-            )
+            quantile_values = outputs[..., 1:]
             std = batch["target_std"][0].numpy().astype(np.float64)
             scores.update(_interval_metrics(quantile_values, levels, truth, std))
         cutoffs = table.dates[origins - 1]

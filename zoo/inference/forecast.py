@@ -71,12 +71,13 @@ def _with_future_covariates(
     forecaster: ForecastModel,
     windows: FutureWindows,
     tables: list[SeriesTable],
-    data: DataSource,
+    history: SeriesTable | None,
     future: DataSource | None,
     options: ReadOptions,
 ) -> FutureWindows:
     """``windows`` with the model's known-future covariates appended to their time features: the lookback's
-    values from ``data``, the horizon's from ``future``; a clear error when either is missing or short."""
+    values from ``history`` (the data's covariate columns), the horizon's from ``future``; a clear error when
+    either is missing or short."""
     covariates = forecaster.future_covariates
     if covariates is None:
         if future is not None:
@@ -91,7 +92,7 @@ def _with_future_covariates(
             f"file or DataFrame with {forecaster.date_column!r} and those columns at the {forecaster.pred_len} "
             "timestamps after the last row> (train.py forecast ... --future FILE)"
         )
-    history = read_future_for_model(forecaster, data, options, "the data")[0]
+    assert history is not None
     horizon = read_future_for_model(forecaster, future, options, "future")[0]
     table = tables[0]
     lookback = table.dates[len(table) - forecaster.seq_len :]
@@ -176,19 +177,20 @@ def forecast(
         freq=forecaster.freq,
         time_encoding=forecaster.time_encoding,
     )
-    windows = _with_future_covariates(forecaster, windows, tables, data, future, options)
-    values = apply_net(forecaster.net, windows.batch, batch_size, seed).numpy()[:, :steps]
-    bands = None
+    futures = future_tables_of(forecaster, data, options, len(tables))  # read once: forecast and calibration
+    windows = _with_future_covariates(forecaster, windows, tables, futures[0], future, options)
+    if levels is not None and not conformal:  # the point and the head's quantiles from one pass
+        both = apply_net(forecaster.net, windows.batch, batch_size, seed, levels).numpy()[:, :steps]
+        values, bands = both[..., 0], both[..., 1:]
+    else:
+        values, bands = apply_net(forecaster.net, windows.batch, batch_size, seed).numpy()[:, :steps], None
     if levels is not None and conformal:
-        futures = future_tables_of(forecaster, data, options, len(tables))
         residuals = calibration_residuals(
             forecaster, tables, calibration_windows, calibration_step, batch_size, seed, futures
         )
         n_targets = values.shape[-1]
         scale = lookback_scale(windows.batch["x"][..., -n_targets:].numpy().astype(np.float64))
         bands = calibrate(residuals, levels).quantiles(values, scale * windows.batch["target_std"].numpy())
-    elif levels is not None:
-        bands = apply_net(forecaster.net, windows.batch, batch_size, seed, levels).numpy()[:, :steps]
     windows = FutureWindows(windows.batch, windows.series_ids, [d[:steps] for d in windows.dates])
     long_format = any(t.series_id for t in tables)
     return forecast_frame(
