@@ -159,9 +159,7 @@ class Forecaster(RecordsConstructorArgs, nn.Module):
         if self.future_effect is None:
             return self._forecast_normalised(x, x_mark, y_mark, extra)
         self.check_input(x)
-        self.required_marks(x_mark=x_mark, y_mark=y_mark)
-        self.check_marks(x_mark, "x_mark", self.seq_len)
-        self.check_marks(y_mark, "y_mark", self.pred_len)
+        x_mark, y_mark = self.checked_window_marks(x_mark, y_mark, self.seq_len)
         split = self.n_features - self.n_targets
         adjusted = torch.cat([x[..., :split], x[..., split:] - self.future_effect(x_mark)], dim=-1)
         return self._forecast_normalised(adjusted, x_mark, y_mark, extra) + self.future_effect(y_mark)
@@ -243,6 +241,23 @@ class Forecaster(RecordsConstructorArgs, nn.Module):
             raise ValueError(
                 f"{type(self).__name__}: expected x of shape (B, L, {self.n_features}), got {tuple(x.shape)}"
             )
+
+    def checked_window_marks(
+        self, x_mark: torch.Tensor | None, y_mark: torch.Tensor | None, lookback: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x_mark`` (B, lookback, F) and ``y_mark`` (B, P, F), or the shared errors when one is missing or
+        misshapen.
+
+        Args:
+            x_mark: the lookback's time features.
+            y_mark: the horizon's time features.
+            lookback: the lookback length the model reads.
+        """
+        self.required_marks(x_mark=x_mark, y_mark=y_mark)
+        assert x_mark is not None and y_mark is not None
+        self.check_marks(x_mark, "x_mark", lookback)
+        self.check_marks(y_mark, "y_mark", self.pred_len)
+        return x_mark, y_mark
 
     def check_marks(self, mark: torch.Tensor, name: str, length: int) -> None:
         """Raise a clear error when a time-feature tensor is not (B, length, F)."""

@@ -313,9 +313,7 @@ class NBeatsForecaster(Forecaster):
             return None
         parts = [x[..., : self.n_features - self.n_targets].flatten(1)]  # (B, L * C_past)
         if self.n_time_features:
-            self.required_marks(x_mark=x_mark, y_mark=y_mark)
-            self.check_marks(x_mark, "x_mark", self.seq_len)
-            self.check_marks(y_mark, "y_mark", self.pred_len)
+            x_mark, y_mark = self.checked_window_marks(x_mark, y_mark, self.seq_len)
             parts += [x_mark.flatten(1), y_mark.flatten(1)]  # (B, L * F), (B, P * F)
         return torch.cat(parts, dim=-1).repeat_interleave(self.n_targets, dim=0)  # channel-major, as series()
 

@@ -96,10 +96,7 @@ class StartTokenForecaster(Forecaster):
         self.check_input(x)
         if not self.use_time_features:
             return None, None
-        self.required_marks(x_mark=x_mark, y_mark=y_mark)
-        self.check_marks(x_mark, "x_mark", x.shape[1])
-        self.check_marks(y_mark, "y_mark", self.pred_len)
-        return x_mark, y_mark
+        return self.checked_window_marks(x_mark, y_mark, x.shape[1])
 
     def decode(
         self,
