@@ -52,6 +52,24 @@ def _data(path: Path, **kwargs) -> TimeSeriesDataModule:
     return dm
 
 
+def _test_mse(dm: TimeSeriesDataModule, name: str, lr: float, epochs: int, **options: object) -> float:
+    """Fit ``name`` (built from ``dm``'s dimensions, seed 0) and return its test MSE."""
+    torch.manual_seed(0)
+    net = zoo.create_model(
+        name,
+        n_features=dm.n_features,
+        n_targets=dm.n_targets,
+        seq_len=dm.seq_len,
+        pred_len=dm.pred_len,
+        n_time_features=dm.n_time_features,
+        **options,
+    )
+    task = ForecastingTask(net, optimizer={"lr": lr}, plot_windows=0)
+    trainer = quiet_trainer(max_epochs=epochs)
+    trainer.fit(task, datamodule=dm)
+    return trainer.test(task, datamodule=dm, verbose=False)[0]["test/mse"]
+
+
 @pytest.fixture
 def promo_csv(tmp_path: Path) -> Path:
     path = tmp_path / "promo.csv"
@@ -101,23 +119,16 @@ def test_the_future_effect_moves_only_its_own_step() -> None:
 
 
 def test_a_known_promotion_calendar_cuts_the_error(promo_csv: Path) -> None:
-    results = {}
-    for covariates in (False, True):
-        torch.manual_seed(0)
-        dm = _data(promo_csv, future_columns=["promo"] if covariates else None)
-        net = zoo.create_model(
+    results = {
+        covariates: _test_mse(
+            _data(promo_csv, future_columns=["promo"] if covariates else None),
             "dlinear",
-            n_features=dm.n_features,
-            n_targets=dm.n_targets,
-            seq_len=48,
-            pred_len=24,
-            n_time_features=dm.n_time_features,
+            lr=0.01,
+            epochs=5,
             future_effect=covariates,
         )
-        task = ForecastingTask(net, optimizer={"lr": 0.01}, plot_windows=0)
-        trainer = quiet_trainer(max_epochs=5)
-        trainer.fit(task, datamodule=dm)
-        results[covariates] = trainer.test(task, datamodule=dm, verbose=False)[0]["test/mse"]
+        for covariates in (False, True)
+    }
     assert results[True] < 0.2 * results[False]
 
 
@@ -191,25 +202,18 @@ def test_covariate_options_are_clear_errors(promo_csv: Path) -> None:
 
 
 def test_nbeatsx_reads_the_promotions_through_its_blocks(promo_csv: Path) -> None:
-    results = {}
-    for exogenous in (False, True):
-        torch.manual_seed(0)
-        dm = _data(promo_csv, future_columns=["promo"] if exogenous else None)
-        net = zoo.create_model(
+    results = {
+        exogenous: _test_mse(
+            _data(promo_csv, future_columns=["promo"] if exogenous else None),
             "nbeats",
-            n_features=dm.n_features,
-            n_targets=1,
-            seq_len=48,
-            pred_len=24,
-            n_time_features=dm.n_time_features,
+            lr=0.003,
+            epochs=6,
             num_stacks=2,
             layer_width=64,
             exogenous=exogenous,
         )
-        task = ForecastingTask(net, optimizer={"lr": 0.003}, plot_windows=0)
-        trainer = quiet_trainer(max_epochs=6)
-        trainer.fit(task, datamodule=dm)
-        results[exogenous] = trainer.test(task, datamodule=dm, verbose=False)[0]["test/mse"]
+        for exogenous in (False, True)
+    }
     assert results[True] < 0.5 * results[False]
     with pytest.raises(ValueError, match="exogenous=True needs covariates"):
         zoo.create_model("nbeats", n_features=1, seq_len=48, pred_len=24, exogenous=True)
@@ -226,17 +230,11 @@ def test_linear_models_read_past_covariates_when_asked(tmp_path: Path) -> None:
     )
     path = tmp_path / "lagged.csv"
     frame.to_csv(path, index=False)
-    results = {}
-    for covariates in (False, True):
-        torch.manual_seed(0)
-        dm = _data(path, future_columns=None)
-        net = zoo.create_model(
-            "linear", n_features=2, n_targets=1, seq_len=48, pred_len=24, past_covariates=covariates
-        )
-        task = ForecastingTask(net, optimizer={"lr": 0.01}, plot_windows=0)
-        trainer = quiet_trainer(max_epochs=5)
-        trainer.fit(task, datamodule=dm)
-        results[covariates] = trainer.test(task, datamodule=dm, verbose=False)[0]["test/mse"]
+    dm = _data(path, future_columns=None)
+    results = {
+        covariates: _test_mse(dm, "linear", lr=0.01, epochs=5, past_covariates=covariates)
+        for covariates in (False, True)
+    }
     assert results[True] < 0.2 * results[False]
     with pytest.raises(ValueError, match="past_covariates=True needs input channels that are not targets"):
         zoo.create_model("linear", n_features=2, seq_len=48, pred_len=24, past_covariates=True)
