@@ -188,8 +188,15 @@ def test_covariate_options_are_clear_errors(promo_csv: Path) -> None:
         _data(promo_csv, past_columns=["price", "promo"])
     with pytest.raises(ValueError, match="long-format file .* not supported yet"):
         _data(promo_csv, id_column="series")
-    with pytest.raises(DataValidationError, match="promos"):
+    with pytest.raises(
+        DataValidationError,
+        match=r"unknown future covariate column 'promos' \(option future_columns\).*'promo'",
+    ):
         _data(promo_csv, future_columns=["promos"])
+    with pytest.raises(
+        DataValidationError, match=r"unknown past covariate column 'prices' \(option past_columns\)"
+    ):
+        _data(promo_csv, past_columns=["prices"])
     frame = pd.read_csv(promo_csv)
     frame.loc[100, "promo"] = np.nan
     holed = promo_csv.with_name("holed.csv")

@@ -25,7 +25,14 @@ import pandas as pd
 
 from zoo.data.frequency import GapPolicy, regularize
 from zoo.data.scaling import StandardScaler
-from zoo.data.table import DataValidationError, MissingPolicy, SeriesTable, TimestampPolicy, tables_from_frame
+from zoo.data.table import (
+    DataValidationError,
+    MissingPolicy,
+    SeriesTable,
+    TimestampPolicy,
+    resolve_columns,
+    tables_from_frame,
+)
 
 
 @dataclass(frozen=True)
@@ -107,6 +114,7 @@ def read_future_tables(
         regular: put the rows on the ``freq`` grid with ``gaps`` (False for a file of future values, whose
             timestamps are matched one by one).
     """
+    resolve_columns(list(columns), [str(c) for c in frame.columns], source, "future_columns")
     tables = tables_from_frame(
         frame,
         source=source,

@@ -147,7 +147,12 @@ def resolve_columns(names: Sequence[str], columns: Sequence[str], source: str, o
         source: the file, for the message.
         option: the option that named them (``columns``, ``target``, ``id_column``), for the message.
     """
-    what = {"columns": "input", "id_column": "id"}.get(option, option)
+    what = {
+        "columns": "input",
+        "id_column": "id",
+        "past_columns": "past covariate",
+        "future_columns": "future covariate",
+    }.get(option, option)
     for name in names:
         if name not in columns:
             raise DataValidationError(

@@ -320,6 +320,9 @@ class TimeSeriesDataModule(pl.LightningDataModule):
                     f"{source}: target {outside[0]!r} is not one of columns {list(self.columns or [])}; "
                     "add it to columns (the targets are input channels too)"
                 )
+        past = self.hparams.get("past_columns")
+        if past:  # named as the option the user gave, before they become the input columns
+            resolve_columns(list(past), [str(c) for c in frame.columns], source, "past_columns")
         columns = self.read_columns
         if columns is None and self.future_columns:  # every column but the covariates
             reserved = {self.date_column, *self.future_columns}
