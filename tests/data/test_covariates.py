@@ -186,8 +186,6 @@ def test_covariate_options_are_clear_errors(promo_csv: Path) -> None:
         _data(promo_csv, past_columns=["price", "demand"])
     with pytest.raises(DataValidationError, match="both input channels and future_columns"):
         _data(promo_csv, past_columns=["price", "promo"])
-    with pytest.raises(ValueError, match="long-format file .* not supported yet"):
-        _data(promo_csv, id_column="series")
     with pytest.raises(
         DataValidationError,
         match=r"unknown future covariate column 'promos' \(option future_columns\).*'promo'",

@@ -25,6 +25,7 @@ import pandas as pd
 
 from zoo.data.frequency import GapPolicy, regularize
 from zoo.data.scaling import StandardScaler
+from zoo.data.statics import static_marks
 from zoo.data.table import (
     DataValidationError,
     MissingPolicy,
@@ -93,13 +94,14 @@ def read_future_tables(
     columns: Sequence[str],
     freq: str,
     gaps: GapPolicy,
+    id_column: str | None = None,
     missing: MissingPolicy = "error",
     timestamps: TimestampPolicy = "strict",
     sentinels: tuple[float, ...] = (-9999.0,),
     regular: bool = True,
 ) -> list[SeriesTable]:
-    """The covariate columns of a wide ``frame`` as a validated table, at ``freq`` with the same gap policy
-    as the inputs (so its rows are the inputs' rows).
+    """The covariate columns of ``frame`` as validated tables (one per series of a long frame), at ``freq``
+    with the same gap policy as the inputs (so their rows are the inputs' rows).
 
     Args:
         frame: the raw table.
@@ -108,6 +110,7 @@ def read_future_tables(
         columns: the future_columns.
         freq: the series' frequency alias.
         gaps: the gap policy.
+        id_column: the series-id column of a long frame (None: one wide series).
         missing: the missing-value policy.
         timestamps: "strict" or "ignore".
         sentinels: values that stand for missing data.
@@ -119,6 +122,7 @@ def read_future_tables(
         frame,
         source=source,
         date_column=date_column,
+        id_column=id_column,
         columns=list(columns),
         missing=missing,
         timestamps=timestamps,
@@ -208,9 +212,22 @@ def covariate_columns(
         columns = [*past_columns, *targets]
     if future_columns is not None and not future_columns:
         raise ValueError("future_columns must name at least one column (or be None)")
-    if future_columns and id_column is not None:
-        raise ValueError(
-            "future_columns in a long-format file (id_column) are not supported yet; give one wide file per "
-            "series, or leave the covariates out"
-        )
+    del id_column  # future_columns work in wide and long files alike
     return columns
+
+
+def covariate_marks(calendar: np.ndarray, future: np.ndarray | None, static: np.ndarray | None) -> np.ndarray:
+    """The time features of one series' rows: calendar (N, F), scaled future covariates (N, K), encoded
+    statics (E,) repeated on every row -> (N, F + K + E).
+
+    Args:
+        calendar: the calendar features.
+        future: the scaled known-future covariates, or None.
+        static: the series' encoded static covariates, or None.
+    """
+    parts = [calendar]
+    if future is not None:
+        parts.append(future.astype(np.float32))
+    if static is not None:
+        parts.append(static_marks(static, len(calendar)))
+    return np.concatenate(parts, axis=1) if len(parts) > 1 else calendar

@@ -152,6 +152,7 @@ def resolve_columns(names: Sequence[str], columns: Sequence[str], source: str, o
         "id_column": "id",
         "past_columns": "past covariate",
         "future_columns": "future covariate",
+        "static_columns": "static covariate",
     }.get(option, option)
     for name in names:
         if name not in columns:

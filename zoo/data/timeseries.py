@@ -57,6 +57,7 @@ from zoo.data.covariates import (
     check_aligned,
     check_future_columns,
     covariate_columns,
+    covariate_marks,
     future_values_at,
     read_future_tables,
 )
@@ -66,6 +67,7 @@ from zoo.data.reading import PARQUET_SUFFIXES, read_frame
 from zoo.data.sampling import EvalSampler
 from zoo.data.scaling import StandardScaler
 from zoo.data.splits import SplitKind, SplitSpec, split_bounds
+from zoo.data.statics import StaticCovariates, StaticValues, check_static_columns, read_static_values
 from zoo.data.synthetic import synthetic_series
 from zoo.data.table import (
     DataValidationError,
@@ -77,7 +79,7 @@ from zoo.data.table import (
     resolve_columns,
     tables_from_frame,
 )
-from zoo.data.window_checks import check_skipped, fit_train_scaler
+from zoo.data.window_checks import check_skipped, fit_pooled_scaler, fit_train_scaler
 from zoo.data.windows import (
     EpochShuffleSampler,
     FutureWindowDataset,
@@ -130,7 +132,11 @@ class TimeSeriesDataModule(pl.LightningDataModule):
             inputs are then ``past_columns`` and the target(s). Give this or ``columns``.
         future_columns: known-future covariates (``zoo.data.covariates``): not inputs of x, but scaled and
             appended to the time features x_mark / y_mark of every window (F grows by their count); a
-            forecast needs their values over the horizon. Wide files only for now.
+            forecast needs their values over the horizon. In a long file they share one scaler over the
+            training rows of every series.
+        static_columns: long files only: one value per series (``zoo.data.statics``), encoded (numbers
+            standardised over the series, other values one indicator per category) and appended, constant,
+            to the time features after the future covariates.
         sep: the CSV separator; None sniffs it.
         batch_size: training batch size.
         eval_batch_size: val/test batch size (None: ``batch_size``).
@@ -183,6 +189,7 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         columns: list[str] | None = None,
         past_columns: list[str] | None = None,
         future_columns: list[str] | None = None,
+        static_columns: list[str] | None = None,
         sep: str | None = None,
         batch_size: int = 32,
         eval_batch_size: int | None = None,
@@ -230,9 +237,18 @@ class TimeSeriesDataModule(pl.LightningDataModule):
             raise ValueError("columns must name at least one column (or be None for all of them)")
         self.m4_frequency = None if is_data_file(dataset) else m4.m4_dataset(dataset)
         targets = as_target_list(target)
+        if static_columns is not None:
+            others = {"target": targets, "past_columns": past_columns, "future_columns": future_columns}
+            check_static_columns(
+                static_columns,
+                id_column,
+                {"columns": columns or [], **{k: v or [] for k, v in others.items()}},
+            )
         columns = covariate_columns(columns, past_columns, future_columns, features, targets, id_column)
-        if future_columns and self.m4_frequency is not None:
-            raise ValueError(f"{dataset} is an M4 panel without covariates: future_columns do not apply")
+        if (future_columns or static_columns) and self.m4_frequency is not None:
+            raise ValueError(
+                f"{dataset} is an M4 panel without covariates: future_columns / static_columns do not apply"
+            )
         if self.m4_frequency is not None:
             self.m4_frequency.check_horizon(pred_len)
             if features == "MS":
@@ -250,6 +266,8 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         self.date_column, self.id_column, self.columns, self.sep = date_column, id_column, columns, sep
         self.future_columns = list(future_columns or [])
         self.future_covariates: FutureCovariates | None = None
+        self.static_columns = list(static_columns or [])
+        self.static_covariates: StaticCovariates | None = None
         self.seq_len, self.label_len, self.pred_len = seq_len, label_len, pred_len
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
         self.scale, self.eval_drop_last = scale, eval_drop_last
@@ -324,8 +342,10 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         if past:  # named as the option the user gave, before they become the input columns
             resolve_columns(list(past), [str(c) for c in frame.columns], source, "past_columns")
         columns = self.read_columns
-        if columns is None and self.future_columns:  # every column but the covariates
-            reserved = {self.date_column, *self.future_columns}
+        if columns is None and (
+            self.future_columns or self.static_columns
+        ):  # every column but the covariates
+            reserved = {self.date_column, *self.future_columns, *self.static_columns}
             columns = [str(c) for c in frame.columns if str(c) not in reserved]
         tables = tables_from_frame(
             frame,
@@ -361,6 +381,7 @@ class TimeSeriesDataModule(pl.LightningDataModule):
             frame,
             source=source,
             date_column=self.date_column,
+            id_column=self.id_column,
             columns=self.future_columns,
             freq=self.freq,
             gaps=self.gaps,
@@ -370,6 +391,15 @@ class TimeSeriesDataModule(pl.LightningDataModule):
             check_aligned(inputs, future)
             future_values_at(future, future.dates, "in the file")  # no value kept missing
         return tables
+
+    @cached_property
+    def static_values(self) -> dict[str, StaticValues]:
+        """Each series' value of every ``static_columns`` covariate (empty without them)."""
+        if not self.static_columns:
+            return {}
+        assert self.id_column is not None
+        source, frame = self._source_frame
+        return read_static_values(frame, source=source, id_column=self.id_column, columns=self.static_columns)
 
     @property
     def table(self) -> SeriesTable:
@@ -434,7 +464,10 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         """F, the channels of ``x_mark`` / ``y_mark``."""
         if self.is_panel:
             return 0
-        return n_calendar_features(self.freq, self.time_encoding) + len(self.future_columns)
+        statics = (
+            StaticCovariates.fit(self.static_columns, self.static_values).width if self.static_columns else 0
+        )
+        return n_calendar_features(self.freq, self.time_encoding) + len(self.future_columns) + statics
 
     # ----------------------------------------------------------------- Lightning hooks
     def prepare_data(self) -> None:
@@ -453,15 +486,9 @@ class TimeSeriesDataModule(pl.LightningDataModule):
             return
         parts: dict[Stage, list[Dataset]] = {}
         n_targets = self.n_targets
-        for index, table in enumerate(self.tables):
-            bounds = split_bounds(
-                len(table), self.seq_len, self.split_spec, dates=table.dates, where=table.where
-            )
-            if bounds["train"][1] == 0:
-                raise DataValidationError(
-                    f"{table.where}: {len(table)} row(s) leave no training rows under the {self.split} split; "
-                    f"a series needs at least seq_len + pred_len = {self.seq_len + self.pred_len} training rows"
-                )
+        all_bounds = [self._bounds(table) for table in self.tables]
+        self._fit_covariates([bounds["train"][1] for bounds in all_bounds])
+        for index, (table, bounds) in enumerate(zip(self.tables, all_bounds, strict=True)):
             scaler = fit_train_scaler(table, bounds["train"][1], self.scale)
             target_scaler = scaler.select(slice(scaler.n_channels - n_targets, None))
             if self.is_long:
@@ -471,7 +498,7 @@ class TimeSeriesDataModule(pl.LightningDataModule):
             constants = series_constants(index, target_scaler) if self.is_long else None
             x_all = torch.from_numpy(scaler.transform(table.values).astype(np.float32))
             y_all = x_all[:, x_all.shape[1] - n_targets :]
-            marks = torch.from_numpy(self._marks(index, table, bounds["train"][1]))
+            marks = torch.from_numpy(self._marks(index, table))
             for name, (start, end) in bounds.items():
                 windows = WindowDataset(
                     x_all[start:end],
@@ -492,16 +519,38 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         self.datasets = {name: ds[0] if len(ds) == 1 else ConcatDataset(ds) for name, ds in parts.items()}
         log.info("%s windows: %s (%d series)", self.dataset, self.num_windows, len(self.tables))
 
-    def _marks(self, index: int, table: SeriesTable, train_end: int) -> np.ndarray:
-        """The time features (N, F + K) of series ``index``: its calendar, then its scaled future covariates
-        (their scaler fitted on the training rows ``[0, train_end)``)."""
+    def _bounds(self, table: SeriesTable) -> dict[Stage, tuple[int, int]]:
+        """The split rows of one series; an error when it leaves no training rows."""
+        bounds = split_bounds(len(table), self.seq_len, self.split_spec, dates=table.dates, where=table.where)
+        if bounds["train"][1] == 0:
+            raise DataValidationError(
+                f"{table.where}: {len(table)} row(s) leave no training rows under the {self.split} split; "
+                f"a series needs at least seq_len + pred_len = {self.seq_len + self.pred_len} training rows"
+            )
+        return bounds
+
+    def _fit_covariates(self, train_ends: list[int]) -> None:
+        """The future covariates' scaler (the training rows of every series) and the statics' encoding."""
+        if self.future_columns:
+            scaler = fit_pooled_scaler(self.future_tables, train_ends, self.scale)
+            self.future_covariates = FutureCovariates(tuple(self.future_columns), scaler)
+        if self.static_columns:
+            self.static_covariates = StaticCovariates.fit(self.static_columns, self.static_values)
+
+    def _marks(self, index: int, table: SeriesTable) -> np.ndarray:
+        """The time features (N, F + K + E) of series ``index``: its calendar, its scaled future covariates,
+        then its encoded statics."""
         calendar = calendar_features(table.dates, self.freq, self.time_encoding)
-        if not self.future_columns:
-            return calendar
-        future = self.future_tables[index]
-        scaler = fit_train_scaler(future, train_end, self.scale)
-        self.future_covariates = FutureCovariates(tuple(future.columns), scaler)
-        return np.concatenate([calendar, self.future_covariates.scaled(future.values)], axis=1)
+        future = None
+        if self.future_covariates is not None:
+            future = self.future_covariates.scaled(self.future_tables[index].values)
+        return covariate_marks(calendar, future, self._static_features(table))
+
+    def _static_features(self, table: SeriesTable) -> np.ndarray | None:
+        """The encoded statics (E,) of one series, or None without static_columns."""
+        if self.static_covariates is None:
+            return None
+        return self.static_covariates.encode(self.static_values[table.series_id], table.where)
 
     def align_columns(self, columns: Sequence[str]) -> None:
         """Read the channels in the order ``columns`` (a pretrained model's), rebuilding the windows.
@@ -515,6 +564,7 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         self.hparams["columns"] = list(columns)
         self.__dict__.pop("tables", None)
         self.__dict__.pop("future_tables", None)
+        self.__dict__.pop("static_values", None)
         self.datasets, self.series_scalers = {}, {}
         self.setup()
 
@@ -560,6 +610,7 @@ class TimeSeriesDataModule(pl.LightningDataModule):
             n_targets=self.n_targets,
             freq=self.freq,
             time_encoding=self.time_encoding,
+            statics=[self._static_features(t) for t in self.tables],
         )
 
     def _loader(self, dataset: Dataset, *, train: bool) -> DataLoader:

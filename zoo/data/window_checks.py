@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -31,6 +32,25 @@ def fit_train_scaler(table: SeriesTable, train_end: int, scale: bool = True) -> 
             "give it values in the training rows, or move the split (val_size/test_size, val_start)."
         )
     return StandardScaler.fit(train_rows) if scale else StandardScaler.identity(train_rows.shape[1])
+
+
+def fit_pooled_scaler(
+    tables: Sequence[SeriesTable], train_ends: Sequence[int], scale: bool = True
+) -> StandardScaler:
+    """One scaler of the training rows of every series together (a long file's known-future covariates,
+    which share one scale across series), each series checked as :func:`fit_train_scaler` checks it.
+
+    Args:
+        tables: the series' covariate tables.
+        train_ends: the end of each series' training rows.
+        scale: False gives the identity.
+    """
+    for table, train_end in zip(tables, train_ends, strict=True):
+        fit_train_scaler(table, train_end, scale)
+    if not scale:
+        return StandardScaler.identity(tables[0].values.shape[1])
+    rows = np.concatenate([t.values[:end] for t, end in zip(tables, train_ends, strict=True)])
+    return StandardScaler.fit(rows)
 
 
 def check_skipped(table: SeriesTable, name: str, rows: tuple[int, int], windows: WindowDataset) -> None:

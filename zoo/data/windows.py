@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from zoo.data.covariates import covariate_marks
 from zoo.data.frequency import future_dates
 from zoo.data.scaling import StandardScaler
 from zoo.data.table import DataValidationError, SeriesTable
@@ -218,8 +219,10 @@ def future_windows(
     n_targets: int,
     freq: str,
     time_encoding: str,
+    statics: Sequence[np.ndarray | None] | None = None,
 ) -> FutureWindows:
-    """The last ``seq_len`` rows of each series and the calendar of the ``pred_len`` steps after them.
+    """The last ``seq_len`` rows of each series and the calendar of the ``pred_len`` steps after them
+    (followed by the series' encoded static covariates, ``zoo.data.statics``, when it has them).
 
     Args:
         tables: the series, channels in the model's order (targets last).
@@ -229,9 +232,11 @@ def future_windows(
         n_targets: C_out, the last channels of each table.
         freq: the series' frequency alias.
         time_encoding: "timeF" or "none".
+        statics: each series' encoded static covariates (E,), or None (none of them has any).
     """
     xs, x_marks, y_marks, means, stds, dates = [], [], [], [], [], []
-    for table, scaler in zip(tables, scalers, strict=True):
+    encoded = statics if statics is not None else [None] * len(tables)
+    for table, scaler, static in zip(tables, scalers, encoded, strict=True):
         if len(table) < seq_len:
             raise DataValidationError(
                 f"{table.where}: {len(table)} row(s), fewer than the model's lookback seq_len={seq_len}; "
@@ -247,8 +252,8 @@ def future_windows(
         tail = table.rows(len(table) - seq_len, len(table))
         future = future_dates(tail.dates[-1], freq, pred_len)
         xs.append(scaler.transform(tail.values).astype(np.float32))
-        x_marks.append(calendar_features(tail.dates, freq, time_encoding))
-        y_marks.append(calendar_features(future, freq, time_encoding))
+        x_marks.append(covariate_marks(calendar_features(tail.dates, freq, time_encoding), None, static))
+        y_marks.append(covariate_marks(calendar_features(future, freq, time_encoding), None, static))
         target_scaler = scaler.select(slice(scaler.n_channels - n_targets, None))
         means.append(target_scaler.mean)
         stds.append(target_scaler.std)

@@ -21,14 +21,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from zoo.data.covariates import check_aligned, future_values_at
+from zoo.data.covariates import check_aligned, covariate_marks, future_values_at
 from zoo.data.frequency import GapPolicy
 from zoo.data.table import DataValidationError, MissingPolicy, SeriesTable
 from zoo.data.windows import calendar_features, check_no_missing
 from zoo.distributions import check_levels, level_name
 from zoo.inference.applying import ID_COLUMN, apply_net
 from zoo.inference.conformal import lookback_scale
-from zoo.inference.inputs import DataSource, ReadOptions, read_for_model, read_future_for_model
+from zoo.inference.inputs import DataSource, ReadOptions, SeriesCovariates, covariates_of, read_for_model
 from zoo.inference.model import ForecastModel, ModelSource, check_probabilistic, load_forecaster
 from zoo.metrics import smape
 from zoo.scoring import crps_from_quantiles, pinball_loss
@@ -100,21 +100,24 @@ def in_sample_scales(history: np.ndarray, origins: np.ndarray, period: int) -> n
 
 
 def _series_windows(
-    table: SeriesTable, model: ForecastModel, origins: np.ndarray, future: SeriesTable | None = None
+    table: SeriesTable, model: ForecastModel, origins: np.ndarray, covariates: SeriesCovariates | None = None
 ) -> tuple[dict[str, torch.Tensor], np.ndarray]:
     """The scaled windows of one series at ``origins`` (batch as ``apply_net`` takes it) and the truth
-    (N, P, C_out); ``future`` holds the series' known-future covariates when the model reads them."""
+    (N, P, C_out); ``covariates`` holds the series' known-future and static covariates when the model
+    reads them."""
     scaler = model.scaler_of(table.series_id)
     n_targets = len(model.target_columns)
     target_scaler = scaler.select(slice(scaler.n_channels - n_targets, None))
     scaled = scaler.transform(table.values).astype(np.float32)
-    marks = calendar_features(table.dates, model.freq, model.time_encoding)
-    covariates = model.future_covariates
-    if covariates is not None:
-        assert future is not None
-        check_aligned(table, future)
-        values = future_values_at(future, future.dates, "in the data")
-        marks = np.concatenate([marks, covariates.scaled(values)], axis=1)
+    covariates = covariates or SeriesCovariates()
+    future = None
+    if model.future_covariates is not None:
+        assert covariates.future is not None
+        check_aligned(table, covariates.future)
+        values = future_values_at(covariates.future, covariates.future.dates, "in the data")
+        future = model.future_covariates.scaled(values)
+    calendar = calendar_features(table.dates, model.freq, model.time_encoding)
+    marks = covariate_marks(calendar, future, covariates.static)
     lookback = origins[:, None] + np.arange(-model.seq_len, 0)[None, :]  # (N, L) row indices
     horizon = origins[:, None] + np.arange(model.pred_len)[None, :]  # (N, P)
     count = len(origins)
@@ -184,7 +187,7 @@ def calibration_residuals(
     step: int,
     batch_size: int = 256,
     seed: int = 0,
-    futures: list[SeriesTable | None] | None = None,
+    covariates: list[SeriesCovariates] | None = None,
 ) -> np.ndarray:
     """The normalised residuals (n, P, C_out) of the last ``windows`` origins of every series, ``step`` rows
     apart, pooled over series: ``y - f`` divided by the series' target standard deviation and by the window's
@@ -197,37 +200,21 @@ def calibration_residuals(
         step: rows between origins.
         batch_size: windows per forward pass.
         seed: the seed of the net's own sampling.
-        futures: each series' known-future covariates, for a model that reads them.
+        covariates: each series' covariates, for a model that reads them.
     """
     parts = []
-    for table, future in zip(tables, futures or [None] * len(tables), strict=True):
+    for table, series_covariates in zip(tables, covariates or [None] * len(tables), strict=True):
         try:
             origins = origins_of(table, forecaster.seq_len, forecaster.pred_len, windows, step)
         except DataValidationError as error:
             raise DataValidationError(f"conformal calibration: {error}") from None
         _check_complete(table, forecaster, origins)
-        batch, truth = _series_windows(table, forecaster, origins, future)
+        batch, truth = _series_windows(table, forecaster, origins, series_covariates)
         predicted = apply_net(forecaster.net, batch, batch_size, seed).numpy().astype(np.float64)
         std = batch["target_std"].numpy().astype(np.float64)[:, None, :]
         scale = lookback_scale(batch["x"][..., -truth.shape[-1] :].numpy().astype(np.float64))[:, None, :]
         parts.append((truth - predicted) / std / scale)
     return np.concatenate(parts)
-
-
-def future_tables_of(
-    forecaster: ForecastModel, data: DataSource, options: ReadOptions, count: int
-) -> list[SeriesTable | None]:
-    """The known-future covariates of each of the ``count`` series of ``data`` (Nones for a model without).
-
-    Args:
-        forecaster: the model.
-        data: the history.
-        options: reading options.
-        count: the number of series read.
-    """
-    if forecaster.future_covariates is None:
-        return [None] * count
-    return list(read_future_for_model(forecaster, data, options, "the data"))
 
 
 def _interval_metrics(
@@ -305,14 +292,14 @@ def backtest(
     date_name = date_column or forecaster.date_column
     options = ReadOptions(date_column, id_column, sep, missing, gaps)
     tables = read_for_model(forecaster, data, options)
-    futures = future_tables_of(forecaster, data, options, len(tables))
+    covariates = covariates_of(forecaster, data, options, tables)
     long_format = any(t.series_id for t in tables)
     targets = forecaster.target_columns
     metric_parts, forecast_parts = [], []
-    for table, future in zip(tables, futures, strict=True):
+    for table, series_covariates in zip(tables, covariates, strict=True):
         origins = origins_of(table, forecaster.seq_len, forecaster.pred_len, windows, step)
         _check_complete(table, forecaster, origins)
-        batch, truth = _series_windows(table, forecaster, origins, future)
+        batch, truth = _series_windows(table, forecaster, origins, series_covariates)
         outputs = apply_net(forecaster.net, batch, batch_size, seed, levels).numpy().astype(np.float64)
         predicted = outputs if levels is None else outputs[..., 0]  # with levels: point, then quantiles
         scores = _metrics_of(table, forecaster, origins, predicted, truth, seasonality)

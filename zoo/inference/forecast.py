@@ -22,13 +22,20 @@ import torch
 
 from zoo.data.covariates import future_values_at
 from zoo.data.frequency import GapPolicy
-from zoo.data.table import MissingPolicy, SeriesTable
-from zoo.data.windows import FutureWindows, future_windows
+from zoo.data.table import DataValidationError, MissingPolicy, SeriesTable
+from zoo.data.windows import FutureWindows, future_windows, n_calendar_features
 from zoo.distributions import check_levels, level_name
 from zoo.inference.applying import ID_COLUMN, apply_net
-from zoo.inference.backtest import calibration_residuals, future_tables_of
+from zoo.inference.backtest import calibration_residuals
 from zoo.inference.conformal import calibrate, lookback_scale
-from zoo.inference.inputs import DataSource, ReadOptions, read_for_model, read_future_for_model
+from zoo.inference.inputs import (
+    DataSource,
+    ReadOptions,
+    SeriesCovariates,
+    covariates_of,
+    read_for_model,
+    read_future_for_model,
+)
 from zoo.inference.model import ForecastModel, ModelSource, check_probabilistic, load_forecaster
 
 
@@ -71,15 +78,16 @@ def _with_future_covariates(
     forecaster: ForecastModel,
     windows: FutureWindows,
     tables: list[SeriesTable],
-    history: SeriesTable | None,
+    covariates: list[SeriesCovariates],
     future: DataSource | None,
     options: ReadOptions,
 ) -> FutureWindows:
-    """``windows`` with the model's known-future covariates appended to their time features: the lookback's
-    values from ``history`` (the data's covariate columns), the horizon's from ``future``; a clear error when
+    """``windows`` with the model's known-future covariates inserted in their time features after the
+    calendar (before any statics): the lookback's values from each series' history (the data's covariate
+    columns), the horizon's from ``future`` (in a long file, matched by series id); a clear error when
     either is missing or short."""
-    covariates = forecaster.future_covariates
-    if covariates is None:
+    scaled = forecaster.future_covariates
+    if scaled is None:
         if future is not None:
             raise ValueError(
                 f"{forecaster.name} was trained without future_columns, so it reads no future covariates; "
@@ -88,21 +96,37 @@ def _with_future_covariates(
         return windows
     if future is None:
         raise ValueError(
-            f"{forecaster.name} reads the known-future covariates {list(covariates.columns)}: pass future=<a "
+            f"{forecaster.name} reads the known-future covariates {list(scaled.columns)}: pass future=<a "
             f"file or DataFrame with {forecaster.date_column!r} and those columns at the {forecaster.pred_len} "
             "timestamps after the last row> (train.py forecast ... --future FILE)"
         )
-    assert history is not None
-    horizon = read_future_for_model(forecaster, future, options, "future")[0]
-    table = tables[0]
-    lookback = table.dates[len(table) - forecaster.seq_len :]
-    past = covariates.scaled(future_values_at(history, lookback, "in the lookback (the data's last rows)"))
-    ahead = covariates.scaled(
-        future_values_at(horizon, windows.dates[0], f"of the {forecaster.pred_len}-step horizon")
-    )
+    horizons = {t.series_id: t for t in read_future_for_model(forecaster, future, options, "future")}
+    calendar = n_calendar_features(forecaster.freq, forecaster.time_encoding)
+    x_marks, y_marks = [], []
+    for index, (table, series) in enumerate(zip(tables, covariates, strict=True)):
+        assert series.future is not None
+        horizon = horizons.get(table.series_id)
+        if horizon is None:
+            raise DataValidationError(
+                f"future: no rows for series {table.series_id!r}; give the future covariates "
+                f"{list(scaled.columns)} of every series forecast at its {forecaster.pred_len} future timestamps"
+            )
+        lookback = table.dates[len(table) - forecaster.seq_len :]
+        past = scaled.scaled(
+            future_values_at(series.future, lookback, "in the lookback (the data's last rows)")
+        )
+        ahead = scaled.scaled(
+            future_values_at(horizon, windows.dates[index], f"of the {forecaster.pred_len}-step horizon")
+        )
+        for marks, values, out in (
+            (windows.batch["x_mark"][index], past, x_marks),
+            (windows.batch["y_mark"][index], ahead, y_marks),
+        ):
+            out.append(
+                torch.cat([marks[:, :calendar], torch.from_numpy(values), marks[:, calendar:]], dim=-1)
+            )
     batch = dict(windows.batch)
-    batch["x_mark"] = torch.cat([batch["x_mark"], torch.from_numpy(past)[None]], dim=-1)
-    batch["y_mark"] = torch.cat([batch["y_mark"], torch.from_numpy(ahead)[None]], dim=-1)
+    batch["x_mark"], batch["y_mark"] = torch.stack(x_marks), torch.stack(y_marks)
     return FutureWindows(batch, windows.series_ids, windows.dates)
 
 
@@ -168,6 +192,7 @@ def forecast(
         )
     options = ReadOptions(date_column, id_column, sep, missing, gaps)
     tables = read_for_model(forecaster, data, options)
+    covariates = covariates_of(forecaster, data, options, tables)  # read once: forecast and calibration
     windows = future_windows(
         tables,
         [forecaster.scaler_of(t.series_id) for t in tables],
@@ -176,9 +201,9 @@ def forecast(
         n_targets=len(forecaster.target_columns),
         freq=forecaster.freq,
         time_encoding=forecaster.time_encoding,
+        statics=[c.static for c in covariates],
     )
-    futures = future_tables_of(forecaster, data, options, len(tables))  # read once: forecast and calibration
-    windows = _with_future_covariates(forecaster, windows, tables, futures[0], future, options)
+    windows = _with_future_covariates(forecaster, windows, tables, covariates, future, options)
     if levels is not None and not conformal:  # the point and the head's quantiles from one pass
         both = apply_net(forecaster.net, windows.batch, batch_size, seed, levels).numpy()[:, :steps]
         values, bands = both[..., 0], both[..., 1:]
@@ -186,7 +211,7 @@ def forecast(
         values, bands = apply_net(forecaster.net, windows.batch, batch_size, seed).numpy()[:, :steps], None
     if levels is not None and conformal:
         residuals = calibration_residuals(
-            forecaster, tables, calibration_windows, calibration_step, batch_size, seed, futures
+            forecaster, tables, calibration_windows, calibration_step, batch_size, seed, covariates
         )
         n_targets = values.shape[-1]
         scale = lookback_scale(windows.batch["x"][..., -n_targets:].numpy().astype(np.float64))

@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from zoo.choices import check_choice
@@ -23,6 +24,7 @@ from zoo.data import sources
 from zoo.data.covariates import read_future_tables
 from zoo.data.frequency import GapPolicy, check_frequency, regularize
 from zoo.data.reading import check_unique_columns, read_frame
+from zoo.data.statics import read_static_values
 from zoo.data.synthetic import synthetic_series
 from zoo.data.table import (
     DataValidationError,
@@ -94,6 +96,17 @@ def _check_columns(frame: pd.DataFrame, source: str, model: ForecastModel, reser
         )
 
 
+def _id_column_of(model: ForecastModel, options: ReadOptions, source: str) -> str | None:
+    """The series-id column to read: the option's ("" for none), else the model's; a long-format model
+    needs one."""
+    id_column = model.id_column if options.id_column is None else (options.id_column or None)
+    if model.id_column and id_column is None:
+        raise DataValidationError(
+            f"{source}: {model.name} was trained on a long-format file; pass id_column=<series id column>"
+        )
+    return id_column
+
+
 def read_for_model(model: ForecastModel, data: DataSource, options: ReadOptions) -> list[SeriesTable]:
     """The series of ``data`` with the model's channels in its order, checked at its frequency.
 
@@ -109,14 +122,15 @@ def read_for_model(model: ForecastModel, data: DataSource, options: ReadOptions)
     arguments = model.arguments
     frame, source = read_frame_of(data, options.sep if options.sep is not None else arguments.get("sep"))
     date_column = options.date_column or model.date_column
-    id_column = model.id_column if options.id_column is None else (options.id_column or None)
-    if model.id_column and id_column is None:
-        raise DataValidationError(
-            f"{source}: {model.name} was trained on a long-format file; pass id_column=<series id column>"
-        )
+    id_column = _id_column_of(model, options, source)
     check_date_column(frame, source, date_column)
-    covariates = model.future_covariates
-    reserved = {date_column, *([id_column] if id_column else []), *(covariates.columns if covariates else ())}
+    covariates, statics = model.future_covariates, model.static_covariates
+    reserved = {
+        date_column,
+        *([id_column] if id_column else []),
+        *(covariates.columns if covariates else ()),
+        *(statics.columns if statics else ()),
+    }
     _check_columns(frame, source, model, reserved)
     timestamps = arguments.get("timestamps", "strict")
     tables = tables_from_frame(
@@ -155,6 +169,7 @@ def read_future_for_model(
     arguments = model.arguments
     frame, source = read_frame_of(data, options.sep if options.sep is not None else arguments.get("sep"))
     date_column = options.date_column or model.date_column
+    id_column = _id_column_of(model, options, source)
     check_date_column(frame, source, date_column)
     present = [str(c) for c in frame.columns]
     missing = [c for c in covariates.columns if c not in present]
@@ -163,10 +178,16 @@ def read_future_for_model(
             f"{source} ({role}): future column(s) {missing} missing; {model.name} reads the known-future "
             f"covariates {list(covariates.columns)} at every lookback and horizon step: give {role} those columns"
         )
+    if id_column is not None and id_column not in present:
+        raise DataValidationError(
+            f"{source} ({role}): no series-id column {id_column!r}; {model.name} forecasts a long-format panel, "
+            f"so each row of {role} names its series in {id_column!r}"
+        )
     return read_future_tables(
         frame,
         source=source,
         date_column=date_column,
+        id_column=id_column,
         columns=covariates.columns,
         freq=model.freq,
         gaps=options.gaps or arguments.get("gaps", "error"),
@@ -175,3 +196,49 @@ def read_future_for_model(
         sentinels=tuple(arguments.get("sentinels", (-9999.0,))),
         regular=role == "the data",
     )
+
+
+@dataclass(frozen=True)
+class SeriesCovariates:
+    """One series' covariates, as its model reads them.
+
+    Attributes:
+        future: its known-future covariate columns at every row of the history, or None.
+        static: its encoded static covariates (E,) (``zoo.data.statics``), or None.
+    """
+
+    future: SeriesTable | None = None
+    static: np.ndarray | None = None
+
+
+def covariates_of(
+    model: ForecastModel, data: DataSource, options: ReadOptions, tables: list[SeriesTable]
+) -> list[SeriesCovariates]:
+    """The covariates of each series of ``tables`` (read from ``data``), for a model that reads any.
+
+    Args:
+        model: the forecaster.
+        data: the history the tables were read from.
+        options: reading options.
+        tables: its series, read with :func:`read_for_model`.
+    """
+    futures: dict[str, SeriesTable] = {}
+    if model.future_covariates is not None:
+        futures = {t.series_id: t for t in read_future_for_model(model, data, options, "the data")}
+    encoded: dict[str, np.ndarray] = {}
+    statics = model.static_covariates
+    if statics is not None:
+        frame, source = read_frame_of(
+            data, options.sep if options.sep is not None else model.arguments.get("sep")
+        )
+        id_column = _id_column_of(model, options, source)
+        assert id_column is not None  # static columns are trained on long files only
+        absent = [c for c in statics.columns if c not in [str(p) for p in frame.columns]]
+        if absent:
+            raise DataValidationError(
+                f"{source}: static column(s) {absent} missing; {model.name} reads the static covariates "
+                f"{list(statics.columns)} of every series (one value per series): give the data those columns"
+            )
+        values = read_static_values(frame, source=source, id_column=id_column, columns=statics.columns)
+        encoded = {sid: statics.encode(row, f"{source} (series {sid!r})") for sid, row in values.items()}
+    return [SeriesCovariates(futures.get(t.series_id), encoded.get(t.series_id)) for t in tables]

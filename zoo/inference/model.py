@@ -19,6 +19,7 @@ from torch import nn
 from zoo import hub
 from zoo.data.covariates import FutureCovariates
 from zoo.data.scaling import StandardScaler
+from zoo.data.statics import StaticCovariates
 
 ModelSource = str | os.PathLike[str] | nn.Module
 
@@ -89,6 +90,12 @@ class ForecastModel:
         """The known-future columns it was trained with and their scaler (``zoo.data.covariates``), or None."""
         record = self.preprocessing.get("future_covariates")
         return FutureCovariates.from_record(record) if record else None
+
+    @property
+    def static_covariates(self) -> StaticCovariates | None:
+        """The static columns it was trained with and their encoding (``zoo.data.statics``), or None."""
+        record = self.preprocessing.get("static_covariates")
+        return StaticCovariates.from_record(record) if record else None
 
     def scaler_of(self, series_id: str) -> StandardScaler:
         """The input scaler of training: the series' own in a long-format model, else the one scaler.

@@ -65,6 +65,9 @@ def preprocessing_of(datamodule: Any) -> dict[str, Any]:
     covariates = getattr(datamodule, "future_covariates", None)
     if covariates is not None:
         record["future_covariates"] = covariates.record()
+    statics = getattr(datamodule, "static_covariates", None)
+    if statics is not None:
+        record["static_covariates"] = statics.record()
     scaler = getattr(datamodule, "scaler", None)
     if scaler is not None:
         record["scaler"] = {"mean": scaler.mean.tolist(), "std": scaler.std.tolist()}
