@@ -273,6 +273,10 @@ def backtest_command(
     missing: str | None = None,
     gaps: str | None = None,
     quantiles: list[float] | None = None,
+    conformal: bool = False,
+    calibration_windows: int = 200,
+    calibration_step: int = 1,
+    adapt_rate: float = 0.0,
     overwrite: bool = False,
 ) -> Path | None:
     """Rolling-origin backtest: forecasts from the last origins of each series, scored per origin, series and channel.
@@ -295,6 +299,12 @@ def backtest_command(
         gaps: missing timestamps: error, interpolate, ffill or ignore (default: the model's)
         quantiles: quantile levels of a probabilistic model, e.g. [0.1,0.9]: adds pinball, CRPS, coverage and
             width (of the interval between the first and last level) and <target>_q<level> forecast columns
+        conformal: the quantiles of any model from conformal intervals around its points, calibrated on each
+            series' calibration_windows origins before the first backtest origin
+        calibration_windows: conformal calibration origins per series
+        calibration_step: rows between conformal calibration origins
+        adapt_rate: with --conformal, adaptive conformal inference's step size (0.005 in Gibbs & Candès 2021):
+            intervals widen after misses and narrow after covers; 0: split conformal
         overwrite: replace an existing output directory
     """
     from zoo.choices import check_choice
@@ -316,6 +326,10 @@ def backtest_command(
         missing=missing,  # type: ignore[arg-type]
         gaps=gaps,  # type: ignore[arg-type]
         quantiles=quantiles,
+        conformal=conformal,
+        calibration_windows=calibration_windows,
+        calibration_step=calibration_step,
+        adapt_rate=adapt_rate,
     )
     print(result.summary.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     if output is None:

@@ -269,3 +269,33 @@ def test_recurrent_adapter_round_trip_uses_the_matrix_names(tmp_path: Path) -> N
     x = torch.randn(2, 16, 3)
     with torch.no_grad():
         torch.testing.assert_close(fresh(x), net(x), rtol=0, atol=0)
+
+
+def test_a_probabilistic_model_trains_its_distribution_head_beside_the_adapters(tmp_path: Path) -> None:
+    torch.manual_seed(1)
+    net = zoo.create_model("tcn", **SMALL_FORECAST, distribution="student_t").eval()
+    get_lora_model(net, LoraConfig(r=4, init_lora_weights=False))
+    trainable = {n for n, p in net.named_parameters() if p.requires_grad}
+    assert any(n.startswith("distribution_head.modules_to_save.default.") for n in trainable)
+    assert all(".lora_" in n or ".modules_to_save." in n for n in trainable)
+    with torch.no_grad():
+        for name, parameter in net.named_parameters():
+            if ".modules_to_save." in name:
+                parameter.add_(0.1)
+    directory = save_adapter(net, tmp_path / "adapter")
+    assert json.loads((directory / ADAPTER_CONFIG).read_text())["modules_to_save"] == ["distribution_head"]
+    fresh = zoo.create_model("tcn", **SMALL_FORECAST, distribution="student_t").eval()
+    fresh.load_state_dict(base_state_dict(net))
+    load_adapter(fresh, directory)
+    x = torch.randn(2, 16, 3)
+    with torch.no_grad():
+        expected, loaded = net.predict_distribution(x), fresh.predict_distribution(x)
+        torch.testing.assert_close(
+            loaded.quantiles([0.1, 0.9]), expected.quantiles([0.1, 0.9]), rtol=1e-6, atol=1e-6
+        )
+    frozen = zoo.create_model("tcn", **SMALL_FORECAST, distribution="student_t")
+    get_lora_model(frozen, LoraConfig(r=4, modules_to_save=[]))
+    assert not any(p.requires_grad for n, p in frozen.named_parameters() if n.startswith("distribution_head"))
+    point = zoo.create_model("tcn", **SMALL_FORECAST)
+    get_lora_model(point, LoraConfig(r=4))
+    assert not any(".modules_to_save." in n for n, _ in point.named_parameters())

@@ -36,7 +36,7 @@ import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 import torch
@@ -63,7 +63,8 @@ class LoraConfig:
         lora_alpha: scale numerator: the update B A is scaled by lora_alpha / r.
         lora_dropout: dropout on the adapter's input (Linear and Conv1d layers).
         target_modules: names to adapt (list of suffixes, or a full-match regex); None: the model's default.
-        modules_to_save: modules trained in full beside the adapters (e.g. a head), saved with them.
+        modules_to_save: modules trained in full beside the adapters (e.g. a head), saved with them; None
+            trains a probabilistic forecaster's distribution head (:func:`default_modules_to_save`), [] nothing.
         use_rslora: scale by lora_alpha / sqrt(r), not lora_alpha / r (rank-stabilised LoRA).
         init_lora_weights: True (A Kaiming-uniform as ``nn.Linear``, B zero), "gaussian" (A ~ N(0, 1/r),
             B zero), or False (B random too: not a no-op; for tests).
@@ -251,6 +252,22 @@ def default_target_modules(net: nn.Module) -> list[str] | str:
     return targets
 
 
+def default_modules_to_save(net: nn.Module, adapted: set[str]) -> list[str] | None:
+    """What a LoRA config that names no ``modules_to_save`` trains in full: a probabilistic forecaster's
+    distribution head (``zoo.layers.distribution_heads``, a few thousand weights that set the interval
+    widths, which new data rarely shares), as PEFT trains a classifier's head in full; else nothing.
+
+    Args:
+        net: the model being adapted.
+        adapted: the names of its layers that get adapters.
+    """
+    if getattr(net, "distribution_head", None) is None:
+        return None
+    if any(name == "distribution_head" or name.startswith("distribution_head.") for name in adapted):
+        return None  # the targets adapt the head already
+    return ["distribution_head"]
+
+
 def _matches(name: str, targets: list[str] | str) -> str | None:
     """The target entry that selects module ``name`` (PEFT's rules), or None."""
     if isinstance(targets, str):
@@ -309,6 +326,8 @@ def get_lora_model(net: nn.Module, config: LoraConfig, adapter_name: str = "defa
     if not planned:
         raise ValueError(f"target_modules {targets!r} match no adaptable layer of {type(net).__name__}")
     adapted_names = {name for name, _ in planned} | {name for name, _ in lora_layers(net)}
+    if config.modules_to_save is None:
+        config = replace(config, modules_to_save=default_modules_to_save(net, adapted_names))
     saved: list[str] = []
     for entry in config.modules_to_save or []:
         matched = [n for n, _ in _base_modules(net) if n and _matches(n, [entry])]

@@ -27,7 +27,7 @@ from zoo.data.table import DataValidationError, MissingPolicy, SeriesTable
 from zoo.data.windows import calendar_features, check_no_missing
 from zoo.distributions import check_levels, level_name
 from zoo.inference.applying import ID_COLUMN, apply_net
-from zoo.inference.conformal import lookback_scale
+from zoo.inference.conformal import adaptive_conformal, calibrate, interval_scores, lookback_scale
 from zoo.inference.inputs import DataSource, ReadOptions, SeriesCovariates, covariates_of, read_for_model
 from zoo.inference.model import ForecastModel, ModelSource, check_probabilistic, load_forecaster
 from zoo.metrics import smape
@@ -180,6 +180,108 @@ def _metrics_of(
     }
 
 
+@dataclass(frozen=True)
+class ConformalSetting:
+    """How a backtest calibrates conformal intervals (:func:`backtest`'s arguments of that name).
+
+    Attributes:
+        windows: calibration origins per series.
+        step: rows between them.
+        adapt_rate: adaptive conformal inference's step size (0: split conformal).
+        batch_size: windows per forward pass.
+        seed: the seed of the net's own sampling.
+    """
+
+    windows: int
+    step: int
+    adapt_rate: float
+    batch_size: int
+    seed: int
+
+
+def check_conformal_options(
+    levels: tuple[float, ...] | None, conformal: bool, windows: int, step: int, adapt_rate: float
+) -> None:
+    """The conformal options of a backtest agree with each other, or a clear error.
+
+    Args:
+        levels: the checked quantile levels, or None.
+        conformal: the ``conformal`` option.
+        windows: ``calibration_windows``.
+        step: ``calibration_step``.
+        adapt_rate: ``adapt_rate``.
+    """
+    if conformal and levels is None:
+        raise ValueError(
+            "conformal=True calibrates quantiles: give the levels too, e.g. quantiles=[0.1, 0.9]"
+        )
+    for name, value in (("calibration_windows", windows), ("calibration_step", step)):
+        if value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value}")
+    if adapt_rate < 0 or (adapt_rate > 0 and not conformal):
+        raise ValueError(
+            f"adapt_rate={adapt_rate}: adaptive conformal inference takes a rate >= 0 and conformal=True "
+            "(Gibbs & Candès use 0.005)"
+        )
+    if adapt_rate > 0 and levels is not None:
+        outer = [level for level in levels if level != 0.5]
+        paired = all(abs(a + b - 1.0) < 1e-9 for a, b in zip(outer, reversed(outer), strict=True))
+        if not outer or not paired:
+            raise ValueError(
+                f"adapt_rate adapts central intervals [q, 1 - q]: the quantiles {list(levels)} must pair up around "
+                "0.5, e.g. [0.1, 0.9] or [0.05, 0.25, 0.75, 0.95]"
+            )
+
+
+def _conformal_quantiles(
+    table: SeriesTable,
+    forecaster: ForecastModel,
+    origins: np.ndarray,
+    covariates: SeriesCovariates,
+    batch: dict[str, torch.Tensor],
+    predicted: np.ndarray,
+    truth: np.ndarray,
+    levels: tuple[float, ...],
+    setting: ConformalSetting,
+) -> np.ndarray:
+    """Conformal quantiles (N, P, C, Q) of one series' backtest forecasts, calibrated on the windows whose
+    horizons end before its first origin; adaptive (per central interval) when ``setting.adapt_rate`` > 0."""
+    pred_len = forecaster.pred_len
+    last = (
+        origins[0] - pred_len
+    )  # the last calibration window's truth ends before the backtest's first origin
+    calibration_origins = last - setting.step * np.arange(setting.windows - 1, -1, -1)
+    if calibration_origins[0] < forecaster.seq_len:
+        raise DataValidationError(
+            f"{table.where}: conformal calibration needs {setting.windows} origin(s) {setting.step} row(s) apart "
+            f"before the backtest's first origin (row {origins[0]}), each with seq_len={forecaster.seq_len} rows "
+            "of history and its horizon before that origin; ask for fewer calibration_windows, a smaller "
+            "calibration_step or fewer backtest windows"
+        )
+    _check_complete(table, forecaster, calibration_origins)
+    cal_batch, cal_truth = _series_windows(table, forecaster, calibration_origins, covariates)
+    cal_predicted = apply_net(forecaster.net, cal_batch, setting.batch_size, setting.seed).numpy()
+    n_targets = truth.shape[-1]
+
+    def scale_of(windows: dict[str, torch.Tensor]) -> np.ndarray:  # lookback std in original units (N, C)
+        lookback = lookback_scale(windows["x"][..., -n_targets:].numpy().astype(np.float64))
+        return lookback * windows["target_std"].numpy().astype(np.float64)
+
+    cal_scale, scale = scale_of(cal_batch), scale_of(batch)
+    if setting.adapt_rate == 0:
+        residuals = (cal_truth - cal_predicted.astype(np.float64)) / cal_scale[:, None, :]
+        return calibrate(residuals, levels).quantiles(predicted, scale)
+    scores = interval_scores(cal_predicted, cal_predicted, cal_truth, cal_scale)
+    quantiles = np.repeat(predicted[..., None], len(levels), axis=-1)
+    for low in (q for q in levels if q < 0.5):
+        adapted = adaptive_conformal(
+            predicted, predicted, scale, truth, scores, 1.0 - 2.0 * low, origins, pred_len, setting.adapt_rate
+        )
+        quantiles[..., levels.index(low)] = adapted.lower
+        quantiles[..., levels.index(min(levels, key=lambda q: abs(q - (1.0 - low))))] = adapted.upper
+    return quantiles
+
+
 def calibration_residuals(
     forecaster: ForecastModel,
     tables: list[SeriesTable],
@@ -259,6 +361,10 @@ def backtest(
     batch_size: int = 256,
     seed: int = 0,
     quantiles: list[float] | tuple[float, ...] | None = None,
+    conformal: bool = False,
+    calibration_windows: int = 200,
+    calibration_step: int = 1,
+    adapt_rate: float = 0.0,
 ) -> BacktestResult:
     """Rolling-origin evaluation of ``model`` over the last ``windows`` origins of each series (module docstring).
 
@@ -280,10 +386,20 @@ def backtest(
         quantiles: quantile levels a probabilistic model (``distribution`` other than "point") predicts at
             every origin: the forecasts gain ``<target>_q<level>`` columns and the metrics
             :data:`INTERVAL_METRICS` (the interval between the first and last level); None: points only.
+        conformal: the quantiles of any model (point forecasters included) from split conformal prediction
+            around its point forecasts (:mod:`zoo.inference.conformal`), calibrated on each series'
+            ``calibration_windows`` origins whose horizons end before the first backtest origin.
+        calibration_windows: conformal calibration origins per series.
+        calibration_step: rows between conformal calibration origins.
+        adapt_rate: with ``conformal``, the step size of adaptive conformal inference (Gibbs & Candès 2021,
+            who use 0.005; :func:`zoo.inference.conformal.adaptive_conformal`): each central interval
+            ``[q, 1 - q]`` (the levels must pair up around 0.5) widens after misses and narrows after
+            covers of the backtest windows already past; 0: split conformal.
     """
     forecaster = load_forecaster(model)
     levels = None if quantiles is None else check_levels(quantiles, "quantiles")
-    if levels is not None:
+    check_conformal_options(levels, conformal, calibration_windows, calibration_step, adapt_rate)
+    if levels is not None and not conformal:
         check_probabilistic(forecaster, "backtest")
     step = forecaster.pred_len if step is None else step
     for name, value in (("windows", windows), ("step", step), ("seasonality", seasonality)):
@@ -300,11 +416,28 @@ def backtest(
         origins = origins_of(table, forecaster.seq_len, forecaster.pred_len, windows, step)
         _check_complete(table, forecaster, origins)
         batch, truth = _series_windows(table, forecaster, origins, series_covariates)
-        outputs = apply_net(forecaster.net, batch, batch_size, seed, levels).numpy().astype(np.float64)
-        predicted = outputs if levels is None else outputs[..., 0]  # with levels: point, then quantiles
+        head_levels = None if conformal else levels
+        outputs = apply_net(forecaster.net, batch, batch_size, seed, head_levels).numpy().astype(np.float64)
+        predicted = outputs if head_levels is None else outputs[..., 0]  # with levels: point, then quantiles
         scores = _metrics_of(table, forecaster, origins, predicted, truth, seasonality)
         if levels is not None:
-            quantile_values = outputs[..., 1:]
+            if conformal:
+                calibration = ConformalSetting(
+                    calibration_windows, calibration_step, adapt_rate, batch_size, seed
+                )
+                quantile_values = _conformal_quantiles(
+                    table,
+                    forecaster,
+                    origins,
+                    series_covariates,
+                    batch,
+                    predicted,
+                    truth,
+                    levels,
+                    calibration,
+                )
+            else:
+                quantile_values = outputs[..., 1:]
             std = batch["target_std"][0].numpy().astype(np.float64)
             scores.update(_interval_metrics(quantile_values, levels, truth, std))
         cutoffs = table.dates[origins - 1]

@@ -102,3 +102,94 @@ def calibrate(residuals: np.ndarray, levels: tuple[float, ...] | list[float]) ->
             )
         offsets.append(ordered[rank - 1])
     return ConformalCalibration(wanted, np.stack(offsets), count)
+
+
+def interval_scores(lower: np.ndarray, upper: np.ndarray, truth: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Conformity scores of intervals, ``max(lower - y, y - upper)`` over the window's scale (N, P, C):
+    negative inside the interval, positive outside (conformalised quantile regression, Romano, Patterson &
+    Candès, NeurIPS 2019); for a point forecast (``lower == upper``) the normalised absolute residual.
+
+    Args:
+        lower: (N, P, C) lower bounds.
+        upper: (N, P, C) upper bounds.
+        truth: (N, P, C) observed values.
+        scale: (N, C) each window's scale (:func:`lookback_scale`, in the bounds' units).
+    """
+    return np.maximum(lower - truth, truth - upper) / scale[:, None, :]
+
+
+@dataclass(frozen=True)
+class AdaptiveIntervals:
+    """Intervals widened (or narrowed) by adaptive conformal inference (:func:`adaptive_conformal`).
+
+    Attributes:
+        lower: (N, P, C) lower bounds.
+        upper: (N, P, C) upper bounds.
+        alphas: (N, C) the miscoverage level each window's interval was built for.
+    """
+
+    lower: np.ndarray
+    upper: np.ndarray
+    alphas: np.ndarray
+
+
+def adaptive_conformal(
+    lower: np.ndarray,
+    upper: np.ndarray,
+    scale: np.ndarray,
+    truth: np.ndarray,
+    scores: np.ndarray,
+    coverage: float,
+    origins: np.ndarray,
+    pred_len: int,
+    rate: float = 0.005,
+) -> AdaptiveIntervals:
+    """Adaptive conformal inference (Gibbs & Candès, "Adaptive Conformal Inference Under Distribution
+    Shift", NeurIPS 2021) over a rolling backtest, with the delayed feedback of multi-step forecasts.
+
+    Each window's interval ``[lower - q * s, upper + q * s]`` takes ``q``, per horizon step and channel,
+    as the level-``1 - alpha_t`` quantile (finite-sample rank, :func:`rank_for`) of the calibration
+    ``scores`` (:func:`interval_scores` of windows before the backtest), ``s`` its window's scale. The
+    level starts at ``alpha = 1 - coverage`` and, once a window's truth is all observed (its origin plus
+    ``pred_len`` rows lie at or before the current origin), moves by ``alpha += rate * (1 - coverage -
+    miss)``, ``miss`` the fraction of that window's steps outside its interval, per channel: intervals widen
+    after misses and narrow after covers, so the long-run coverage approaches ``coverage`` under shift.
+    ``rate`` 0 is split conformal (CQR). Gibbs & Candès use ``rate`` 0.005. A level beyond what ``n``
+    calibration windows resolve takes their extreme score (the paper's infinite interval, kept finite).
+
+    Args:
+        lower: (N, P, C) the model's lower bounds (its point forecast for a point model).
+        upper: (N, P, C) the upper bounds.
+        scale: (N, C) each window's scale in the bounds' units.
+        truth: (N, P, C) the observed values, read only once a window is past.
+        scores: (n, P, C) the calibration windows' conformity scores.
+        coverage: the target coverage in (0, 1), e.g. 0.8.
+        origins: (N,) each window's origin row, increasing.
+        pred_len: P, the rows a window's truth spans.
+        rate: the step size gamma of the level's update (>= 0).
+    """
+    if not 0.0 < coverage < 1.0:
+        raise ValueError(f"coverage must lie in (0, 1), got {coverage}")
+    if rate < 0:
+        raise ValueError(f"rate must be >= 0 (0: split conformal), got {rate}")
+    if np.any(np.diff(origins) <= 0):
+        raise ValueError("adaptive conformal needs the windows in increasing origin order")
+    ordered = np.sort(scores, axis=0)  # (n, P, C)
+    count, channels = len(ordered), ordered.shape[2]
+    target = 1.0 - coverage
+    alpha = np.full(channels, target)
+    out_lower, out_upper = np.empty_like(lower, dtype=np.float64), np.empty_like(upper, dtype=np.float64)
+    alphas = np.empty((len(origins), channels))
+    misses = np.empty((len(origins), channels))
+    known = 0
+    for index, origin in enumerate(origins):
+        while known < index and origins[known] + pred_len <= origin:  # feedback of the windows now past
+            alpha = alpha + rate * (target - misses[known])
+            known += 1
+        ranks = np.clip(np.ceil((count + 1) * (1.0 - alpha) - 1e-9).astype(int), 1, count)  # (C,)
+        offset = ordered[ranks - 1, :, np.arange(channels)].T * scale[index]  # (P, C)
+        out_lower[index], out_upper[index] = lower[index] - offset, upper[index] + offset
+        outside = (truth[index] < out_lower[index]) | (truth[index] > out_upper[index])
+        misses[index] = outside.mean(axis=0)
+        alphas[index] = alpha
+    return AdaptiveIntervals(out_lower, out_upper, alphas)

@@ -214,12 +214,7 @@ def check_probabilistic(model: ForecastModel, verb: str) -> None:
         verb: what was asked ("backtest", "forecast"), for the message.
     """
     if getattr(model.net, "distribution_head", None) is None:
-        fix = (
-            "conformal intervals around its points need no retraining: zoo.forecast(..., quantiles=[...]) "
-            "(train.py forecast --quantiles ...) calibrates them on backtest residuals"
-            if verb == "backtest"
-            else "pass conformal=True (--conformal) to calibrate intervals on backtest residuals"
-        )
+        fix = "pass conformal=True (--conformal) to calibrate intervals on backtest residuals"
         raise ForecastModelError(
             f"{model.name} forecasts points only (distribution='point'), so a {verb} cannot give quantiles; "
             f"train it with distribution='quantile', 'normal' or 'student_t', or {fix}"
