@@ -127,8 +127,7 @@ def test_quantile_prediction_median_and_levels() -> None:
     assert prediction.quantiles([0.9]).item() == 4.0
     with pytest.raises(ValueError, match=r"levels \[0.25\] were not predicted"):
         prediction.quantiles([0.25])
-    with pytest.raises(ValueError, match="no sampler"):
-        prediction.sample(10)
+    assert prediction.sample(10).shape == (10, 1, 1, 1)
     rescaled = prediction.rescaled(torch.tensor([10.0]), torch.tensor([2.0]))
     assert rescaled.values.reshape(-1).tolist() == [12.0, 14.0, 18.0]
 

@@ -131,10 +131,25 @@ class QuantilePrediction:
         return crps_from_quantiles(self.values, target, self.levels, reduction="none")
 
     def sample(self, count: int) -> torch.Tensor:
-        raise ValueError(
-            "a quantile prediction has no sampler; train with distribution='normal' or 'student_t' for "
-            "samples, or use its quantiles"
-        )
+        """``count`` samples (count, B, P, C) of the piecewise-linear quantile function through the predicted
+        quantiles (Gasthaus et al., "Probabilistic Forecasting with Spline Quantile Function RNNs",
+        AISTATS 2019): u ~ U(0, 1) from the global RNG, mapped linearly between the two levels around it;
+        below the lowest and above the highest level the outer segments' slopes continue. Needs at least two
+        levels.
+        """
+        if len(self.levels) < 2:
+            raise ValueError(
+                f"sampling a quantile prediction needs at least two levels (it predicts {list(self.levels)}); "
+                "train with quantiles=[0.1, 0.5, 0.9] or more"
+            )
+        levels = torch.tensor(self.levels, dtype=self.values.dtype, device=self.values.device)
+        u = torch.rand((count, *self.values.shape[:-1]), dtype=self.values.dtype, device=self.values.device)
+        segment = (torch.searchsorted(levels, u.contiguous()) - 1).clamp(0, len(self.levels) - 2)  # (S, B, P, C)
+        values = self.values.unsqueeze(0).expand(count, *self.values.shape)
+        low = values.gather(-1, segment.unsqueeze(-1)).squeeze(-1)
+        high = values.gather(-1, (segment + 1).unsqueeze(-1)).squeeze(-1)
+        start, end = levels[segment], levels[segment + 1]
+        return low + (high - low) * (u - start) / (end - start)
 
     def rescaled(self, mean: torch.Tensor, std: torch.Tensor) -> QuantilePrediction:
         """The same prediction in units ``value * std + mean`` (``mean`` / ``std`` broadcast to (B, P, C))."""

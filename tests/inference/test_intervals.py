@@ -148,6 +148,21 @@ def test_cli_writes_conformal_quantile_columns(tmp_path: Path) -> None:
     )
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert "--conformal" in refused.stderr
+    backtest = [sys.executable, str(REPO / "train.py"), "backtest", str(tmp_path / "dlinear.syn"), str(data)]
+    options = [
+        "--windows",
+        "30",
+        "--step",
+        "1",
+        "--quantiles",
+        "[0.1,0.9]",
+        "--conformal",
+        "--adapt_rate",
+        "0.005",
+    ]
+    run = subprocess.run([*backtest, *options], capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "coverage" in run.stdout
 
 
 def test_backtest_conformal_intervals_of_a_point_model() -> None:

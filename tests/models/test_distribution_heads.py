@@ -115,3 +115,23 @@ def test_a_quantile_head_without_the_median_keeps_the_models_point() -> None:
         torch.testing.assert_close(
             prediction.rescaled(torch.tensor(2.0), torch.tensor(3.0)).point, 3.0 * net(x) + 2.0
         )
+
+
+def test_a_quantile_prediction_samples_its_piecewise_linear_quantile_function() -> None:
+    from zoo.distributions import QuantilePrediction
+
+    levels = (0.1, 0.5, 0.9)
+    values = torch.tensor([[-1.0, 0.0, 3.0], [5.0, 6.0, 7.0]]).view(2, 1, 1, 3)  # skewed, and narrow
+    torch.manual_seed(0)
+    draws = QuantilePrediction(values, levels).sample(40000)  # (S, B, P, C)
+    assert draws.shape == (40000, 2, 1, 1)
+    for series in range(2):
+        below = [(draws[:, series] <= values[series, 0, 0, q]).float().mean().item() for q in range(3)]
+        assert below == pytest.approx(list(levels), abs=0.01)
+    # inside a segment the draws are uniform: half of those in [q0.5, q0.9] lie below its midpoint
+    upper = draws[:, 0][(draws[:, 0] > 0.0) & (draws[:, 0] < 3.0)]
+    assert (upper < 1.5).float().mean().item() == pytest.approx(0.5, abs=0.02)
+    # the outer slopes continue: below q0.1 of the first series, the slope (0 - -1) / 0.4 per unit level
+    assert draws[:, 0].min().item() == pytest.approx(-1.0 - 0.1 * 2.5, abs=0.01)
+    with pytest.raises(ValueError, match="at least two levels"):
+        QuantilePrediction(values[..., :1], (0.5,)).sample(3)
