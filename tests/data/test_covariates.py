@@ -206,20 +206,12 @@ def test_covariate_options_are_clear_errors(promo_csv: Path) -> None:
         dm.future_windows()
 
 
-def test_nbeatsx_reads_the_promotions_through_its_blocks(promo_csv: Path) -> None:
-    results = {
-        exogenous: _test_mse(
-            _data(promo_csv, future_columns=["promo"] if exogenous else None),
-            "nbeats",
-            lr=0.003,
-            epochs=6,
-            num_stacks=2,
-            layer_width=64,
-            exogenous=exogenous,
-        )
-        for exogenous in (False, True)
-    }
-    assert results[True] < 0.5 * results[False]
+def test_nbeatsx_reads_the_promotions_through_its_blocks_and_its_exogenous_basis(promo_csv: Path) -> None:
+    options = {"lr": 0.003, "epochs": 6, "num_stacks": 2, "layer_width": 64}
+    plain = _test_mse(_data(promo_csv, future_columns=None), "nbeats", **options)
+    blocks = _test_mse(_data(promo_csv), "nbeats", exogenous=True, **options)
+    basis = _test_mse(_data(promo_csv), "nbeats", exogenous_basis=True, **options)
+    assert blocks < 0.5 * plain and basis < 0.5 * plain
     with pytest.raises(ValueError, match="exogenous=True needs covariates"):
         zoo.create_model("nbeats", n_features=1, seq_len=48, pred_len=24, exogenous=True)
 
@@ -243,3 +235,29 @@ def test_linear_models_read_past_covariates_when_asked(tmp_path: Path) -> None:
     assert results[True] < 0.2 * results[False]
     with pytest.raises(ValueError, match="past_covariates=True needs input channels that are not targets"):
         zoo.create_model("linear", n_features=2, seq_len=48, pred_len=24, past_covariates=True)
+
+
+def test_the_nbeatsx_exogenous_basis_is_the_covariate_series() -> None:
+    torch.manual_seed(0)
+    net = zoo.create_model(
+        "nbeats_interpretable",
+        n_features=2,
+        n_targets=1,
+        seq_len=48,
+        pred_len=24,
+        n_time_features=2,
+        trend_width=16,
+        seasonality_width=16,
+        layer_width=16,
+        exogenous_basis=True,
+    ).eval()
+    x, x_mark, y_mark = torch.randn(3, 48, 2), torch.randn(3, 48, 2), torch.randn(3, 24, 2)
+    y_mark[:, 5:9] = 0.0
+    parts = net.decompose(x, x_mark=x_mark, y_mark=y_mark).stack_forecasts
+    assert list(parts) == ["trend", "seasonality", "exogenous"]
+    exogenous = parts["exogenous"][..., 0]
+    assert (
+        exogenous[:, 5:9].abs().max() == 0 and exogenous[:, :5].abs().min() > 0
+    )  # sum_k theta_k y_mark[t, k]
+    with pytest.raises(ValueError, match="exogenous_basis=True builds its basis from the time features"):
+        zoo.create_model("nbeats", n_features=1, seq_len=48, pred_len=24, exogenous_basis=True)

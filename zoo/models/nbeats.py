@@ -48,7 +48,7 @@ from zoo.registry import register_model
 
 #: The paper's two configurations: N-BEATS-G (generic stacks) and N-BEATS-I (a trend and a seasonality stack).
 NBeatsArchitecture = Literal["generic", "interpretable"]
-BasisKind = Literal["generic", "trend", "seasonality"]
+BasisKind = Literal["generic", "trend", "seasonality", "exogenous"]
 
 
 def polynomial_basis(length: int, degree: int) -> torch.Tensor:
@@ -83,9 +83,12 @@ class NBeatsBlock(nn.Module):
         degree: int = 2,
         harmonics: int = 1,
         exogenous_size: int = 0,
+        basis_size: int = 0,
     ) -> None:
         super().__init__()
         check_choice("basis", kind, BasisKind, owner="NBeatsBlock")
+        if kind == "exogenous" and basis_size < 1:
+            raise ValueError("NBeatsBlock: the exogenous basis needs basis_size >= 1 covariate series")
         if num_layers < 1 or width < 1:
             raise ValueError(f"NBeatsBlock: num_layers and width must be >= 1, got {num_layers} and {width}")
         layers: list[nn.Module] = []
@@ -95,6 +98,9 @@ class NBeatsBlock(nn.Module):
         self.kind, self.seq_len, self.pred_len = kind, seq_len, pred_len
         if kind == "generic":
             self.theta = nn.Linear(width, seq_len + pred_len)
+            return
+        if kind == "exogenous":  # the basis is the covariates themselves, one coefficient per series and half
+            self.theta = nn.Linear(width, 2 * basis_size, bias=False)
             return
         if kind == "trend":
             back, fore = polynomial_basis(seq_len, degree), polynomial_basis(pred_len, degree)
@@ -109,13 +115,22 @@ class NBeatsBlock(nn.Module):
         self.theta = nn.Linear(width, 2 * len(back), bias=False)
 
     def forward(
-        self, x: torch.Tensor, exogenous: torch.Tensor | None = None
+        self,
+        x: torch.Tensor,
+        exogenous: torch.Tensor | None = None,
+        marks: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(backcast (N, L), forecast (N, P)) of the residual x (N, L) and the covariates (N, E), if any."""
+        """(backcast (N, L), forecast (N, P)) of the residual x (N, L), the MLP's covariates (N, E), if any,
+        and, for the exogenous basis, the covariate series of the lookback (N, L, K) and the horizon (N, P, K)."""
         theta = self.theta(self.fc(x if exogenous is None else torch.cat([x, exogenous], dim=-1)))
         if self.kind == "generic":
             return theta[:, : self.seq_len], theta[:, self.seq_len :]
         theta_b, theta_f = theta.chunk(2, dim=-1)  # (N, n_theta) each
+        if self.kind == "exogenous":
+            assert marks is not None
+            lookback, horizon = marks
+            backcast = torch.einsum("nk,nlk->nl", theta_b, lookback.to(theta.dtype))
+            return backcast, torch.einsum("nk,npk->np", theta_f, horizon.to(theta.dtype))
         return theta_b @ self.backcast_basis, theta_f @ self.forecast_basis
 
 
@@ -131,6 +146,7 @@ class StackSpec:
     shared: bool
     degree: int = 2
     harmonics: int = 1
+    basis_size: int = 0
 
 
 class NBeatsStack(nn.Module):
@@ -152,16 +168,21 @@ class NBeatsStack(nn.Module):
                 spec.degree,
                 spec.harmonics,
                 exogenous_size,
+                spec.basis_size,
             )
             for _ in range(unique)
         )
 
     def forward(
-        self, residual: torch.Tensor, mask: torch.Tensor, exogenous: torch.Tensor | None = None
+        self,
+        residual: torch.Tensor,
+        mask: torch.Tensor,
+        exogenous: torch.Tensor | None = None,
+        marks: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         forecast = residual.new_zeros(residual.shape[0], self.blocks[0].pred_len)
         for i in range(self.spec.num_blocks):
-            backcast, block_forecast = self.blocks[i % len(self.blocks)](residual, exogenous)
+            backcast, block_forecast = self.blocks[i % len(self.blocks)](residual, exogenous, marks)
             residual = (residual - backcast) * mask
             forecast = forecast + block_forecast
         return residual, forecast
@@ -210,8 +231,12 @@ class NBeatsForecaster(Forecaster):
         exogenous: NBEATSx (Olivares, Challu, Marcjasz, Weron & Dubrawski, "Neural basis expansion analysis
             with exogenous variables", IJF 2023): every block's MLP also reads the lookback of the non-target
             input channels (past covariates) and the time features of the lookback and the horizon
-            (calendar and known-future covariates), flattened; the generic and interpretable bases are
-            kept (NBEATSx's exogenous basis is not).
+            (calendar and known-future covariates), flattened.
+        exogenous_basis: add NBEATSx's exogenous stack (Olivares et al. 2023, its section 3.2): blocks whose
+            basis is the time-feature series themselves (calendar and known-future covariates), so their
+            forecast is sum_k theta_k * y_mark[:, t, k], each coefficient from the block's MLP, and their
+            backcast the same over x_mark; the stack is named "exogenous" in :meth:`decompose`.
+        exogenous_blocks: blocks of that stack, each with ``num_layers`` layers of ``layer_width``.
     """
 
     #: LoRA default: the fully connected layers of every block (not the basis projections ``theta``).
@@ -247,6 +272,8 @@ class NBeatsForecaster(Forecaster):
         share_interpretable_weights: bool = True,
         scale_inputs: bool = False,
         exogenous: bool = False,
+        exogenous_basis: bool = False,
+        exogenous_blocks: int = 1,
     ) -> None:
         super().__init__(
             n_features,
@@ -294,6 +321,24 @@ class NBeatsForecaster(Forecaster):
                     harmonics=harmonics,
                 ),
             ]
+        if exogenous_basis:
+            if n_time_features == 0:
+                raise ValueError(
+                    "NBeatsForecaster: exogenous_basis=True builds its basis from the time features (calendar, "
+                    "future_columns) over the horizon; this model has none (n_time_features=0)"
+                )
+            specs.append(
+                StackSpec(
+                    "exogenous",
+                    "exogenous",
+                    exogenous_blocks,
+                    num_layers,
+                    layer_width,
+                    False,
+                    basis_size=n_time_features,
+                )
+            )
+        self.exogenous_basis = exogenous_basis
         self.architecture, self.scale_inputs, self.exogenous = architecture, scale_inputs, exogenous
         past_channels = n_features - self.n_targets
         exogenous_size = past_channels * seq_len + n_time_features * (seq_len + pred_len) if exogenous else 0
@@ -346,9 +391,16 @@ class NBeatsForecaster(Forecaster):
             ).clamp_min(1e-8)
             residual = residual / scale
         exogenous = self._exogenous(x, x_mark, y_mark)
+        marks = None
+        if self.exogenous_basis:  # each target series reads the same covariate series, channel-major
+            x_mark, y_mark = self.checked_window_marks(x_mark, y_mark, self.seq_len)
+            marks = (
+                x_mark.repeat_interleave(self.n_targets, dim=0),
+                y_mark.repeat_interleave(self.n_targets, dim=0),
+            )
         parts: dict[str, torch.Tensor] = {}
         for stack in self.stacks:
-            residual, forecast = stack(residual, mask, exogenous)
+            residual, forecast = stack(residual, mask, exogenous, marks)
             forecast = forecast * scale
             parts[stack.spec.name] = rearrange(forecast, "(b c) p -> b p c", b=batch)
         total = torch.stack(list(parts.values())).sum(dim=0)
