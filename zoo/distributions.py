@@ -144,7 +144,9 @@ class QuantilePrediction:
             )
         levels = torch.tensor(self.levels, dtype=self.values.dtype, device=self.values.device)
         u = torch.rand((count, *self.values.shape[:-1]), dtype=self.values.dtype, device=self.values.device)
-        segment = (torch.searchsorted(levels, u.contiguous()) - 1).clamp(0, len(self.levels) - 2)  # (S, B, P, C)
+        segment = (torch.searchsorted(levels, u.contiguous()) - 1).clamp(
+            0, len(self.levels) - 2
+        )  # (S, B, P, C)
         values = self.values.unsqueeze(0).expand(count, *self.values.shape)
         low = values.gather(-1, segment.unsqueeze(-1)).squeeze(-1)
         high = values.gather(-1, (segment + 1).unsqueeze(-1)).squeeze(-1)

@@ -135,3 +135,25 @@ def test_predict_writes_quantile_columns_beside_the_point(tmp_path) -> None:
     # the untrained head: the window's std times z_0.9 = 1.2816, in original units
     last = pd.read_csv(tmp_path / "noise.csv")["OT"].to_numpy()[-24:]
     np.testing.assert_allclose(frame["OT_q0.9"] - frame["OT"], 1.2816 * last.std(), rtol=1e-3)
+
+
+def test_padded_steps_of_a_panel_are_left_out_of_the_scores() -> None:
+    from zoo.tasks.probabilistic import ProbabilisticScores
+
+    target = torch.zeros(2, 4, 1)
+    lower, upper = -torch.ones(2, 4, 1), torch.ones(2, 4, 1)
+    lower[:, 2:] = 5.0  # the last two steps miss, and are padding
+    pinball, crps = torch.ones(2, 4, 1), torch.ones(2, 4, 1)
+    pinball[:, 2:], crps[:, 2:] = 100.0, 100.0
+    mask = torch.ones(2, 4, 1)
+    mask[:, 2:] = 0.0
+    scores = ProbabilisticScores(1)
+    scores.update(pinball, crps, lower, upper, target, mask)
+    result = scores.compute()
+    assert (
+        result["coverage"].item() == 1.0 and result["pinball"].item() == 1.0 and result["crps"].item() == 1.0
+    )
+    assert result["width"].item() == 2.0 and scores.count.item() == 4
+    unmasked = ProbabilisticScores(1)
+    unmasked.update(pinball, crps, lower, upper, target)
+    assert unmasked.compute()["coverage"].item() == 0.5

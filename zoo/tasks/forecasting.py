@@ -328,7 +328,7 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
         pred, prediction = self._predict(batch)
         self.val_loss.update(self._loss(pred, batch, prediction).detach(), weight=len(pred))
         if prediction is not None:
-            self.val_probabilistic.update(**self._scores(prediction, batch["y"]))
+            self.val_probabilistic.update(**self._scores(prediction, batch["y"], batch.get("y_mask")))
         self.log("val/loss", self.val_loss, prog_bar=True, batch_size=len(pred))
         self.val_metrics.update(pred.reshape(-1), batch["y"].reshape(-1))
         self.log_dict(self.val_metrics, batch_size=len(pred))
@@ -340,10 +340,13 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
         if self.probabilistic:
             self._log_probabilistic(self.val_probabilistic, "val/")
 
-    def _scores(self, prediction: Prediction, target: torch.Tensor) -> dict[str, torch.Tensor]:
-        """What :class:`zoo.tasks.probabilistic.ProbabilisticScores` takes for one batch."""
+    def _scores(
+        self, prediction: Prediction, target: torch.Tensor, mask: torch.Tensor | None
+    ) -> dict[str, torch.Tensor | None]:
+        """What :class:`zoo.tasks.probabilistic.ProbabilisticScores` takes for one batch (``mask``: the
+        batch's ``y_mask``, or None)."""
         scores = batch_scores(prediction, target, self.scored_levels, self.interval_bounds)
-        return {**vars(scores), "target": target}
+        return {**vars(scores), "target": target, "mask": mask}
 
     def _log_probabilistic(self, scores: ProbabilisticScores, prefix: str, suffix: str = "") -> None:
         """Log pinball, CRPS, coverage and width averaged over channels; with ``suffix`` (the original scale)
@@ -376,9 +379,9 @@ class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
         if "mase_scale" in batch:
             self.test_scores.update(pred, batch["y"], batch["mase_scale"], batch.get("naive2"))
         if prediction is not None:
-            self.test_probabilistic.update(**self._scores(prediction, batch["y"]))
+            self.test_probabilistic.update(**self._scores(prediction, batch["y"], batch.get("y_mask")))
             in_units = prediction.rescaled(*self.target_statistics(pred, batch))
-            self.test_probabilistic_orig.update(**self._scores(in_units, y_orig))
+            self.test_probabilistic_orig.update(**self._scores(in_units, y_orig, batch.get("y_mask")))
         self._collect_plot_window(batch, pred, batch_idx, prediction)
 
     def on_test_epoch_end(self) -> None:

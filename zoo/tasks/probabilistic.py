@@ -153,8 +153,10 @@ class ProbabilisticScores(Metric):
         lower: torch.Tensor,
         upper: torch.Tensor,
         target: torch.Tensor,
+        mask: torch.Tensor | None = None,
     ) -> None:
-        """Add one batch: ``pinball`` and ``crps`` per element (B, P, C), the interval and the targets (B, P, C).
+        """Add one batch: ``pinball`` and ``crps`` per element (B, P, C), the interval and the targets (B, P, C),
+        counting only the valid steps of ``mask``.
 
         Args:
             pinball: pinball loss averaged over the levels.
@@ -162,11 +164,15 @@ class ProbabilisticScores(Metric):
             lower: the interval's lower bounds.
             upper: the interval's upper bounds.
             target: observations.
+            mask: (B, P, 1) 1 for steps that exist, 0 for padding past a series' end (M4 panels), or None.
         """
-        steps = target.shape[0] * target.shape[1]
+        weights = (
+            torch.ones_like(target, dtype=torch.float64) if mask is None else mask.double().expand_as(target)
+        )
+        steps = weights[..., 0].sum()
 
         def total(values: torch.Tensor) -> torch.Tensor:
-            return values.double().reshape(-1, target.shape[-1]).sum(dim=0)
+            return (values.double() * weights).reshape(-1, target.shape[-1]).sum(dim=0)
 
         self.pinball += total(pinball)
         self.crps += total(crps)
