@@ -261,3 +261,40 @@ def test_the_nbeatsx_exogenous_basis_is_the_covariate_series() -> None:
     )  # sum_k theta_k y_mark[t, k]
     with pytest.raises(ValueError, match="exogenous_basis=True builds its basis from the time features"):
         zoo.create_model("nbeats", n_features=1, seq_len=48, pred_len=24, exogenous_basis=True)
+
+
+@pytest.mark.parametrize("name", ["patchtst", "itransformer"])
+def test_patch_and_variate_transformers_attend_to_covariate_tokens(name: str, promo_csv: Path) -> None:
+    small = {"d_model": 16, "n_heads": 2, "d_ff": 32, "e_layers": 1}
+    torch.manual_seed(0)
+    net = zoo.create_model(
+        name,
+        n_features=2,
+        n_targets=1,
+        seq_len=48,
+        pred_len=24,
+        n_time_features=3,
+        covariate_tokens=True,
+        **small,
+    )
+    x = torch.randn(2, 48, 2, requires_grad=True)
+    y_mark = torch.randn(2, 24, 3, requires_grad=True)
+    grad_x, grad_future = torch.autograd.grad(net(x, torch.randn(2, 48, 3), y_mark).sum(), [x, y_mark])
+    assert grad_future.abs().sum() > 0  # the horizon's covariates reach the forecast
+    assert grad_x[..., 0].abs().sum() > 0  # and so does the past covariate channel
+    # a token carries its 72 steps in d_model numbers: wide enough for the 24 promotions of the horizon
+    options = {"lr": 0.003, "epochs": 6, "d_model": 64, "n_heads": 4, "d_ff": 128, "e_layers": 1}
+    if name == "patchtst":
+        options.update(patch_len=8, patch_stride=4)
+    with_tokens = _test_mse(_data(promo_csv), name, covariate_tokens=True, **options)
+    without = _test_mse(_data(promo_csv), name, **options)
+    assert with_tokens < 0.5 * without
+
+
+def test_covariate_tokens_errors() -> None:
+    with pytest.raises(ValueError, match="covariate_tokens=True applies to patch and variate tokens"):
+        zoo.create_model(
+            "transformer", n_features=2, n_targets=1, seq_len=48, pred_len=24, covariate_tokens=True
+        )
+    with pytest.raises(ValueError, match="covariate_tokens=True needs covariates"):
+        zoo.create_model("patchtst", n_features=1, seq_len=48, pred_len=24, covariate_tokens=True)

@@ -14,7 +14,16 @@
   across variates, and ``Linear(d_model, P)`` maps each variate token to its forecast. The time-feature
   tokens are read, not forecast.
 
-Shapes: x (B, L, C); patch tokens (B * C, N, d_model); variate tokens (B, C + F, d_model).
+- **Covariate tokens** (:class:`CovariateTokens`; the exogenous variate tokens of Wang et al., "TimeXer:
+  Empowering Transformers for Time Series Forecasting with Exogenous Variables", NeurIPS 2024): each
+  past-only covariate's lookback is one token, ``Linear(L, d_model)``, and each time feature's lookback
+  and horizon together (calendar and known-future covariates, whose horizon is known) is one token,
+  ``Linear(L + P, d_model)``; patch or variate tokens attend to them. A token holds its L + P steps in
+  d_model numbers, so a covariate that changes every step (a promotion calendar) needs d_model of the
+  order of P to reach each step of the forecast; ``future_effect=True`` is exact at any width.
+
+Shapes: x (B, L, C); patch tokens (B * C, N, d_model); variate tokens (B, C + F, d_model); covariate
+tokens (B, C_past + F, d_model).
 """
 
 from __future__ import annotations
@@ -113,3 +122,40 @@ class VariateEmbedding(nn.Module):
     def forward(self, x: torch.Tensor, x_mark: torch.Tensor | None) -> torch.Tensor:
         series = x if x_mark is None else torch.cat([x, x_mark.to(x.dtype)], dim=-1)  # (B, L, C + F)
         return self.dropout(self.value(series.transpose(1, 2)))
+
+
+class CovariateTokens(nn.Module):
+    """Past covariates (B, L, C_past) and time features x_mark (B, L, F), y_mark (B, P, F) -> one token each
+    (B, C_past + F, d_model) (module docstring).
+
+    Args:
+        seq_len: L.
+        pred_len: P.
+        n_past: C_past, the past-only covariate channels (0: none).
+        n_marks: F, the time features (0: none).
+        d_model: token width.
+        dropout: on the tokens.
+    """
+
+    def __init__(
+        self, seq_len: int, pred_len: int, n_past: int, n_marks: int, d_model: int, dropout: float
+    ) -> None:
+        super().__init__()
+        if n_past + n_marks == 0:
+            raise ValueError("CovariateTokens: no covariates to embed (n_past = n_marks = 0)")
+        self.past = nn.Linear(seq_len, d_model) if n_past else None
+        self.marks = nn.Linear(seq_len + pred_len, d_model) if n_marks else None
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(
+        self, past: torch.Tensor | None, x_mark: torch.Tensor | None, y_mark: torch.Tensor | None
+    ) -> torch.Tensor:
+        parts = []
+        if self.past is not None:
+            assert past is not None
+            parts.append(self.past(past.transpose(1, 2)))  # (B, C_past, d_model)
+        if self.marks is not None:
+            assert x_mark is not None and y_mark is not None
+            series = torch.cat([x_mark, y_mark], dim=1).to(self.marks.weight.dtype)  # (B, L + P, F)
+            parts.append(self.marks(series.transpose(1, 2)))  # (B, F, d_model)
+        return self.dropout(torch.cat(parts, dim=1))

@@ -57,7 +57,7 @@ from zoo.distributions import DistributionName
 from zoo.layers.embedding import DataEmbedding
 from zoo.layers.highway import LinearHighway
 from zoo.layers.position import PositionType, check_position_type
-from zoo.layers.tokens import FlattenHead, PatchEmbedding, VariateEmbedding
+from zoo.layers.tokens import CovariateTokens, FlattenHead, PatchEmbedding, VariateEmbedding
 from zoo.layers.transformer import DecoderLayer, EncoderLayer, FeedForwardActivation
 from zoo.models.base import Forecaster
 from zoo.registry import register_model
@@ -169,6 +169,11 @@ class TransformerForecaster(StartTokenForecaster):
         tokens: "steps" (one per time step), "patches" (PatchTST) or "variates" (iTransformer).
         patch_len: steps per patch (``tokens="patches"``).
         patch_stride: steps between the starts of consecutive patches (``tokens="patches"``).
+        covariate_tokens: patch and variate tokens only: covariates as tokens that the others attend to
+            (``zoo.layers.tokens.CovariateTokens``, TimeXer's exogenous tokens): for patches, one per past
+            covariate channel (the non-target inputs) and one per time feature over the lookback and the
+            horizon, beside every target channel's patches; for variates, the time features' tokens span
+            the horizon too (iTransformer reads their lookback only). False: the papers' models.
     """
 
     def __init__(
@@ -201,6 +206,7 @@ class TransformerForecaster(StartTokenForecaster):
         tokens: TransformerTokens = "steps",
         patch_len: int = 16,
         patch_stride: int = 8,
+        covariate_tokens: bool = False,
     ) -> None:
         super().__init__(
             n_features,
@@ -220,12 +226,21 @@ class TransformerForecaster(StartTokenForecaster):
         if e_layers < 1 or (architecture == "encoder_decoder" and d_layers < 1):
             raise ValueError(f"need e_layers >= 1 and d_layers >= 1, got {e_layers} and {d_layers}")
         self.position, self.architecture, self.tokens = position, architecture, tokens
-        if tokens == "patches" and use_time_features:
+        if tokens == "patches" and use_time_features and not covariate_tokens:
             raise ValueError(
                 "TransformerForecaster: patch tokens (PatchTST) read each channel's values only, not time "
-                "features; use use_time_features=None or False, or tokens='steps' or 'variates'"
+                "features; use use_time_features=None or False, covariate_tokens=True, or tokens='steps' or "
+                "'variates'"
             )
-        self.use_time_features = tokens != "patches" and self.time_features_used(use_time_features)
+        self.use_time_features = (tokens != "patches" or covariate_tokens) and self.time_features_used(
+            use_time_features
+        )
+        self.covariate_tokens = covariate_tokens
+        self.covariate_embedding = (
+            self._covariate_embedding(tokens, seq_len, pred_len, d_model, dropout)
+            if covariate_tokens
+            else None
+        )
         marks = n_time_features if self.use_time_features else 0
         max_len = seq_len + pred_len if max_len is None else max_len
 
@@ -255,16 +270,47 @@ class TransformerForecaster(StartTokenForecaster):
             self.horizon = nn.Linear(seq_len, pred_len)
         self.highway = LinearHighway(seq_len, pred_len, n_features, self.n_targets) if highway else None
 
-    def encode(self, x: torch.Tensor, x_mark: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _covariate_embedding(
+        self, tokens: str, seq_len: int, pred_len: int, d_model: int, dropout: float
+    ) -> CovariateTokens:
+        """The covariate tokens of ``covariate_tokens=True``, or a clear error where there are none."""
+        if tokens == "steps":
+            raise ValueError(
+                "TransformerForecaster: covariate_tokens=True applies to patch and variate tokens; step tokens "
+                "read the covariates through their embedding (x, x_mark) and the decoder (y_mark)"
+            )
+        past = self.n_features - self.n_targets if tokens == "patches" else 0  # variates: inputs are tokens
+        marks = self.n_time_features if self.use_time_features else 0
+        if past + marks == 0:
+            raise ValueError(
+                f"TransformerForecaster: covariate_tokens=True needs covariates: past ones (features 'MS' with "
+                f"past_columns{', for patch tokens' if tokens == 'variates' else ''}) or time features "
+                "(time_encoding='timeF', future_columns)"
+            )
+        return CovariateTokens(seq_len, pred_len, past, marks, d_model, dropout)
+
+    def encode(
+        self, x: torch.Tensor, x_mark: torch.Tensor | None, y_mark: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, L, C_in) -> encoder output and the positions of its tokens: (B, L, d_model) at 0..L-1 for
-        step tokens, (B * C_out, N, d_model) at 0..N-1 for patches, (B, C_in + F, d_model) for variates."""
+        step tokens, (B * C_out, N + E, d_model) at 0..N-1 for patches (the E covariate tokens, if any, at
+        N), (B, C_in + F, d_model) for variates."""
+        covariates = self.covariate_embedding
         if self.tokens == "patches":
             h = self.enc_embedding(x[..., self.n_features - self.n_targets :])
-        elif self.tokens == "variates":
-            h = self.enc_embedding(x, x_mark)
+            patches = h.shape[1]
+            if covariates is not None:
+                extra = covariates(x[..., : self.n_features - self.n_targets], x_mark, y_mark)
+                h = torch.cat([h, extra.repeat_interleave(self.n_targets, dim=0)], dim=1)
+            positions = torch.arange(h.shape[1], device=x.device).clamp_max(patches)
         else:
-            h = self.enc_embedding(x, x_mark, torch.arange(x.shape[1], device=x.device))
-        positions = torch.arange(h.shape[1], device=x.device)
+            if self.tokens == "variates" and covariates is not None:
+                h = torch.cat([self.enc_embedding(x, None), covariates(None, x_mark, y_mark)], dim=1)
+            elif self.tokens == "variates":
+                h = self.enc_embedding(x, x_mark)
+            else:
+                h = self.enc_embedding(x, x_mark, torch.arange(x.shape[1], device=x.device))
+            positions = torch.arange(h.shape[1], device=x.device)
         for layer in self.encoder:
             h = layer(h, positions)
         return self.encoder_norm(h), positions
@@ -275,15 +321,15 @@ class TransformerForecaster(StartTokenForecaster):
         if self.architecture == "encoder_decoder":
             out = super().forecast(x, x_mark, y_mark)
         else:
-            x_mark, _ = self.checked_marks(x, x_mark, y_mark)
+            x_mark, y_mark = self.checked_marks(x, x_mark, y_mark)
             if x.shape[1] != self.seq_len:
                 raise ValueError(
                     f"the encoder-only Transformer ({self.tokens} tokens) maps exactly seq_len={self.seq_len} "
                     f"steps, got x with L={x.shape[1]}; use architecture='encoder_decoder' to vary L"
                 )
-            memory = self.encode(x, x_mark)[0]
+            memory = self.encode(x, x_mark, y_mark)[0]
             if self.tokens == "patches":
-                out = self.head(memory, self.n_targets)  # (B, P, C_out)
+                out = self.head(memory[:, : self.enc_embedding.n_patches], self.n_targets)  # (B, P, C_out)
             elif self.tokens == "variates":
                 variates = memory[
                     :, self.n_features - self.n_targets : self.n_features
