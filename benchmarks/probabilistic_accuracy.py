@@ -12,7 +12,12 @@ channels; "MS": OT forecast from the six loads as past covariates (``past_column
 follow ``val/loss`` (MSE, pinball or NLL: each model's own training loss, on validation only). The point
 model's conformal intervals are calibrated on the residuals of every validation window (split conformal,
 per horizon step and channel, each residual divided by its window's lookback standard deviation,
-:mod:`zoo.inference.conformal`) and applied to the test windows.
+:mod:`zoo.inference.conformal`) and applied to the test windows. The rows "+ ACI" take each model's 80 %
+interval (the point itself for the point model), conformalise it on the validation windows' scores
+``max(q0.1 - y, y - q0.9)`` over the lookback scale (Romano et al. 2019) and adapt its level over the test
+windows in time order, each judged only once its 96 rows are past (adaptive conformal inference, Gibbs &
+Candès 2021, their step size 0.005, fixed in advance): what a forecaster rolled forward month after month
+reaches when the test months are more volatile than the validation months.
 
 Scores on the test windows, on the standardised scale: point MSE / MAE (of the median), coverage and
 width of the 80 % interval [q0.1, q0.9] (averaged over channels, and on OT, the last channel, alone),
@@ -43,11 +48,28 @@ import zoo  # noqa: E402
 from benchmarks.environment import run_metadata, write_results  # noqa: E402
 from zoo.data import TimeSeriesDataModule  # noqa: E402
 from zoo.distributions import CRPS_LEVELS  # noqa: E402
-from zoo.inference.conformal import calibrate, lookback_scale  # noqa: E402
+from zoo.inference.conformal import (  # noqa: E402
+    adaptive_conformal,
+    calibrate,
+    interval_scores,
+    lookback_scale,
+)
 from zoo.scoring import crps_from_quantiles  # noqa: E402
 from zoo.tasks import ForecastingTask  # noqa: E402
 
-KINDS = ("point", "conformal", "quantile", "normal", "student_t")
+KINDS = (
+    "point",
+    "conformal",
+    "conformal + ACI",
+    "quantile",
+    "quantile + ACI",
+    "normal",
+    "normal + ACI",
+    "student_t",
+    "student_t + ACI",
+)
+#: Gibbs & Candès' step size of the adaptive level (fixed in advance, not tuned).
+ACI_RATE = 0.005
 THREE = (0.1, 0.5, 0.9)
 
 
@@ -105,6 +127,7 @@ def _train(
         distribution=distribution,
         future_effect=dm.features == "MS",  # the calendar as known-future covariates
         **options,
+        **({"past_covariates": True} if name == "rlinear" and dm.features == "MS" else {}),
     )
     task = ForecastingTask(net, optimizer=optimizer, plot_windows=0)
     shutil.rmtree(workdir, ignore_errors=True)  # a rerun's checkpoint must not compete with an older one
@@ -182,10 +205,13 @@ def run(model: str, features: str, distribution: str, seed: int, workdir: Path) 
     )
     test = _collect(task, dm.test_dataloader(), distribution)
     common = {"model": model, "features": features, "seed": seed, **record}
+    val = _collect(task, dm.val_dataloader(), distribution)
+    adaptive = {"kind": f"{'conformal' if distribution == 'point' else distribution} + ACI", **common}
+    adaptive.update(_adaptive_scores(val, test))
     if distribution != "point":
         scores = _scores(test["y"], test["point"], test["three"], test["crps"])
-        return [{"kind": distribution, **common, **scores}]
-    val = _collect(task, dm.val_dataloader(), distribution)
+        scores["val_coverage_ot"] = _scores(val["y"], val["point"], val["three"], val["crps"])["coverage_ot"]
+        return [{"kind": distribution, **common, **scores}, adaptive]
     residuals = (val["y"] - val["point"]).numpy().astype(np.float64) / val["scale"].numpy()[:, None, :]
     scale = test["scale"].numpy()
     point = test["point"].numpy().astype(np.float64)
@@ -198,7 +224,46 @@ def run(model: str, features: str, distribution: str, seed: int, workdir: Path) 
     point_row.update({key: float("nan") for key in ("coverage", "coverage_ot", "width", "crps", "crps3")})
     conformal = _scores(y, test["point"].double(), three, crps)
     conformal["calibration_windows"] = len(residuals)
-    return [{"kind": "point", **common, **point_row}, {"kind": "conformal", **common, **conformal}]
+    return [
+        {"kind": "point", **common, **point_row},
+        {"kind": "conformal", **common, **conformal},
+        adaptive,
+    ]
+
+
+def _bounds(parts: dict[str, torch.Tensor]) -> tuple[np.ndarray, np.ndarray]:
+    """The 80 % interval of every window: the model's q0.1 / q0.9, or the point twice for a point model."""
+    if "three" in parts:
+        return parts["three"][..., 0].double().numpy(), parts["three"][..., -1].double().numpy()
+    point = parts["point"].double().numpy()
+    return point, point
+
+
+def _adaptive_scores(val: dict[str, torch.Tensor], test: dict[str, torch.Tensor]) -> dict[str, float]:
+    """The 80 % interval (the model's, or the point's) conformalised on the validation windows' scores and
+    adapted over the test windows in time order (adaptive conformal inference, rate :data:`ACI_RATE`;
+    the test windows are one row apart and each is judged once its 96 rows are past)."""
+    lower, upper = _bounds(val)
+    scores = interval_scores(lower, upper, val["y"].double().numpy(), val["scale"].numpy())
+    lower, upper = _bounds(test)
+    y = test["y"].double()
+    result = adaptive_conformal(
+        lower,
+        upper,
+        test["scale"].numpy(),
+        y.numpy(),
+        scores,
+        0.8,
+        np.arange(len(y)),
+        y.shape[1],
+        rate=ACI_RATE,
+    )
+    three = torch.stack(
+        [torch.from_numpy(result.lower), test["point"].double(), torch.from_numpy(result.upper)], dim=-1
+    )
+    row = _scores(y, test["point"].double(), three, torch.zeros(0))
+    row["crps"] = float("nan")  # the adapted interval is not a whole distribution
+    return row
 
 
 def render(rows: list[dict], meta: dict, stem: str) -> str:
