@@ -342,9 +342,8 @@ class TimeSeriesDataModule(pl.LightningDataModule):
         if past:  # named as the option the user gave, before they become the input columns
             resolve_columns(list(past), [str(c) for c in frame.columns], source, "past_columns")
         columns = self.read_columns
-        if columns is None and (
-            self.future_columns or self.static_columns
-        ):  # every column but the covariates
+        covariates = [*self.future_columns, *self.static_columns]
+        if columns is None and covariates:  # every column but the covariates
             reserved = {self.date_column, *self.future_columns, *self.static_columns}
             columns = [str(c) for c in frame.columns if str(c) not in reserved]
         tables = tables_from_frame(
