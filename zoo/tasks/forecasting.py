@@ -62,7 +62,7 @@ from zoo.tasks.checkpoints import PretrainedTaskMixin
 from zoo.tasks.compiling import CompileMode, compile_in_place
 from zoo.tasks.forecast_plots import plot_forecast_windows
 from zoo.tasks.media import log_figure
-from zoo.tasks.optim import OptimizerConfig, StepSeededRNG, configure_optimization
+from zoo.tasks.optim import OptimizerConfig, OptimizerModes, StepSeededRNG, configure_optimization
 from zoo.tasks.probabilistic import (
     ProbabilisticScores,
     as_float32,
@@ -82,7 +82,7 @@ def _metric_pair(prefix: str, suffix: str = "") -> MetricCollection:
     )
 
 
-class ForecastingTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
+class ForecastingTask(OptimizerModes, StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
     """Train, evaluate and predict with any forecaster ``net(x, x_mark, y_mark) -> (B, P, C_out)``.
 
     Args:

@@ -45,7 +45,7 @@ from zoo.tasks.compiling import CompileMode, compile_in_place
 from zoo.tasks.kl_schedule import KLSchedule, KLScheduleKind
 from zoo.tasks.latent_metrics import ActiveUnits, iwae_log_likelihood
 from zoo.tasks.media import log_image_grid, make_grid
-from zoo.tasks.optim import OptimizerConfig, StepSeededRNG, configure_optimization
+from zoo.tasks.optim import OptimizerConfig, OptimizerModes, StepSeededRNG, configure_optimization
 
 _EVAL_TERMS = ("neg_elbo", "recon", "kl", "nll_iwae", "neg_elbo_relaxed")
 
@@ -61,7 +61,7 @@ class ELBOTerms:
     kl_weight: float
 
 
-class GenerativeTask(StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
+class GenerativeTask(OptimizerModes, StepSeededRNG, PretrainedTaskMixin, pl.LightningModule):
     """Train and evaluate any :class:`zoo.models.latent.LatentVariableModel` on image batches ``{"x": (B, C, H, W)}``.
 
     Args:
