@@ -410,6 +410,10 @@ class ZooCLI(LightningCLI):
 
 
 LIGHTNING_VERBS: tuple[str, ...] = tuple(LightningCLI.subcommands())
+#: ``train.py --help``'s line for the learning-rate range test (:mod:`zoo.lr_find`).
+LR_FIND_HELP = (
+    "Learning-rate range test for a fit command line: prints the suggestion, writes the loss-vs-LR plot."
+)
 
 
 def _lightning_verb_help() -> dict[str, str]:
@@ -431,12 +435,19 @@ def main(args: list[str] | None = None) -> ZooCLI | None:
         args: the command line after ``train.py`` (default: ``sys.argv[1:]``)
     """
     with debug_flag(sys.argv[1:] if args is None else list(args)) as argv:
+        if argv and argv[0] == "lr_find":
+            from zoo.lr_find import lr_find_command
+
+            logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+            with reported_as_user_errors(run_errors()):
+                lr_find_command(argv[1:])
+            return None
         if (
             not argv
             or argv[0] in ("-h", "--help")
             or (argv[0] not in LIGHTNING_VERBS and not argv[0].startswith("-"))
         ):
-            run_verb(argv, _lightning_verb_help())
+            run_verb(argv, {**_lightning_verb_help(), "lr_find": LR_FIND_HELP})
             return None
         return _run_lightning_verb(argv, from_sys_argv=args is None)
 
