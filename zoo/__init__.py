@@ -9,6 +9,7 @@ Public face (DESIGN.md section 3)::
     net = zoo.create_model("tcn.etth1", pretrained=True)
     frame = zoo.forecast("tcn.etth1", "my.csv")       # the future after the last row, a DataFrame
     result = zoo.backtest("tcn.etth1", "my.csv", windows=10, step=24)
+    both = zoo.ensemble(["tcn.etth1", "nbeats.etth1"])  # the median of their forecasts, one model
 
 ``import zoo`` registers every model (:mod:`zoo.models`) and loads the hub (:mod:`zoo.hub`), neither of
 which imports Lightning, pandas or torchmetrics; the data layer, the tasks and the CLI load on first use, and so do ``forecast`` and ``backtest``
@@ -26,16 +27,17 @@ __all__ = [
     "__version__",
     "backtest",
     "create_model",
+    "ensemble",
     "forecast",
     "list_models",
     "list_pretrained",
     "register_model",
 ]
-_INFERENCE = ("forecast", "backtest")
+_INFERENCE = ("forecast", "backtest", "ensemble")
 
 
 def __getattr__(name: str) -> Any:
-    """``zoo.forecast`` and ``zoo.backtest`` import pandas and the data layer on first use only."""
+    """``zoo.forecast``, ``zoo.backtest`` and ``zoo.ensemble`` import pandas and the data layer on first use only."""
     if name in _INFERENCE:
         import zoo.inference
 

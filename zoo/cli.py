@@ -440,7 +440,7 @@ def main(args: list[str] | None = None) -> ZooCLI | None:
 
             logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
             with reported_as_user_errors(run_errors()):
-                lr_find_command(argv[1:])
+                lr_find_command(argv[1:], build_cli)
             return None
         if (
             not argv

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,15 +100,14 @@ def _write_with_digest(path: Path, write: Any) -> None:
     write_text_atomic(path.with_name(path.name + ".sha256"), f"{digest}  {path.name}\n")
 
 
-def lr_find(argv: list[str]) -> LRFindResult:
+def lr_find(argv: list[str], build_cli: Callable[..., Any]) -> LRFindResult:
     """Run the range test for the ``fit`` command line ``argv`` plus :data:`PARSER`'s options.
 
     Args:
         argv: the command line after ``train.py lr_find``.
+        build_cli: :func:`zoo.cli.build_cli` (passed in, so this module does not import the CLI's).
     """
     from lightning.pytorch.tuner import Tuner
-
-    from zoo.cli import build_cli
 
     options, fit_argv = PARSER.parse_known_args(argv)
     plot_path, curve_path = _check_options(options)
@@ -134,9 +134,14 @@ def lr_find(argv: list[str]) -> LRFindResult:
     return LRFindResult(float(suggestion), curve, plot_path)
 
 
-def lr_find_command(argv: list[str]) -> LRFindResult:
-    """``train.py lr_find``: the test, its suggestion printed and its files named."""
-    result = lr_find(argv)
+def lr_find_command(argv: list[str], build_cli: Callable[..., Any]) -> LRFindResult:
+    """``train.py lr_find``: the test, its suggestion printed and its files named.
+
+    Args:
+        argv: the command line after ``train.py lr_find``.
+        build_cli: :func:`zoo.cli.build_cli`.
+    """
+    result = lr_find(argv, build_cli)
     print(
         f"suggested learning rate: {result.suggestion:.3g} (steepest descent of the loss over {len(result.curve)} "
         f"rates); plot {result.plot}, curve {result.plot.with_suffix('.csv')}"

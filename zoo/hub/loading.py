@@ -330,7 +330,8 @@ def save_pretrained(
             included when the net has it).
         directory: the pretrained directory to write.
         name: the model's name in its config (default: the directory's name).
-        preprocessing: what the model expects of its data (datamodule arguments, columns, scaler statistics).
+        preprocessing: what the model expects of its data (datamodule arguments, columns, scaler statistics);
+            None: the net's ``pretrained_config.preprocessing`` when it has one (a loaded or ensembled model).
         metrics: test metrics to record.
         training: the training hyperparameters to record.
         data_license: the license of the training data.
@@ -340,6 +341,9 @@ def save_pretrained(
         overwrite: replace an existing pretrained directory at ``directory``.
     """
     net = net_of(model)
+    if preprocessing is None:  # a loaded or ensembled model keeps the data record it came with
+        recorded = getattr(net, "pretrained_config", None)
+        preprocessing = recorded.preprocessing if recorded is not None else None
     architecture = architecture_of(net)
     model_args = jsonable(net.constructor_args, "model_args")
     if not model_args:

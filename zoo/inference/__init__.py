@@ -6,10 +6,12 @@
   frequency, its scaler statistics, never refitted);
 - :mod:`zoo.inference.forecast`: :func:`forecast`, the ``pred_len`` steps after the last row of each series;
 - :mod:`zoo.inference.backtest`: :func:`backtest`, per-origin, per-series, per-channel metrics;
+- :mod:`zoo.inference.ensembling`: :func:`ensemble`, trained forecasters combined into one model;
 - :mod:`zoo.inference.outputs`: CSV / parquet files written atomically with a sha256 beside them.
 """
 
 from zoo.inference.backtest import BacktestResult, backtest
+from zoo.inference.ensembling import ensemble
 from zoo.inference.forecast import forecast
 from zoo.inference.model import ForecastModel, load_forecaster
 from zoo.inference.outputs import write_backtest, write_table
@@ -18,6 +20,7 @@ __all__ = [
     "BacktestResult",
     "ForecastModel",
     "backtest",
+    "ensemble",
     "forecast",
     "load_forecaster",
     "write_backtest",

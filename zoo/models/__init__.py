@@ -1,6 +1,7 @@
 """Model families; importing this package registers every model with ``zoo.registry``."""
 
 from zoo.models.base import Forecaster
+from zoo.models.ensemble import EnsembleForecaster
 from zoo.models.gumbel import GumbelVAE
 from zoo.models.informer import InformerForecaster
 from zoo.models.latent import LatentVariableModel
@@ -14,6 +15,7 @@ from zoo.models.vae import VAE
 
 __all__ = [
     "VAE",
+    "EnsembleForecaster",
     "Forecaster",
     "GumbelVAE",
     "InformerForecaster",
