@@ -410,10 +410,27 @@ class ZooCLI(LightningCLI):
 
 
 LIGHTNING_VERBS: tuple[str, ...] = tuple(LightningCLI.subcommands())
-#: ``train.py --help``'s line for the learning-rate range test (:mod:`zoo.lr_find`).
-LR_FIND_HELP = (
-    "Learning-rate range test for a fit command line: prints the suggestion, writes the loss-vs-LR plot."
-)
+
+
+def _lr_find() -> Any:
+    from zoo.lr_find import lr_find_command
+
+    return lr_find_command
+
+
+def _tune() -> Any:
+    from zoo.tuning import tune_command
+
+    return tune_command
+
+
+#: The verbs that build fit runs of their own (:mod:`zoo.lr_find`, :mod:`zoo.tuning`), loaded on use.
+SEARCH_VERBS = {"lr_find": _lr_find, "tune": _tune}
+#: Their lines in ``train.py --help``.
+SEARCH_HELP = {
+    "lr_find": "Learning-rate range test for a fit command line: prints the suggestion, writes the loss-vs-LR plot.",
+    "tune": "Hyperparameter search on Optuna over a fit config: --config, --space SPACE.yaml, --trials N.",
+}
 
 
 def _lightning_verb_help() -> dict[str, str]:
@@ -435,19 +452,17 @@ def main(args: list[str] | None = None) -> ZooCLI | None:
         args: the command line after ``train.py`` (default: ``sys.argv[1:]``)
     """
     with debug_flag(sys.argv[1:] if args is None else list(args)) as argv:
-        if argv and argv[0] == "lr_find":
-            from zoo.lr_find import lr_find_command
-
+        if argv and argv[0] in SEARCH_VERBS:
             logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
             with reported_as_user_errors(run_errors()):
-                lr_find_command(argv[1:], build_cli)
+                SEARCH_VERBS[argv[0]]()(argv[1:], build_cli)
             return None
         if (
             not argv
             or argv[0] in ("-h", "--help")
             or (argv[0] not in LIGHTNING_VERBS and not argv[0].startswith("-"))
         ):
-            run_verb(argv, {**_lightning_verb_help(), "lr_find": LR_FIND_HELP})
+            run_verb(argv, {**_lightning_verb_help(), **SEARCH_HELP})
             return None
         return _run_lightning_verb(argv, from_sys_argv=args is None)
 
