@@ -99,3 +99,61 @@ def test_ddp_two_cpu_processes_agree(tmp_path: Path) -> None:
     saved = _weights(tmp_path / "ckpt" / "last.ckpt")  # written by rank 0 only
     for name in rank0:
         torch.testing.assert_close(saved[name], rank0[name], rtol=0, atol=0, msg=name)
+
+
+def test_two_nodes_launched_by_torchrun_train_one_model(tmp_path: Path) -> None:
+    """Two "nodes" of one process each, each launched by its own ``torchrun --nnodes 2 --node_rank r`` on
+    this machine (gloo over localhost): Lightning reads the torchrun environment, the two ranks end with
+    the same weights, and only global rank 0 writes the checkpoint."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    weights = tmp_path / "weights"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "OMP_NUM_THREADS": "1",
+        "ZOO_TEST_WEIGHTS_DIR": str(weights),
+    }
+    fit = [
+        *BASE,
+        "--trainer.max_epochs=1",
+        "--trainer.num_nodes=2",
+        "--trainer.devices=1",
+        "--trainer.strategy=ddp",
+        f"--trainer.logger.init_args.save_dir={tmp_path / 'logs'}",
+        f"--checkpoint.dirpath={tmp_path / 'ckpt'}",
+        "--trainer.callbacks+=tests.helpers.SaveFinalWeights",
+    ]
+    nodes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--nnodes=2",
+                "--nproc_per_node=1",
+                f"--node_rank={rank}",
+                "--master_addr=127.0.0.1",
+                f"--master_port={port}",
+                "train.py",
+                *fit,
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for rank in (0, 1)
+    ]
+    for node in nodes:
+        assert node.wait(timeout=300) == 0, node.stderr.read()[-3000:]
+    rank0, rank1 = load_file(weights / "rank0.safetensors"), load_file(weights / "rank1.safetensors")
+    for name in rank0:
+        torch.testing.assert_close(rank1[name], rank0[name], rtol=0, atol=0, msg=name)
+    saved = _weights(tmp_path / "ckpt" / "last.ckpt")  # written once, by global rank 0
+    for name in rank0:
+        torch.testing.assert_close(saved[name], rank0[name], rtol=0, atol=0, msg=name)
