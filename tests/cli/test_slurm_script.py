@@ -60,9 +60,11 @@ def test_a_requeued_job_resumes_from_last_ckpt(tmp_path: Path) -> None:
     first = _job(tmp_path, 0, "--trainer.max_epochs=1")
     assert first.returncode == 0, first.stderr[-2000:]
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"
-    assert torch.load(last, map_location="cpu", weights_only=False)["global_step"] == 3  # one epoch of 3 steps
+    steps = torch.load(last, map_location="cpu", weights_only=False)["global_step"]
+    assert steps == 3  # one epoch of 3 steps
     requeued = _job(tmp_path, 1, "--trainer.max_epochs=2")
     assert requeued.returncode == 0, requeued.stderr[-2000:]
     assert "restart 1" in requeued.stdout
     assert "last.ckpt" in requeued.stderr  # zoo logs the checkpoint it resumes from
-    assert torch.load(last, map_location="cpu", weights_only=False)["global_step"] == 6  # it went on, not over
+    steps = torch.load(last, map_location="cpu", weights_only=False)["global_step"]
+    assert steps == 6  # it went on from step 3, not over
