@@ -3,8 +3,8 @@
     python benchmarks/tune_tcn_etth1.py
 
 ``train.py tune --config configs/forecasting/tcn_etth1.yaml --space configs/tune/tcn_etth1_space.yaml
---trials 20 --trainer.max_epochs=4``: trial 0 is the committed config itself; each trial is scored by its
-best validation MSE within 4 epochs (the budget of every trial, the committed config's included), with
+--trials 20 --seed 0 --trainer.max_epochs=3``: trial 0 is the committed config itself; each trial is scored by its
+best validation MSE within 3 epochs (the budget of every trial, the committed config's included), with
 median pruning. The search is SIGKILLed once 5 trials are done and one runs, and the same command then
 resumes it (the killed trial is failed after its heartbeat's grace period). Only after the choice are the
 committed config and ``best.yaml`` trained once more with the same budget and seed and tested.
@@ -30,7 +30,7 @@ from benchmarks.environment import run_metadata, write_results  # noqa: E402
 CONFIG = ROOT / "configs" / "forecasting" / "tcn_etth1.yaml"
 SPACE = ROOT / "configs" / "tune" / "tcn_etth1_space.yaml"
 OUTPUT = ROOT / "runs" / "tune" / "tcn_etth1"
-BUDGET = "--trainer.max_epochs=4"
+BUDGET = "--trainer.max_epochs=3"
 TUNE = [
     sys.executable,
     str(ROOT / "train.py"),

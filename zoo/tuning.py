@@ -1,7 +1,9 @@
 """``train.py tune --config CONFIG --space SPACE.yaml --trials N``: hyperparameter search on Optuna.
 
 Optuna (Akiba et al., KDD 2019) samples each trial's values with its TPE sampler (Bergstra et al., NeurIPS
-2011; seeded by ``--seed``), and the trial is ``fit`` of the config with those values, scored by the best
+2011). ``--seed`` makes a search reproducible; a resumed study offsets it by its number of trials, so it
+does not replay the values of the first ones (workers sharing a study leave it unset, or give each its
+own), and the trial is ``fit`` of the config with those values, scored by the best
 validation value of ``--metric`` (default ``val/mse``; validation only, the test split is never read).
 The first trial of a new study is the config's own values (when every searched key is set in it and lies
 in the space), the yardstick of the others. Options beside these are fit's, given to every trial
@@ -58,7 +60,9 @@ PARSER.add_argument(
 PARSER.add_argument("--study_name", default=None, help="the study's name (default: tune-<config name>)")
 PARSER.add_argument("--output", default=None, help="directory for trials.csv, best.yaml and the trials' logs")
 PARSER.add_argument("--metric", default="val/mse", help="the validation metric to minimise (default val/mse)")
-PARSER.add_argument("--seed", type=int, default=0, help="the sampler's seed (default 0)")
+PARSER.add_argument(
+    "--seed", type=int, default=None, help="the sampler's seed (default: none; a resumed study shifts it)"
+)
 PARSER.add_argument("--pruner", choices=("median", "none"), default="median", help="stop bad trials early")
 PARSER.add_argument("--wandb", action="store_true", help="log every trial to Weights & Biases")
 PARSER.add_argument("--heartbeat", type=int, default=10, help="seconds between a trial's heartbeats")
@@ -325,7 +329,7 @@ def tune(argv: list[str], build_cli: Callable[..., Any]) -> Any:
             storage=storage,
             load_if_exists=True,
             direction="minimize",
-            sampler=optuna.samplers.TPESampler(seed=options.seed),
+            sampler=optuna.samplers.TPESampler(seed=options.seed),  # reseeded below once the trials are known
             pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
             if options.pruner == "median"
             else optuna.pruners.NopPruner(),
@@ -334,6 +338,8 @@ def tune(argv: list[str], build_cli: Callable[..., Any]) -> Any:
         raise OSError(
             f"--storage {url}: cannot open the study database ({' '.join(str(error).split())[:200]})"
         ) from None
+    if options.seed is not None:  # a resumed study must not replay the values of its first trials
+        study.sampler = optuna.samplers.TPESampler(seed=options.seed + len(study.trials))
     recorded = study.user_attrs.get("fingerprint")
     if recorded is None:
         baseline = config_values(config, dimensions)

@@ -79,9 +79,13 @@ def _states(directory: Path) -> list[str]:
 
 
 def test_a_search_writes_its_trials_and_a_best_config_fit_takes(search: Path) -> None:
-    _tune("--trials", "2")
-    _tune("--trials", "4")  # resumes the study: two more trials, the first two kept
+    _tune("--trials", "2", "--seed", "0")
+    _tune("--trials", "4", "--seed", "0")  # resumes the study: two more trials, the first two kept
     trials = pd.read_csv(search / "out" / "trials.csv")
+    sampled = (
+        trials[["params_model.optimizer.lr", "params_model.net.init_args.hidden_size"]].to_numpy().tolist()
+    )
+    assert sampled[2] != sampled[1]  # the resumed sampler does not replay the first run's draws
     assert len(trials) == 4 and set(trials["state"]) == {"COMPLETE"}
     assert trials["number"].tolist() == [0, 1, 2, 3]
     assert trials.loc[0, "params_model.optimizer.lr"] == 0.003  # trial 0: the config's own values
