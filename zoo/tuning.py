@@ -375,6 +375,7 @@ def tune(argv: list[str], build_cli: Callable[..., Any]) -> Any:
             [
                 "--config",
                 str(config),
+                *fit_options,
                 *[_argument(k, v) for k, v in values.items()],
                 *logger,
                 "--trainer.enable_progress_bar=false",

@@ -79,8 +79,14 @@ def _states(directory: Path) -> list[str]:
 
 
 def test_a_search_writes_its_trials_and_a_best_config_fit_takes(search: Path) -> None:
-    _tune("--trials", "2", "--seed", "0")
-    _tune("--trials", "4", "--seed", "0")  # resumes the study: two more trials, the first two kept
+    _tune("--trials", "2", "--seed", "0", "--trainer.max_epochs=1")  # a fit option given to every trial
+    _tune(
+        "--trials", "4", "--seed", "0", "--trainer.max_epochs=1"
+    )  # resumes: two more trials, the first kept
+    study = optuna.load_study(study_name="tune-quick", storage=f"sqlite:///{search / 'out' / 'study.db'}")
+    assert [list(t.intermediate_values) for t in study.trials] == [
+        [0]
+    ] * 4  # one epoch each, not the config's 2
     trials = pd.read_csv(search / "out" / "trials.csv")
     sampled = (
         trials[["params_model.optimizer.lr", "params_model.net.init_args.hidden_size"]].to_numpy().tolist()
