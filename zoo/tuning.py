@@ -384,7 +384,13 @@ def tune(argv: list[str], build_cli: Callable[..., Any]) -> Any:
         )
         pruning = _Pruning(trial, options.metric)
         cli.trainer.callbacks.append(pruning.callback())
-        cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+        try:
+            cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+        finally:
+            if options.wandb:  # one W&B run per trial: close this one before the next trial starts its own
+                import wandb
+
+                wandb.finish()
         if not math.isfinite(pruning.best):
             raise ValueError(f"trial {trial.number}: {options.metric} was never finite")
         return pruning.best

@@ -238,3 +238,11 @@ def test_the_pruning_callback_stops_a_bad_trial() -> None:
         ValueError, match=r"--metric 'val/mse' was not logged at validation; logged: \['val/loss'\]"
     ):
         callback.on_validation_end(Trainer(), None)
+
+
+def test_wandb_logs_every_trial_offline_without_a_key(search: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("WANDB_DIR", str(search / "wandb_dir"))
+    _tune("--trials", "2", "--wandb", "--trainer.max_epochs=1")
+    runs = sorted((search / "out" / "wandb").glob("offline-run-*"))
+    assert len(runs) == 2  # one offline W&B run per trial
