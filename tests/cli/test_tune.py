@@ -132,7 +132,7 @@ def _worker(directory: Path, trials: int, heartbeat: int = 1) -> subprocess.Pope
 
 
 def test_a_killed_search_resumes_and_two_workers_share_one_study(search: Path) -> None:
-    worker = _worker(search, 6)
+    worker = _worker(search, 4)
     deadline = time.time() + 120
     while time.time() < deadline:  # kill it once a trial is done and the next one runs
         time.sleep(0.5)
@@ -147,12 +147,12 @@ def test_a_killed_search_resumes_and_two_workers_share_one_study(search: Path) -
     worker.wait()
     assert "RUNNING" in _states(search)
     time.sleep(3.5)  # past the grace period of three missed heartbeats
-    first, second = _worker(search, 6), _worker(search, 6)
+    first, second = _worker(search, 4), _worker(search, 4)
     for process in (first, second):
         assert process.wait(timeout=300) == 0, process.stderr.read().decode()[-2000:]
     states = _states(search)
     assert "RUNNING" not in states and "FAIL" in states  # the killed trial, failed by the next worker
-    assert 6 <= states.count("COMPLETE") <= 7  # the workers stop at 6, one trial may be in flight
+    assert 4 <= states.count("COMPLETE") <= 5  # the workers stop at 4, one trial may be in flight
 
 
 def test_search_space_errors_name_the_key(search: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -128,7 +128,7 @@ def test_quantiles_of_a_point_model_are_clear_errors() -> None:
         zoo.forecast(model, synthetic_series().iloc[-70:], quantiles=[0.1, 0.9], conformal=True)
 
 
-def test_cli_writes_conformal_quantile_columns(tmp_path: Path) -> None:
+def test_cli_writes_conformal_quantile_columns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     model = _model()
     zoo.hub.save_pretrained(model.net, tmp_path / "dlinear.syn", preprocessing=model.preprocessing)
     data = tmp_path / "syn.csv"
@@ -148,7 +148,9 @@ def test_cli_writes_conformal_quantile_columns(tmp_path: Path) -> None:
     )
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert "--conformal" in refused.stderr
-    backtest = [sys.executable, str(REPO / "train.py"), "backtest", str(tmp_path / "dlinear.syn"), str(data)]
+    from zoo.cli import main
+
+    capsys.readouterr()
     options = [
         "--windows",
         "30",
@@ -160,9 +162,8 @@ def test_cli_writes_conformal_quantile_columns(tmp_path: Path) -> None:
         "--adapt_rate",
         "0.005",
     ]
-    run = subprocess.run([*backtest, *options], capture_output=True, text=True, cwd=tmp_path)
-    assert run.returncode == 0, run.stderr
-    assert "coverage" in run.stdout
+    main(["backtest", str(tmp_path / "dlinear.syn"), str(data), *options])  # in-process: the verb as typed
+    assert "coverage" in capsys.readouterr().out
 
 
 def test_backtest_conformal_intervals_of_a_point_model() -> None:
