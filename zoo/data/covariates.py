@@ -178,7 +178,6 @@ def covariate_columns(
     future_columns: list[str] | None,
     features: str,
     targets: list[str],
-    id_column: str | None,
 ) -> list[str] | None:
     """The input channels a data module reads, given ``past_columns``: those and the targets; a clear error
     for options that contradict each other.
@@ -189,7 +188,6 @@ def covariate_columns(
         future_columns: the ``future_columns`` option.
         features: "M", "S" or "MS".
         targets: the target columns.
-        id_column: the series-id column of a long file, or None.
     """
     if past_columns is not None:
         if columns is not None:
@@ -212,7 +210,6 @@ def covariate_columns(
         columns = [*past_columns, *targets]
     if future_columns is not None and not future_columns:
         raise ValueError("future_columns must name at least one column (or be None)")
-    del id_column  # future_columns work in wide and long files alike
     return columns
 
 

@@ -244,7 +244,7 @@ class TimeSeriesDataModule(pl.LightningDataModule):
                 id_column,
                 {"columns": columns or [], **{k: v or [] for k, v in others.items()}},
             )
-        columns = covariate_columns(columns, past_columns, future_columns, features, targets, id_column)
+        columns = covariate_columns(columns, past_columns, future_columns, features, targets)
         if (future_columns or static_columns) and self.m4_frequency is not None:
             raise ValueError(
                 f"{dataset} is an M4 panel without covariates: future_columns / static_columns do not apply"

@@ -22,35 +22,43 @@ def fit_train_scaler(table: SeriesTable, train_end: int, scale: bool = True) -> 
         train_end: the end of its training rows.
         scale: False gives the identity (``scale=False`` in the data module).
     """
+    train_rows = check_training_values(table, train_end)
+    return StandardScaler.fit(train_rows) if scale else StandardScaler.identity(train_rows.shape[1])
+
+
+def check_training_values(table: SeriesTable, train_end: int) -> np.ndarray:
+    """``table``'s training rows ``[0, train_end)``, or a clear error when a column has no value in them
+    (checked with ``scale=False`` too: every training window would be skipped).
+
+    Args:
+        table: the series (inputs, or future covariates).
+        train_end: the end of its training rows.
+    """
     train_rows = table.values[:train_end]
     empty = np.flatnonzero(np.isnan(train_rows).all(axis=0))
-    if len(empty):  # checked with scale=False too: every training window would be skipped
+    if len(empty):
         raise DataValidationError(
             f"{table.where}: column {table.columns[int(empty[0])]!r} has no value in the {train_end} "
             f"training rows [0, {train_end}) (all missing, kept by missing='keep'), so it has no "
             "statistics and every training window would be skipped. Drop the column (columns=[...]), "
             "give it values in the training rows, or move the split (val_size/test_size, val_start)."
         )
-    return StandardScaler.fit(train_rows) if scale else StandardScaler.identity(train_rows.shape[1])
+    return train_rows
 
 
 def fit_pooled_scaler(
     tables: Sequence[SeriesTable], train_ends: Sequence[int], scale: bool = True
 ) -> StandardScaler:
     """One scaler of the training rows of every series together (a long file's known-future covariates,
-    which share one scale across series), each series checked as :func:`fit_train_scaler` checks it.
+    which share one scale across series), each series checked by :func:`check_training_values`.
 
     Args:
         tables: the series' covariate tables.
         train_ends: the end of each series' training rows.
         scale: False gives the identity.
     """
-    for table, train_end in zip(tables, train_ends, strict=True):
-        fit_train_scaler(table, train_end, scale)
-    if not scale:
-        return StandardScaler.identity(tables[0].values.shape[1])
-    rows = np.concatenate([t.values[:end] for t, end in zip(tables, train_ends, strict=True)])
-    return StandardScaler.fit(rows)
+    rows = [check_training_values(t, end) for t, end in zip(tables, train_ends, strict=True)]
+    return StandardScaler.fit(np.concatenate(rows)) if scale else StandardScaler.identity(rows[0].shape[1])
 
 
 def check_skipped(table: SeriesTable, name: str, rows: tuple[int, int], windows: WindowDataset) -> None:

@@ -27,7 +27,13 @@ from zoo.data.table import DataValidationError, MissingPolicy, SeriesTable
 from zoo.data.windows import calendar_features, check_no_missing
 from zoo.distributions import check_levels, level_name
 from zoo.inference.applying import ID_COLUMN, apply_net
-from zoo.inference.conformal import adaptive_conformal, calibrate, interval_scores, lookback_scale
+from zoo.inference.conformal import (
+    adaptive_conformal,
+    calibrate,
+    check_conformal_options,
+    interval_scores,
+    lookback_scale,
+)
 from zoo.inference.inputs import DataSource, ReadOptions, SeriesCovariates, covariates_of, read_for_model
 from zoo.inference.model import ForecastModel, ModelSource, check_probabilistic, load_forecaster
 from zoo.metrics import smape
@@ -199,40 +205,6 @@ class ConformalSetting:
     seed: int
 
 
-def check_conformal_options(
-    levels: tuple[float, ...] | None, conformal: bool, windows: int, step: int, adapt_rate: float
-) -> None:
-    """The conformal options of a backtest agree with each other, or a clear error.
-
-    Args:
-        levels: the checked quantile levels, or None.
-        conformal: the ``conformal`` option.
-        windows: ``calibration_windows``.
-        step: ``calibration_step``.
-        adapt_rate: ``adapt_rate``.
-    """
-    if conformal and levels is None:
-        raise ValueError(
-            "conformal=True calibrates quantiles: give the levels too, e.g. quantiles=[0.1, 0.9]"
-        )
-    for name, value in (("calibration_windows", windows), ("calibration_step", step)):
-        if value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value}")
-    if adapt_rate < 0 or (adapt_rate > 0 and not conformal):
-        raise ValueError(
-            f"adapt_rate={adapt_rate}: adaptive conformal inference takes a rate >= 0 and conformal=True "
-            "(Gibbs & Candès use 0.005)"
-        )
-    if adapt_rate > 0 and levels is not None:
-        outer = [level for level in levels if level != 0.5]
-        paired = all(abs(a + b - 1.0) < 1e-9 for a, b in zip(outer, reversed(outer), strict=True))
-        if not outer or not paired:
-            raise ValueError(
-                f"adapt_rate adapts central intervals [q, 1 - q]: the quantiles {list(levels)} must pair up around "
-                "0.5, e.g. [0.1, 0.9] or [0.05, 0.25, 0.75, 0.95]"
-            )
-
-
 def _conformal_quantiles(
     table: SeriesTable,
     forecaster: ForecastModel,
@@ -247,9 +219,8 @@ def _conformal_quantiles(
     """Conformal quantiles (N, P, C, Q) of one series' backtest forecasts, calibrated on the windows whose
     horizons end before its first origin; adaptive (per central interval) when ``setting.adapt_rate`` > 0."""
     pred_len = forecaster.pred_len
-    last = (
-        origins[0] - pred_len
-    )  # the last calibration window's truth ends before the backtest's first origin
+    # the last calibration window's truth ends before the backtest's first origin
+    last = origins[0] - pred_len
     calibration_origins = last - setting.step * np.arange(setting.windows - 1, -1, -1)
     if calibration_origins[0] < forecaster.seq_len:
         raise DataValidationError(
@@ -261,13 +232,7 @@ def _conformal_quantiles(
     _check_complete(table, forecaster, calibration_origins)
     cal_batch, cal_truth = _series_windows(table, forecaster, calibration_origins, covariates)
     cal_predicted = apply_net(forecaster.net, cal_batch, setting.batch_size, setting.seed).numpy()
-    n_targets = truth.shape[-1]
-
-    def scale_of(windows: dict[str, torch.Tensor]) -> np.ndarray:  # lookback std in original units (N, C)
-        lookback = lookback_scale(windows["x"][..., -n_targets:].numpy().astype(np.float64))
-        return lookback * windows["target_std"].numpy().astype(np.float64)
-
-    cal_scale, scale = scale_of(cal_batch), scale_of(batch)
+    cal_scale, scale = window_scales(cal_batch), window_scales(batch)
     if setting.adapt_rate == 0:
         residuals = (cal_truth - cal_predicted.astype(np.float64)) / cal_scale[:, None, :]
         return calibrate(residuals, levels).quantiles(predicted, scale)
@@ -280,6 +245,18 @@ def _conformal_quantiles(
         quantiles[..., levels.index(low)] = adapted.lower
         quantiles[..., levels.index(min(levels, key=lambda q: abs(q - (1.0 - low))))] = adapted.upper
     return quantiles
+
+
+def window_scales(batch: dict[str, torch.Tensor]) -> np.ndarray:
+    """Each window's conformal scale in original units (N, C_out): the standard deviation of its targets'
+    standardised lookback (:func:`zoo.inference.conformal.lookback_scale`) times the series' target std.
+
+    Args:
+        batch: windows as ``apply_net`` takes them (``x``, ``target_std``).
+    """
+    n_targets = batch["target_std"].shape[-1]
+    lookback = lookback_scale(batch["x"][..., -n_targets:].numpy().astype(np.float64))
+    return lookback * batch["target_std"].numpy().astype(np.float64)
 
 
 def calibration_residuals(
@@ -313,9 +290,7 @@ def calibration_residuals(
         _check_complete(table, forecaster, origins)
         batch, truth = _series_windows(table, forecaster, origins, series_covariates)
         predicted = apply_net(forecaster.net, batch, batch_size, seed).numpy().astype(np.float64)
-        std = batch["target_std"].numpy().astype(np.float64)[:, None, :]
-        scale = lookback_scale(batch["x"][..., -truth.shape[-1] :].numpy().astype(np.float64))[:, None, :]
-        parts.append((truth - predicted) / std / scale)
+        parts.append((truth - predicted) / window_scales(batch)[:, None, :])
     return np.concatenate(parts)
 
 

@@ -193,3 +193,37 @@ def adaptive_conformal(
         misses[index] = outside.mean(axis=0)
         alphas[index] = alpha
     return AdaptiveIntervals(out_lower, out_upper, alphas)
+
+
+def check_conformal_options(
+    levels: tuple[float, ...] | None, conformal: bool, windows: int, step: int, adapt_rate: float
+) -> None:
+    """The conformal options of a forecast or backtest agree with each other, or a clear error.
+
+    Args:
+        levels: the checked quantile levels, or None.
+        conformal: the ``conformal`` option.
+        windows: ``calibration_windows``.
+        step: ``calibration_step``.
+        adapt_rate: ``adapt_rate``.
+    """
+    if conformal and levels is None:
+        raise ValueError(
+            "conformal=True calibrates quantiles: give the levels too, e.g. quantiles=[0.1, 0.9]"
+        )
+    for name, value in (("calibration_windows", windows), ("calibration_step", step)):
+        if value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value}")
+    if adapt_rate < 0 or (adapt_rate > 0 and not conformal):
+        raise ValueError(
+            f"adapt_rate={adapt_rate}: adaptive conformal inference takes a rate >= 0 and conformal=True "
+            "(Gibbs & Candès use 0.005)"
+        )
+    if adapt_rate > 0 and levels is not None:
+        outer = [level for level in levels if level != 0.5]
+        paired = all(abs(a + b - 1.0) < 1e-9 for a, b in zip(outer, reversed(outer), strict=True))
+        if not outer or not paired:
+            raise ValueError(
+                f"adapt_rate adapts central intervals [q, 1 - q]: the quantiles {list(levels)} must pair up around "
+                "0.5, e.g. [0.1, 0.9] or [0.05, 0.25, 0.75, 0.95]"
+            )

@@ -14,9 +14,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from zoo.hub.config import PretrainedConfig
-from zoo.hub.loading import architecture_of
 from zoo.inference.model import ForecastModel, ModelSource, load_forecaster
-from zoo.models.ensemble import EnsembleCombine, EnsembleForecaster, member_specs
+from zoo.models.ensemble import DIMENSIONS, EnsembleCombine, EnsembleForecaster, member_specs
 
 #: What members must share: the preprocessing fields that decide how a file becomes windows.
 SHARED_PREPROCESSING = (
@@ -30,7 +29,6 @@ SHARED_PREPROCESSING = (
     "static_covariates",
 )
 _SHARED_ARGUMENTS = ("date_column", "id_column", "time_encoding", "features")
-_DIMENSIONS = ("n_features", "seq_len", "pred_len", "n_targets", "label_len", "n_time_features")
 
 
 def _check_members(members: Sequence[ForecastModel]) -> None:
@@ -40,7 +38,7 @@ def _check_members(members: Sequence[ForecastModel]) -> None:
     for index, member in enumerate(members[1:], start=1):
         where = f"ensemble: member {index} ({member.name}) and member 0 ({first.name})"
         args = member.net.constructor_args
-        for name in _DIMENSIONS:
+        for name in DIMENSIONS:
             if args.get(name) != first_args.get(name):
                 raise ValueError(
                     f"{where} differ in {name} ({args.get(name)} vs {first_args.get(name)}); the members of an "
@@ -87,12 +85,11 @@ def ensemble(
     loaded = [load_forecaster(model) for model in models]
     _check_members(loaded)
     nets = [member.net for member in loaded]
-    for member in loaded:
-        architecture_of(member.net)  # a registered forecaster, or a clear error
     dims: dict[str, Any] = {
-        k: nets[0].constructor_args[k] for k in _DIMENSIONS if k in nets[0].constructor_args
+        k: nets[0].constructor_args[k] for k in DIMENSIONS if k in nets[0].constructor_args
     }
-    ensemble_net = EnsembleForecaster(**dims, members=member_specs(nets), combine=combine)
+    specs = member_specs(nets)  # each a registered forecaster, or a clear error
+    ensemble_net = EnsembleForecaster(**dims, members=specs, combine=combine)
     for target, source in zip(ensemble_net.members, nets, strict=True):
         target.load_state_dict(source.state_dict())
     label = name or f"ensemble({', '.join(member.name for member in loaded)})"

@@ -26,8 +26,8 @@ from zoo.data.table import DataValidationError, MissingPolicy, SeriesTable
 from zoo.data.windows import FutureWindows, future_windows, n_calendar_features
 from zoo.distributions import check_levels, level_name
 from zoo.inference.applying import ID_COLUMN, apply_net
-from zoo.inference.backtest import calibration_residuals
-from zoo.inference.conformal import calibrate, lookback_scale
+from zoo.inference.backtest import calibration_residuals, window_scales
+from zoo.inference.conformal import calibrate, check_conformal_options
 from zoo.inference.inputs import (
     DataSource,
     ReadOptions,
@@ -175,15 +175,9 @@ def forecast(
     """
     forecaster = load_forecaster(model)
     levels = None if quantiles is None else check_levels(quantiles, "quantiles")
-    if conformal and levels is None:
-        raise ValueError(
-            "conformal=True calibrates quantiles: give the levels too, e.g. quantiles=[0.1, 0.9]"
-        )
+    check_conformal_options(levels, conformal, calibration_windows, calibration_step, adapt_rate=0.0)
     if levels is not None and not conformal:
         check_probabilistic(forecaster, "forecast")
-    for name, value in (("calibration_windows", calibration_windows), ("calibration_step", calibration_step)):
-        if value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value}")
     steps = forecaster.pred_len if horizon is None else horizon
     if not 1 <= steps <= forecaster.pred_len:
         raise ValueError(
@@ -213,9 +207,7 @@ def forecast(
         residuals = calibration_residuals(
             forecaster, tables, calibration_windows, calibration_step, batch_size, seed, covariates
         )
-        n_targets = values.shape[-1]
-        scale = lookback_scale(windows.batch["x"][..., -n_targets:].numpy().astype(np.float64))
-        bands = calibrate(residuals, levels).quantiles(values, scale * windows.batch["target_std"].numpy())
+        bands = calibrate(residuals, levels).quantiles(values, window_scales(windows.batch))
     windows = FutureWindows(windows.batch, windows.series_ids, [d[:steps] for d in windows.dates])
     long_format = any(t.series_id for t in tables)
     return forecast_frame(

@@ -96,6 +96,11 @@ def _check_columns(frame: pd.DataFrame, source: str, model: ForecastModel, reser
         )
 
 
+def _frame_for(model: ForecastModel, data: DataSource, options: ReadOptions) -> tuple[pd.DataFrame, str]:
+    """The raw frame of ``data`` read with the option's separator, else the model's, and its name."""
+    return read_frame_of(data, options.sep if options.sep is not None else model.arguments.get("sep"))
+
+
 def _id_column_of(model: ForecastModel, options: ReadOptions, source: str) -> str | None:
     """The series-id column to read: the option's ("" for none), else the model's; a long-format model
     needs one."""
@@ -120,7 +125,7 @@ def read_for_model(model: ForecastModel, data: DataSource, options: ReadOptions)
     if options.gaps is not None:
         check_choice("gaps", options.gaps, GapPolicy)
     arguments = model.arguments
-    frame, source = read_frame_of(data, options.sep if options.sep is not None else arguments.get("sep"))
+    frame, source = _frame_for(model, data, options)
     date_column = options.date_column or model.date_column
     id_column = _id_column_of(model, options, source)
     check_date_column(frame, source, date_column)
@@ -152,7 +157,11 @@ def read_for_model(model: ForecastModel, data: DataSource, options: ReadOptions)
 
 
 def read_future_for_model(
-    model: ForecastModel, data: DataSource, options: ReadOptions, role: str
+    model: ForecastModel,
+    data: DataSource,
+    options: ReadOptions,
+    role: str,
+    read: tuple[pd.DataFrame, str] | None = None,
 ) -> list[SeriesTable]:
     """The model's known-future covariate columns of ``data`` (``zoo.data.covariates``), at its frequency.
 
@@ -163,11 +172,12 @@ def read_future_for_model(
         options: reading options that override the model's.
         role: "the data" (the history: put on the model's frequency grid) or "future" (the horizon's values,
             matched timestamp by timestamp).
+        read: ``data``'s frame and name when the caller has read it already (None: read it here).
     """
     covariates = model.future_covariates
     assert covariates is not None
     arguments = model.arguments
-    frame, source = read_frame_of(data, options.sep if options.sep is not None else arguments.get("sep"))
+    frame, source = read if read is not None else _frame_for(model, data, options)
     date_column = options.date_column or model.date_column
     id_column = _id_column_of(model, options, source)
     check_date_column(frame, source, date_column)
@@ -222,15 +232,16 @@ def covariates_of(
         options: reading options.
         tables: its series, read with :func:`read_for_model`.
     """
+    statics = model.static_covariates
+    if model.future_covariates is None and statics is None:
+        return [SeriesCovariates() for _ in tables]
+    frame, source = _frame_for(model, data, options)  # read once for both kinds
     futures: dict[str, SeriesTable] = {}
     if model.future_covariates is not None:
-        futures = {t.series_id: t for t in read_future_for_model(model, data, options, "the data")}
+        read = (frame, source)
+        futures = {t.series_id: t for t in read_future_for_model(model, data, options, "the data", read)}
     encoded: dict[str, np.ndarray] = {}
-    statics = model.static_covariates
     if statics is not None:
-        frame, source = read_frame_of(
-            data, options.sep if options.sep is not None else model.arguments.get("sep")
-        )
         id_column = _id_column_of(model, options, source)
         assert id_column is not None  # static columns are trained on long files only
         absent = [c for c in statics.columns if c not in [str(p) for p in frame.columns]]

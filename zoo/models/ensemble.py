@@ -34,7 +34,8 @@ DEFAULT_MEMBERS: tuple[dict[str, Any], ...] = (
     {"architecture": "dlinear", "model_args": {}},
     {"architecture": "nlinear", "model_args": {}},
 )
-_DIMENSIONS = ("n_features", "seq_len", "pred_len", "n_targets", "label_len", "n_time_features")
+#: The data dimensions every member shares with the ensemble.
+DIMENSIONS = ("n_features", "seq_len", "pred_len", "n_targets", "label_len", "n_time_features")
 
 
 def combine_forecasts(forecasts: torch.Tensor, combine: str) -> torch.Tensor:
@@ -150,7 +151,7 @@ def _build_member(index: int, spec: Mapping[str, Any], dims: Mapping[str, Any]) 
             f"EnsembleForecaster: member {index} ({architecture!r}) must be a forecaster, not an ensemble"
         )
     arguments = dict(spec.get("model_args") or {})
-    for name in _DIMENSIONS:
+    for name in DIMENSIONS:
         given = arguments.get(name)
         if given is not None and given != dims[name]:
             raise ValueError(
@@ -166,6 +167,6 @@ def member_specs(nets: Sequence[nn.Module]) -> list[dict[str, Any]]:
 
     specs = []
     for net in nets:
-        arguments = {k: v for k, v in net.constructor_args.items() if k not in _DIMENSIONS}  # type: ignore[operator]
+        arguments = {k: v for k, v in net.constructor_args.items() if k not in DIMENSIONS}  # type: ignore[operator]
         specs.append({"architecture": architecture_of(net), "model_args": arguments})
     return specs
